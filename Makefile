@@ -1,0 +1,34 @@
+# Set-up on a fresh machine: `make demo` or `make test` (each creates .venv when missing).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= dev,data,tune
+PYTEST_ARGS ?= -m "not slow"
+
+.PHONY: install demo test slow lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# A torch already importable (a user's CUDA build, say) is kept; otherwise the CPU wheel.
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "torch==2.13.0"
+	$(PY) -m pip install -e ".[$(EXTRAS)]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/rlgen train classifier --data digits --wandb offline --overwrite --run-dir runs/demo-classifier-digits
+	$(VENV)/bin/rlgen eval runs/demo-classifier-digits
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+slow: install
+	$(PY) -m pytest -m slow
+
+bench: install
+	$(PY) benchmarks/classifier_floor.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""rlgen.agents: RL agents built from the core's networks and Trainer."""

@@ -1,0 +1,204 @@
+"""The `rlgen` command line: list, train, resume, eval, tune."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rlgen.errors import RlgenError
+
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("algo", help="algorithm name (rlgen list algos)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--env", help="environment id (rlgen list envs)")
+    src.add_argument("--data", help="dataset name (rlgen list datasets)")
+    p.add_argument("--config", help="YAML file of config values")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. --set optim.lr=3e-4 (repeatable)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="training length in the algorithm's unit")
+    budget.add_argument("--minutes", type=float, help="wall-clock training budget")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--wandb", choices=WANDB_MODES, help="W&B mode (default auto: online with credentials, else offline)")
+    p.add_argument("--wandb-project")
+    p.add_argument("--wandb-entity")
+    p.add_argument("--wandb-group")
+    p.add_argument("--tags", help="comma-separated W&B tags")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rlgen", description="rlgen: RL and generative-models lab")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list algorithms, environments or datasets")
+    p.add_argument("what", nargs="?", default="all", choices=("all", "algos", "envs", "datasets"))
+
+    p = sub.add_parser("train", help="train an algorithm into a new run directory")
+    _add_run_options(p)
+    p.add_argument("--run-dir", help="run directory (default runs/<algo>-<env|data>-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+
+    p = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    p.add_argument("run_dir")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="new total training length")
+    budget.add_argument("--minutes", type=float, help="additional wall-clock budget")
+
+    p = sub.add_parser("eval", help="evaluate a run's best checkpoint; prints and writes eval.json")
+    p.add_argument("run_dir")
+    p.add_argument("--opponent", help="opponent name (game agents)")
+    p.add_argument("--games", type=int, help="number of games (game agents)")
+    p.add_argument("--episodes", type=int, help="number of episodes (RL agents)")
+
+    p = sub.add_parser("tune", help="hyper-parameter search with Optuna; each trial is a run directory")
+    _add_run_options(p)
+    p.add_argument("--trials", type=int, required=True)
+    p.add_argument("--sampler", choices=("random", "tpe", "gp"), default="tpe")
+    p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=SPEC",
+                   help="search range: KEY=LOW:HIGH[:log|:int] or KEY=a,b,c (default: the algorithm's space)")
+    p.add_argument("--run-dir", help="study directory (default runs/tune-<algo>-<data|env>-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[str, Any]:
+    """The algorithm name and its validated config from train/tune arguments."""
+    from rlgen.config import build_config, load_yaml
+    from rlgen.errors import ConfigError
+    from rlgen.registry import get_algo
+
+    cls = get_algo(args.algo)
+    file_data = load_yaml(args.config) if args.config else {}
+    overrides = list(args.overrides)
+    fields = {f for f in cls.Config.__dataclass_fields__}
+    for option in ("env", "data"):
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if option not in fields:
+            other = "env" if option == "data" else "data"
+            raise ConfigError(f"algorithm '{args.algo}' takes --{other}, not --{option}")
+        overrides.append(f"{option}={value}")
+    for option in ("steps", "minutes", "seed", "device"):
+        if getattr(args, option) is not None:
+            overrides.append(f"{option}={getattr(args, option)}")
+    for option, key in (("wandb", "mode"), ("wandb_project", "project"), ("wandb_entity", "entity"), ("wandb_group", "group")):
+        if getattr(args, option) is not None:
+            overrides.append(f"wandb.{key}={getattr(args, option)}")
+    if args.tags:
+        overrides.append(f"wandb.tags={args.tags}")
+    config = build_config(cls.Config, file_data, overrides)
+    _check_source(cls, config)
+    return args.algo, config
+
+
+def _check_source(cls: Any, config: Any) -> None:
+    """Fail early, listing choices, when the dataset named is not registered."""
+    if cls.input_kind == "data" and hasattr(config, "data"):
+        from rlgen.data import DATASETS
+        from rlgen.errors import unknown_name
+
+        name = config.data
+        if ":" not in name and name not in DATASETS:
+            raise unknown_name("dataset", name, list(DATASETS))
+
+
+def cmd_list(what: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rlgen.registry import algo_names, dataset_catalog, env_catalog, get_algo
+
+    console = Console()
+    if what in ("all", "algos"):
+        table = Table(title="algorithms (rlgen train ALGO)")
+        for col in ("name", "input", "--steps counts", "description"):
+            table.add_column(col)
+        for name in algo_names():
+            cls = get_algo(name)
+            table.add_row(name, f"--{cls.input_kind}", cls.unit, cls.description)
+        console.print(table)
+    if what in ("all", "datasets"):
+        table = Table(title="datasets (--data)")
+        table.add_column("name")
+        table.add_column("description")
+        for name, desc in dataset_catalog().items():
+            table.add_row(name, desc)
+        console.print(table)
+    if what in ("all", "envs"):
+        table = Table(title="environments (--env)")
+        table.add_column("name")
+        table.add_column("description")
+        catalog = env_catalog()
+        for name, desc in catalog.items():
+            table.add_row(name, desc)
+        if not catalog:
+            table.add_row("(none yet)", "plus any gymnasium id, e.g. CartPole-v1")
+        console.print(table)
+
+
+def _print_results(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="evaluation")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+        elif isinstance(value, (int, str)):
+            table.add_row(key, str(value))
+        elif isinstance(value, dict) and all(isinstance(v, (int, float, str)) for v in value.values()):
+            for sub, v in value.items():
+                table.add_row(f"{key}.{sub}", f"{v:.4f}" if isinstance(v, float) else str(v))
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            cmd_list(args.what)
+        elif args.command == "train":
+            from rlgen.run import train
+
+            algo, config = config_from_args(args)
+            run_dir = train(algo, config, args.run_dir, overwrite=args.overwrite)
+            print(f"run directory: {run_dir}")
+        elif args.command == "resume":
+            from rlgen.run import resume
+
+            run_dir = resume(args.run_dir, steps=args.steps, minutes=args.minutes)
+            print(f"run directory: {run_dir}")
+        elif args.command == "eval":
+            from rlgen.run import evaluate
+
+            options = {k: getattr(args, k) for k in ("opponent", "games", "episodes") if getattr(args, k) is not None}
+            results = evaluate(args.run_dir, **options)
+            _print_results(results)
+            print(f"wrote {Path(args.run_dir) / 'eval.json'}")
+        elif args.command == "tune":
+            from rlgen.tune import tune
+
+            algo, config = config_from_args(args)
+            tune(algo, config, trials=args.trials, sampler=args.sampler, params=args.params,
+                 study_dir=args.run_dir, overwrite=args.overwrite)
+    except RlgenError as exc:
+        print(f"rlgen: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rlgen: interrupted; the last checkpoint is kept (rlgen resume RUN_DIR continues)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,386 @@
+"""Typed configs: dataclasses with a docstring per field, YAML files and `--set` overrides.
+
+Every algorithm's config is a dataclass built on `RunConfig`. Values come, in order, from
+the dataclass defaults, a YAML file (`--config`), then `--set a.b=value` overrides. An
+unknown key is an error listing the valid keys and the closest match; a value of the
+wrong type is an error naming the key, the value and the expected type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from rlgen.errors import ConfigError, closest
+
+
+@dataclass
+class OptimConfig:
+    """One optimizer with its schedule, penalties and clipping."""
+
+    name: Literal["sgd", "rmsprop", "adagrad", "adam", "adamw"] = "adam"
+    """Optimizer: sgd (with momentum), rmsprop, adagrad, adam, adamw."""
+    lr: float = 1e-3
+    """Peak learning rate."""
+    momentum: float = 0.9
+    """Momentum for sgd and rmsprop."""
+    nesterov: bool = False
+    """Nesterov momentum for sgd."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """Adam/AdamW moment decay rates."""
+    eps: float = 1e-8
+    """Denominator epsilon for adaptive optimizers."""
+    weight_decay: float = 0.0
+    """Weight decay (coupled L2 for sgd/rmsprop/adagrad/adam, decoupled for adamw)."""
+    l1: float = 0.0
+    """L1 penalty coefficient added to the loss (weights only, not biases or norms)."""
+    l2: float = 0.0
+    """Explicit L2 penalty coefficient added to the loss (weights only)."""
+    grad_clip: float = 0.0
+    """Clip the global gradient norm to this value (0 = off)."""
+    schedule: Literal["constant", "exponential", "inverse_time", "step", "cosine"] = "constant"
+    """Learning-rate schedule after warm-up."""
+    warmup_steps: int = 0
+    """Linear warm-up from 0 to lr over this many optimizer steps."""
+    gamma: float = 0.1
+    """Decay factor: per `decay_steps` for exponential, per `step_size` for step."""
+    decay_steps: int = 1000
+    """Steps over which exponential decays by gamma and inverse_time by 1/(1+decay_rate)."""
+    decay_rate: float = 1.0
+    """Inverse-time decay rate: lr / (1 + decay_rate * t / decay_steps)."""
+    step_size: int = 1000
+    """Step schedule: multiply lr by gamma every this many steps."""
+    min_lr_ratio: float = 0.0
+    """Cosine schedule floor, as a fraction of lr."""
+
+
+@dataclass
+class TrainerConfig:
+    """Plumbing shared by every algorithm: precision, logging, evaluation, checkpoints."""
+
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """Autocast precision: auto = bf16 on CUDA, fp32 elsewhere."""
+    compile: bool = False
+    """Wrap models with torch.compile."""
+    threads: int = 1
+    """torch intra-op threads on CPU (0 = torch default; 1 is fastest on 2 busy cores)."""
+    deterministic: bool = False
+    """Ask torch for deterministic kernels (slower on GPU)."""
+    log_every: int = 10
+    """Log averaged training metrics every this many steps."""
+    eval_every: int = 100
+    """Run periodic evaluation every this many steps (0 = only at the end)."""
+    checkpoint_every: int = 100
+    """Write checkpoints/last.pt every this many steps (and always at the end)."""
+    monitor: str = ""
+    """Eval metric deciding best.pt and early stopping, e.g. 'dev/loss' ('' = algorithm default)."""
+    monitor_mode: Literal["auto", "min", "max"] = "auto"
+    """Whether lower or higher is better for `monitor` (auto: min for loss/error, else max)."""
+    early_stop_patience: int = 0
+    """Stop after this many evaluations without improvement of `monitor` (0 = off)."""
+    early_stop_min_delta: float = 0.0
+    """Smallest change of `monitor` that counts as an improvement."""
+    nan_policy: Literal["stop", "skip"] = "stop"
+    """On a NaN/Inf loss: stop with a message, or skip the step (stops after 25 in a row)."""
+    ema_decay: float = 0.0
+    """Keep an exponential moving average of model parameters with this decay (0 = off)."""
+    progress: Literal["auto", "on", "off"] = "auto"
+    """Rich progress bar: auto = on when the console is a terminal."""
+    final_report: bool = True
+    """Run the algorithm's full report (e.g. test metrics) on the best checkpoint at the end."""
+
+
+@dataclass
+class WandbConfig:
+    """Weights & Biases tracking."""
+
+    mode: Literal["auto", "online", "offline", "disabled"] = "auto"
+    """auto = online when W&B credentials exist, else offline; offline/disabled never use the network."""
+    project: str = "rlgen"
+    """W&B project."""
+    entity: str = ""
+    """W&B entity (team or user); '' = the account default."""
+    group: str = ""
+    """W&B group, e.g. to gather seeds or tuning trials."""
+    tags: list[str] = field(default_factory=list)
+    """W&B tags."""
+    name: str = ""
+    """W&B run name ('' = the run directory's name)."""
+    log_checkpoints: bool = False
+    """Upload checkpoints as W&B model artifacts."""
+
+
+@dataclass
+class RunConfig:
+    """Fields every run has. Algorithms subclass it and add their own."""
+
+    seed: int = 0
+    """Seed for python, numpy and torch."""
+    device: str = "auto"
+    """auto | cpu | cuda | cuda:N | mps."""
+    steps: int = 1000
+    """Training length in the algorithm's natural unit (see `rlgen list algos`)."""
+    minutes: float = 0.0
+    """Wall-clock budget in minutes (0 = none); training stops at whichever limit comes first."""
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    """Trainer plumbing."""
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    """Weights & Biases tracking."""
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Docstrings written under each field of dataclass `cls` (and its bases)."""
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(inspect.getsource(klass))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, nxt in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[node.target.id] = nxt.value.value.strip()
+    return docs
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict of a config (tuples become lists for YAML)."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(config)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is not None:
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert `value` (from YAML or a `--set` string) to type `tp`, or raise ConfigError."""
+
+    def fail() -> ConfigError:
+        return ConfigError(f"config key '{key}': {value!r} is not a valid {_type_name(tp)}")
+
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if isinstance(value, str) and value in args:
+            return value
+        raise ConfigError(
+            f"config key '{key}': {value!r} is not allowed; choices: "
+            + ", ".join(str(a) for a in args)
+            + (closest(str(value), [str(a) for a in args]))
+        )
+    if origin in (typing.Union, types.UnionType):
+        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        if is_none and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise fail()
+    if origin in (list, tuple):
+        if isinstance(value, str):
+            text = value.strip()
+            parsed = yaml.safe_load(text) if text.startswith("[") else [v for v in text.split(",") if v]
+            value = parsed
+        if not isinstance(value, (list, tuple)):
+            raise fail()
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"config key '{key}': expected {len(args)} values, got {list(value)}")
+            return tuple(coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+        item = args[0] if args else Any
+        items = [coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "no", "off", "0"):
+            return False
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise fail()
+    if tp is int:
+        if isinstance(value, bool):
+            raise fail()
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                as_float = float(value.replace("_", ""))
+            except ValueError:
+                raise fail() from None
+            if as_float.is_integer():
+                return int(as_float)
+        raise fail()
+    if tp is float:
+        if isinstance(value, bool):
+            raise fail()
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise fail() from None
+        raise fail()
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise fail()
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' is a section; give a mapping of its keys, not {value!r}")
+        return from_dict(tp, value, prefix=f"{key}.")
+    return value
+
+
+def _unknown_key(cls: type, key: str, full_key: str) -> ConfigError:
+    names = [f.name for f in dataclasses.fields(cls)]
+    return ConfigError(
+        f"unknown config key '{full_key}' for {cls.__name__}; valid keys: "
+        + ", ".join(names)
+        + closest(key, names)
+    )
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass `cls` from a (partial) nested dict, checking keys and types."""
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            raise _unknown_key(cls, key, prefix + key)
+        kwargs[key] = coerce(value, hints[key], prefix + key)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a field without a default is missing
+        raise ConfigError(f"{cls.__name__}: {exc}") from exc
+
+
+def apply_override(config: Any, assignment: str) -> None:
+    """Apply one `a.b=value` override in place."""
+    if "=" not in assignment:
+        raise ConfigError(f"override '{assignment}' must look like key=value (e.g. optim.lr=3e-4)")
+    dotted, raw = assignment.split("=", 1)
+    parts = dotted.strip().split(".")
+    target = config
+    for depth, part in enumerate(parts):
+        cls = type(target)
+        names = [f.name for f in dataclasses.fields(target)]
+        full = ".".join(parts[: depth + 1])
+        if part not in names:
+            raise _unknown_key(cls, part, full)
+        if depth < len(parts) - 1:
+            target = getattr(target, part)
+            if not dataclasses.is_dataclass(target):
+                raise ConfigError(f"config key '{full}' is a value, not a section; '{dotted}' has no meaning")
+            continue
+        tp = _hints(cls)[part]
+        value: Any = raw
+        if dataclasses.is_dataclass(tp):
+            raise ConfigError(f"config key '{full}' is a section; set one of its keys, e.g. {full}.{dataclasses.fields(tp)[0].name}=...")
+        setattr(target, part, coerce(value, tp, full))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a dict, with clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def build_config(
+    cls: type,
+    file_data: dict[str, Any] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Any:
+    """Defaults, then a file's values, then `key=value` overrides; validated."""
+    config = from_dict(cls, file_data or {})
+    for assignment in overrides:
+        apply_override(config, assignment)
+    validate(config)
+    return config
+
+
+def validate(config: Any) -> None:
+    """Range checks shared by every run, then the algorithm's own `__post_init__` checks
+    again (overrides are applied after construction)."""
+    check = getattr(config, "__post_init__", None)
+    if check is not None:
+        check()
+    if getattr(config, "steps", 1) < 0:
+        raise ConfigError(f"steps must be >= 0, got {config.steps}")
+    if getattr(config, "minutes", 0.0) < 0:
+        raise ConfigError(f"minutes must be >= 0, got {config.minutes}")
+    trainer = getattr(config, "trainer", None)
+    if trainer is not None:
+        for key in ("log_every", "checkpoint_every"):
+            if getattr(trainer, key) < 1:
+                raise ConfigError(f"trainer.{key} must be >= 1, got {getattr(trainer, key)}")
+        if trainer.eval_every < 0:
+            raise ConfigError(f"trainer.eval_every must be >= 0, got {trainer.eval_every}")
+
+
+def save_yaml(config: Any, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+    """Write the resolved config (with `extra` top-level keys first) as YAML."""
+    data = dict(extra or {})
+    data.update(to_dict(config))
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))

@@ -1,0 +1,87 @@
+"""Optimizers, learning-rate schedules and parameter penalties built from OptimConfig."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from rlgen.config import OptimConfig
+from rlgen.errors import ConfigError
+
+
+def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+    """The optimizer named by `cfg.name` with its hyper-parameters."""
+    params = list(params)
+    if not params:
+        raise ConfigError("the optimizer was given no parameters to train")
+    if cfg.lr <= 0:
+        raise ConfigError(f"optim.lr must be > 0, got {cfg.lr}")
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0, weight_decay=cfg.weight_decay)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.name == "adagrad":
+        return torch.optim.Adagrad(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    raise ConfigError(f"unknown optimizer '{cfg.name}'; choices: sgd, rmsprop, adagrad, adam, adamw")
+
+
+class LRFactor:
+    """Multiplier of the peak lr at optimizer step t: linear warm-up, then the schedule.
+
+    Everything it needs comes from the config; the step counter lives in the scheduler,
+    so a resumed run rebuilds the factor from its config and loads only the counter.
+    """
+
+    def __init__(self, cfg: OptimConfig, total_steps: int) -> None:
+        self.cfg = cfg
+        self.total_steps = max(int(total_steps), 1)
+
+    def __call__(self, step: int) -> float:
+        cfg = self.cfg
+        if cfg.warmup_steps > 0 and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        t = step - cfg.warmup_steps
+        if cfg.schedule == "constant":
+            return 1.0
+        if cfg.schedule == "exponential":
+            return cfg.gamma ** (t / max(cfg.decay_steps, 1))
+        if cfg.schedule == "inverse_time":
+            return 1.0 / (1.0 + cfg.decay_rate * t / max(cfg.decay_steps, 1))
+        if cfg.schedule == "step":
+            return cfg.gamma ** (t // max(cfg.step_size, 1))
+        if cfg.schedule == "cosine":
+            span = max(self.total_steps - cfg.warmup_steps, 1)
+            progress = min(t / span, 1.0)
+            return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        raise ConfigError(f"unknown schedule '{cfg.schedule}'; choices: constant, exponential, inverse_time, step, cosine")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """LambdaLR driven by LRFactor, stepped once per optimizer step."""
+    factor = LRFactor(cfg, total_steps)
+    factor(0)  # fail early on a bad schedule name
+    # A plain function keeps the config out of the scheduler's state_dict (LambdaLR saves
+    # the __dict__ of callable objects), so checkpoints stay weights_only-loadable.
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(step))
+
+
+def weight_params(params: Iterable[nn.Parameter]) -> list[nn.Parameter]:
+    """Parameters that penalties apply to: weight matrices and kernels, not biases or norms."""
+    return [p for p in params if p.requires_grad and p.dim() > 1]
+
+
+def penalty(params: list[nn.Parameter], l1: float, l2: float) -> dict[str, torch.Tensor]:
+    """L1 / L2 penalty terms (only those with a non-zero coefficient)."""
+    terms: dict[str, torch.Tensor] = {}
+    if l1 > 0:
+        terms["l1_penalty"] = l1 * sum(p.abs().sum() for p in params)
+    if l2 > 0:
+        terms["l2_penalty"] = l2 * sum(p.pow(2).sum() for p in params)
+    return terms

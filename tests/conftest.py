@@ -1,0 +1,92 @@
+"""Shared test helpers: a tiny regression Algorithm and CLI runners."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from rlgen.algorithm import Algorithm
+from rlgen.config import OptimConfig, RunConfig, TrainerConfig, WandbConfig
+from rlgen.registry import ALGOS
+
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+RLGEN = [sys.executable, "-m", "rlgen.cli"]
+
+
+@dataclass
+class ToyConfig(RunConfig):
+    """Linear regression y = X w* + noise, fitted by an MLP."""
+
+    steps: int = 60
+    batch_size: int = 32
+    hidden: int = 16
+    nan_at_step: int = 0
+    """Inject a NaN loss at this step (0 = never)."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-2))
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(log_every=5, eval_every=10, checkpoint_every=20, progress="off", final_report=False)
+    )
+    wandb: WandbConfig = field(default_factory=lambda: WandbConfig(mode="disabled"))
+
+
+class Toy(Algorithm):
+    name = "toy"
+    Config = ToyConfig
+    description = "test-only regression task"
+    default_monitor = "dev/loss"
+
+    def __init__(self, config: ToyConfig, trainer) -> None:
+        super().__init__(config, trainer)
+        gen = torch.Generator().manual_seed(1234)
+        self.x = torch.randn(512, 4, generator=gen)
+        self.y = self.x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.01 * torch.randn(512, generator=gen)
+        net = nn.Sequential(nn.Linear(4, config.hidden), nn.Tanh(), nn.Dropout(0.1), nn.Linear(config.hidden, 1))
+        self.model = trainer.add_model("model", net)
+        trainer.add_optimizer("main", ["model"], config.optim)
+        if trainer.tcfg.ema_decay > 0:
+            trainer.add_ema("model")
+        self.calls = 0
+
+    def train_step(self) -> dict[str, float]:
+        idx = torch.randint(0, len(self.x), (self.config.batch_size,))
+        self.model.train()
+        with self.trainer.autocast():
+            pred = self.model(self.x[idx]).squeeze(-1)
+        loss = ((pred.float() - self.y[idx]) ** 2).mean()
+        if self.config.nan_at_step and self.trainer.current_step == self.config.nan_at_step:
+            loss = loss * float("nan")
+        metrics = self.trainer.optimize({"mse": loss})
+        metrics["train/loss"] = float(loss.detach())
+        return metrics
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        model = self.trainer.emas.get("model", self.model)
+        model.eval()
+        return {"dev/loss": float(((model(self.x).squeeze(-1) - self.y) ** 2).mean())}
+
+
+@pytest.fixture(autouse=True)
+def _register_toy():
+    ALGOS["toy"] = Toy
+    yield
+    ALGOS.pop("toy", None)
+
+
+def run_cli(*args: str, check: bool = True, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `python -m rlgen.cli ARGS` in a subprocess."""
+    full_env = {**os.environ, "WANDB_SILENT": "true", "MPLBACKEND": "Agg", **(env or {})}
+    proc = subprocess.run([*RLGEN, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"rlgen {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc

@@ -1,0 +1,250 @@
+"""The Trainer: optimizers, schedules, penalties, clipping, EMA, precision, NaN guard,
+early stopping, callbacks, checkpoints and exact in-process resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import Toy, ToyConfig
+
+from rlgen.checkpoint import load_checkpoint, save_checkpoint
+from rlgen.config import OptimConfig, build_config
+from rlgen.errors import CheckpointError, NonFiniteLossError
+from rlgen.optim import LRFactor
+from rlgen.trainer import Callback, Trainer
+from rlgen.tracking import Tracker
+
+
+def make(tmp_path, *overrides: str, sub: str = "run") -> tuple[Trainer, Toy]:
+    cfg = build_config(ToyConfig, {}, list(overrides))
+    trainer = Trainer(cfg, tmp_path / sub, Tracker(tmp_path / sub))
+    algo = Toy(cfg, trainer)
+    trainer.algorithm = algo
+    return trainer, algo
+
+
+def params(trainer: Trainer) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in trainer.models["model"].parameters()])
+
+
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adagrad", "adam", "adamw"])
+def test_every_optimizer_learns_the_toy_regression(tmp_path, name):
+    lr = {"sgd": 0.02, "rmsprop": 0.003, "adagrad": 0.05, "adam": 0.01, "adamw": 0.01}[name]
+    trainer, algo = make(tmp_path, f"optim.name={name}", f"optim.lr={lr}", "steps=150")
+    start = algo.evaluate()["dev/loss"]
+    trainer.fit(algo)
+    end = algo.evaluate()["dev/loss"]
+    assert type(trainer.optimizers["main"].optimizer).__name__.lower() == name
+    assert end < 0.25 * start, f"{name}: dev loss {start:.3f} -> {end:.3f}"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "checks"),
+    [
+        ("constant", {0: 1.0, 500: 1.0}),
+        ("exponential", {0: 1.0, 100: 0.5, 200: 0.25}),
+        ("inverse_time", {0: 1.0, 100: 0.5, 300: 0.25}),
+        ("step", {0: 1.0, 99: 1.0, 100: 0.5, 250: 0.25}),
+        ("cosine", {0: 1.0, 500: 0.55, 1000: 0.1}),
+    ],
+)
+def test_schedule_factors(schedule, checks):
+    cfg = OptimConfig(schedule=schedule, gamma=0.5, decay_steps=100, step_size=100, decay_rate=1.0, min_lr_ratio=0.1)
+    factor = LRFactor(cfg, total_steps=1000)
+    for step, expected in checks.items():
+        assert factor(step) == pytest.approx(expected, rel=1e-6), (schedule, step)
+
+
+def test_linear_warmup_then_schedule_drives_the_optimizer_lr(tmp_path):
+    trainer, algo = make(tmp_path, "optim.warmup_steps=10", "optim.schedule=cosine", "steps=30", "optim.lr=0.1")
+    seen = []
+
+    class Watch(Callback):
+        def on_step_end(self, trainer, metrics):
+            seen.append(metrics["train/lr"])
+
+    trainer.callbacks.append(Watch())
+    trainer.fit(algo)
+    assert seen[0] == pytest.approx(0.02)  # lr after step 1 is the factor of step 1: 2/10
+    assert seen[8] == pytest.approx(0.1)  # warm-up over
+    assert seen[-1] < 0.01  # cosine reaches ~0 at the end
+    assert all(b <= a + 1e-12 for a, b in zip(seen[9:], seen[10:], strict=False))
+
+
+def test_l1_l2_penalties_and_weight_decay_shrink_weights(tmp_path):
+    plain, algo = make(tmp_path, "steps=80", sub="plain")
+    plain.fit(algo)
+    penal, algo2 = make(tmp_path, "steps=80", "optim.l1=0.1", "optim.l2=0.1", sub="pen")
+    penal.fit(algo2)
+    assert "train/l1_penalty" in penal.tracker.latest and "train/l2_penalty" in penal.tracker.latest
+    w = lambda t: sum(p.abs().sum() for p in t.models["model"].parameters() if p.dim() > 1)  # noqa: E731
+    assert w(penal) < 0.8 * w(plain)
+    decayed, algo3 = make(tmp_path, "steps=80", "optim.name=adamw", "optim.weight_decay=5.0", sub="wd")
+    decayed.fit(algo3)
+    assert w(decayed) < 0.8 * w(plain)
+
+
+def test_gradient_clipping_caps_the_update(tmp_path):
+    trainer, algo = make(tmp_path, "optim.name=sgd", "optim.momentum=0", "optim.lr=1.0", "optim.grad_clip=0.5", "steps=1")
+    before = params(trainer)
+    trainer.fit(algo)
+    # With plain SGD at lr 1, the update's norm equals the clipped gradient norm.
+    assert (params(trainer) - before).norm() == pytest.approx(0.5, rel=1e-4)
+    assert trainer.tracker.latest["train/grad_norm"] > 0.5  # the logged norm is before clipping
+
+
+def test_ema_follows_the_model_slowly(tmp_path):
+    trainer, algo = make(tmp_path, "trainer.ema_decay=0.9", "steps=40")
+    trainer.fit(algo)
+    ema = trainer.emas["model"]
+    ema_params = torch.cat([p.flatten() for p in ema.module.parameters()])
+    assert not torch.allclose(ema_params, params(trainer))
+    assert int(ema.n_averaged) == 40
+
+
+def test_nan_guard_stops_naming_the_step_and_term(tmp_path):
+    trainer, algo = make(tmp_path, "nan_at_step=7", "steps=20")
+    with pytest.raises(NonFiniteLossError) as err:
+        trainer.fit(algo)
+    message = str(err.value)
+    assert "step 7" in message and "'mse'" in message
+    assert "learning rate" in message and "nan_policy=skip" in message
+
+
+def test_nan_guard_skip_mode_skips_one_step_and_continues(tmp_path):
+    trainer, algo = make(tmp_path, "nan_at_step=7", "steps=20", "trainer.nan_policy=skip")
+    trainer.fit(algo)
+    assert trainer.step == 20
+    assert trainer.skipped_steps == 1
+    assert all(torch.isfinite(p).all() for p in trainer.models["model"].parameters())
+
+
+def test_bf16_autocast_runs_on_cpu(tmp_path):
+    trainer, algo = make(tmp_path, "trainer.precision=bf16", "steps=30")
+    assert trainer.amp_dtype is torch.bfloat16
+    with trainer.autocast():
+        out = trainer.models["model"](torch.randn(2, 4))
+    assert out.dtype == torch.bfloat16
+    trainer.fit(algo)
+    assert math.isfinite(algo.evaluate()["dev/loss"])
+
+
+def test_fp16_uses_a_grad_scaler(tmp_path):
+    trainer, algo = make(tmp_path, "trainer.precision=fp16", "steps=20")
+    assert trainer.optimizers["main"].scaler is not None
+    trainer.fit(algo)
+    assert "scaler" in load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["optimizers"]["main"]
+
+
+def test_early_stopping_on_a_dev_metric(tmp_path):
+    # lr 0 after warm-up never improves dev loss: stops after `patience` evaluations.
+    trainer, algo = make(tmp_path, "optim.name=sgd", "optim.lr=1e-9", "steps=500", "trainer.eval_every=5", "trainer.early_stop_patience=3", "trainer.early_stop_min_delta=1.0")
+    trainer.fit(algo)
+    assert trainer.step == 20  # evals at 5 (best), 10, 15, 20 -> 3 without improvement
+    assert "early stopping" in trainer.tracker.summary["status"]
+    assert (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+
+
+def test_callbacks_see_every_event_and_can_stop(tmp_path):
+    events = []
+
+    class Recorder(Callback):
+        def on_train_start(self, trainer):
+            events.append("start")
+
+        def on_step_end(self, trainer, metrics):
+            events.append("step")
+            if trainer.step == 12:
+                trainer.should_stop = True
+
+        def on_eval_end(self, trainer, metrics):
+            events.append("eval")
+
+        def on_checkpoint(self, trainer, path):
+            events.append(path.name)
+
+        def on_train_end(self, trainer):
+            events.append("end")
+
+    trainer, algo = make(tmp_path, "steps=100")
+    trainer.callbacks.append(Recorder())
+    trainer.fit(algo)
+    assert events[0] == "start" and events[-1] == "end"
+    assert events.count("step") == 12
+    assert "eval" in events and "best.pt" in events and "last.pt" in events
+    assert trainer.tracker.summary["status"] == "stopped: stopped by a callback"
+
+
+def test_resume_in_process_is_exact(tmp_path):
+    full, algo = make(tmp_path, "steps=60", "trainer.ema_decay=0.5", "optim.schedule=cosine", sub="full")
+    full.fit(algo)
+    part, algo2 = make(tmp_path, "steps=60", "trainer.ema_decay=0.5", "optim.schedule=cosine", sub="part")
+    part.fit(algo2, steps=40)
+    resumed, algo3 = make(tmp_path, "steps=60", "trainer.ema_decay=0.5", "optim.schedule=cosine", sub="part")
+    torch.manual_seed(999)  # the checkpoint's RNG state must win over whatever came before
+    resumed.load(tmp_path / "part" / "checkpoints" / "last.pt")
+    assert resumed.step == 40
+    resumed.fit(algo3)
+    assert torch.equal(params(full), params(resumed))
+    ema_a = torch.cat([p.flatten() for p in full.emas["model"].parameters()])
+    ema_b = torch.cat([p.flatten() for p in resumed.emas["model"].parameters()])
+    assert torch.equal(ema_a, ema_b)
+
+
+def test_corrupted_and_truncated_checkpoints_give_clear_errors(tmp_path):
+    trainer, algo = make(tmp_path, "steps=20")
+    trainer.fit(algo)
+    good = tmp_path / "run" / "checkpoints" / "last.pt"
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all" * 10)
+    for path in (truncated, garbage):
+        with pytest.raises(CheckpointError) as err:
+            trainer.load(path)
+        assert "truncated or corrupted" in str(err.value) and str(path) in str(err.value)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(CheckpointError, match="not an rlgen checkpoint"):
+        load_checkpoint(other)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_checkpoint_from_a_different_model_is_refused(tmp_path):
+    trainer, algo = make(tmp_path, "steps=10")
+    trainer.fit(algo)
+    wider, _ = make(tmp_path, "steps=10", "hidden=32", sub="wider")
+    with pytest.raises(CheckpointError, match="does not fit this run's models"):
+        wider.load(tmp_path / "run" / "checkpoints" / "last.pt")
+
+
+def test_a_failed_write_never_replaces_a_good_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"step": 1, "w": torch.ones(3)}, path)
+    good = path.read_bytes()
+
+    def dying_save(obj, handle, *args, **kwargs):
+        handle.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"step": 2, "w": torch.zeros(3)}, path)
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
+    assert load_checkpoint(path)["step"] == 1
+
+
+def test_same_seed_reproduces_the_same_numbers(tmp_path):
+    a, algo_a = make(tmp_path, "steps=30", "seed=3", sub="a")
+    a.fit(algo_a)
+    b, algo_b = make(tmp_path, "steps=30", "seed=3", sub="b")
+    b.fit(algo_b)
+    c, algo_c = make(tmp_path, "steps=30", "seed=4", sub="c")
+    c.fit(algo_c)
+    assert torch.equal(params(a), params(b))
+    assert not torch.equal(params(a), params(c))

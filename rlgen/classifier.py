@@ -290,7 +290,7 @@ class Classifier(Algorithm):
     def after_fit(self, run_dir: Path) -> dict[str, Any]:
         """k-fold cross-validation over train+dev when cv_folds >= 2: one child run per
         fold under run_dir/cv/, each a normal resumable run; returns the mean and spread."""
-        if self.config.cv_folds < 2:
+        if self.config.cv_folds < 2 or self.config.cv_fold >= 0:  # off, or this is a fold's child run
             return {}
         from dataclasses import replace
 

@@ -38,7 +38,7 @@ def closest(name: str, choices: list[str] | tuple[str, ...]) -> str:
     """Return ' Did you mean 'x'?' for the closest choice, or '' when none is close."""
     import difflib
 
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{match[0]}'?" if match else ""
 
 

@@ -1,0 +1,53 @@
+"""The wheel installs every module of the four packages under the rlgen namespace."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from conftest import REPO
+
+PACKAGE_DIRS = {"rlgen": "rlgen", "envs": "rlgen.envs", "agents": "rlgen.agents", "generative": "rlgen.generative"}
+
+
+def source_modules() -> list[str]:
+    modules = []
+    for folder, package in PACKAGE_DIRS.items():
+        for path in sorted((REPO / folder).glob("*.py")):
+            modules.append(package if path.stem == "__init__" else f"{package}.{path.stem}")
+    return modules
+
+
+def test_wheel_contains_and_imports_every_module(tmp_path):
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-w", str(wheel_dir), "-q"],
+        check=True, capture_output=True, timeout=300,
+    )
+    wheel = next(wheel_dir.glob("rlgen-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {m.replace(".", "/") + ("/__init__.py" if m in PACKAGE_DIRS.values() else ".py") for m in source_modules()}
+    assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
+
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel), "-q"],
+                   check=True, capture_output=True, timeout=300)
+    script = (
+        "import importlib, sys\n"
+        f"target = {str(target)!r}\n"
+        "sys.path.insert(0, target)\n"
+        "sys.path = [p for p in sys.path if p not in ('', " + repr(str(REPO)) + ")]\n"
+        "bad = []\n"
+        f"for name in {source_modules()!r}:\n"
+        "    module = importlib.import_module(name)\n"
+        "    if not module.__file__.startswith(target):\n"
+        "        bad.append((name, module.__file__))\n"
+        "assert not bad, bad\n"
+        "print('ok', len(sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok")
+    assert Path(target / "rlgen" / "envs" / "__init__.py").exists()

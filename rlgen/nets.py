@@ -155,8 +155,8 @@ class CNN(nn.Module):
         self.head = nn.Linear(self.neck.out_dim, out_dim)
         self.feature_dim = self.neck.out_dim
         init_weights(self, init, act)
-        # A relu-gain init of the output layer starts with large logits; keep them small.
-        nn.init.xavier_uniform_(self.head.weight)
+        # A relu-gain init of the output layer starts with large logits; start near uniform.
+        nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,9 @@ early stopping, NaN guard, EMA, callbacks, progress, checkpoints and exact resum
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from rlgen.seeding import get_rng_state, seed_everything, set_rng_state
 from rlgen.tracking import Tracker
 
 MAX_CONSECUTIVE_SKIPS = 25
+PRINT_EVERY_S = 15.0
 
 
 class Callback:
@@ -98,6 +101,8 @@ class Trainer:
         self._consecutive_skips = 0
         self._acc: dict[str, list[float]] = {}
         self._last_eval_step = -1
+        self._last_train: dict[str, float] = {}
+        self._last_print = 0.0
 
     # ------------------------------------------------------------------ building
 
@@ -180,17 +185,24 @@ class Trainer:
         grad_norm = float(torch.nn.utils.clip_grad_norm_(opt.params, max_norm))
         if opt.scaler is None and not math.isfinite(grad_norm):
             return self._non_finite([f"gradient of {'+'.join(losses)}"], terms, optimizer)
+        stepped = True
         if opt.scaler is not None:
+            scale = opt.scaler.get_scale()
             opt.scaler.step(opt.optimizer)
             opt.scaler.update()
+            # The scaler skips steps whose gradients overflowed (and lowers its scale);
+            # the schedule and EMA then stay where they are too.
+            stepped = opt.scaler.get_scale() >= scale
         else:
             opt.optimizer.step()
+        metrics = {f"train/grad_norm{suffix}": grad_norm, f"train/lr{suffix}": opt.scheduler.get_last_lr()[0]}
+        if not stepped:
+            return metrics
         opt.scheduler.step()
         self._consecutive_skips = 0
         for model in opt.models:
             if model in self.emas:
                 self.emas[model].update_parameters(self._raw_models[model])
-        metrics = {f"train/grad_norm{suffix}": grad_norm, f"train/lr{suffix}": opt.scheduler.get_last_lr()[0]}
         metrics.update({f"train/{k}{suffix}": float(v.detach()) for k, v in terms.items() if k.endswith("_penalty")})
         return metrics
 
@@ -232,51 +244,74 @@ class Trainer:
             cb.on_train_start(self)
         progress = self._progress(target)
         task = progress.add_task(algorithm.name, total=target, completed=self.step) if progress else None
-        status = "finished"
+        status = "failed"
         try:
-            while self.step < target and not self.should_stop:
-                if budget > 0 and time.time() - started >= budget:
-                    self.stop_reason = f"time budget of {budget / 60:.3g} min reached"
-                    break
-                before = self.step
-                self.current_step = self.step + algorithm.steps_per_call
-                metrics = algorithm.train_step()
-                self.step += algorithm.steps_per_call
-                self.elapsed = start_elapsed + time.time() - started
-                self._accumulate(metrics)
-                if self._crossed(before, self.tcfg.log_every) or self.step >= target:
-                    self._flush_log(target)
-                if self.tcfg.eval_every and self._crossed(before, self.tcfg.eval_every):
-                    self._evaluate(monitor)
-                for cb in self.callbacks:
-                    cb.on_step_end(self, metrics)
-                if self._crossed(before, self.tcfg.checkpoint_every):
-                    self.save()
-                if progress is not None:
-                    progress.update(task, completed=self.step, description=self._describe())
+            with self._polite_sigint():
+                self._loop(algorithm, target, budget, started, start_elapsed, monitor, progress, task)
             if self.should_stop and not self.stop_reason:
                 self.stop_reason = "stopped by a callback"
             self._flush_log(target)
             if self._last_eval_step != self.step:
                 self._evaluate(monitor)
             status = "stopped: " + self.stop_reason if self.stop_reason else "finished"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        except NonFiniteLossError:
-            status = "failed: non-finite loss"
+            self.elapsed = start_elapsed + time.time() - started
+            self.save(status=status)
+        except BaseException as exc:
+            # The last checkpoint stays as it was: a step cut in half is never saved.
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {type(exc).__name__}"
+            self.tracker.update_summary({"status": status, "step_failed": self.current_step})
             raise
         finally:
             if progress is not None:
                 progress.stop()
-            self.elapsed = start_elapsed + time.time() - started
-            if status != "failed: non-finite loss":
-                self.save(status=status)
             for cb in self.callbacks:
                 cb.on_train_end(self)
         if self.stop_reason:
             self.tracker.print(f"stopped at step {self.step}: {self.stop_reason}")
         return dict(self.tracker.summary)
+
+    def _loop(self, algorithm: Algorithm, target: int, budget: float, started: float, start_elapsed: float,
+              monitor: str, progress: Any, task: Any) -> None:
+        while self.step < target and not self.should_stop:
+            if budget > 0 and time.time() - started >= budget:
+                self.stop_reason = f"time budget of {budget / 60:.3g} min reached"
+                break
+            before = self.step
+            self.current_step = self.step + algorithm.steps_per_call
+            metrics = algorithm.train_step()
+            self.step += algorithm.steps_per_call
+            self.elapsed = start_elapsed + time.time() - started
+            self._accumulate(metrics)
+            if self._crossed(before, self.tcfg.log_every) or self.step >= target:
+                self._flush_log(target)
+            if self.tcfg.eval_every and self._crossed(before, self.tcfg.eval_every):
+                self._evaluate(monitor)
+            for cb in self.callbacks:
+                cb.on_step_end(self, metrics)
+            if self._crossed(before, self.tcfg.checkpoint_every):
+                self.save()
+            if progress is not None:
+                progress.update(task, completed=self.step, description=self._describe())
+
+    @contextmanager
+    def _polite_sigint(self) -> Iterator[None]:
+        """First Ctrl-C: finish the current step, checkpoint and stop. Second: abort now."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.should_stop and self.stop_reason.startswith("interrupted"):
+                raise KeyboardInterrupt
+            self.should_stop = True
+            self.stop_reason = "interrupted by Ctrl-C (rlgen resume continues it)"
+            self.tracker.print("Ctrl-C: finishing this step and checkpointing; press again to abort without saving")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _crossed(self, before: int, every: int) -> bool:
         return every > 0 and before // every != self.step // every
@@ -295,8 +330,10 @@ class Trainer:
         averaged["charts/steps_per_s"] = self.step / self.elapsed if self.elapsed > 0 else 0.0
         self._acc = {}
         self.tracker.log(averaged, self.step)
-        if not self._progress_on():
-            self.tracker.print(self._line(target, averaged))
+        self._last_train = averaged
+        # Without a progress bar, a console line every PRINT_EVERY_S keeps logs readable.
+        if not self._progress_on() and time.time() - self._last_print >= PRINT_EVERY_S:
+            self._print_line(target)
 
     def _evaluate(self, monitor: str) -> None:
         assert self.algorithm is not None
@@ -331,7 +368,7 @@ class Trainer:
                 f"trainer.monitor '{monitor}' is not among the eval metrics; available: {', '.join(sorted(metrics))}"
             )
         if not self._progress_on():
-            self.tracker.print("  eval " + "  ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
+            self._print_line(self.config.steps, metrics)
 
     # ------------------------------------------------------------------ console
 
@@ -367,9 +404,13 @@ class Trainer:
         keys = [k for k in latest if k.startswith(("train/loss", "dev/", "eval/"))][:3]
         return "  ".join(f"{k}={_fmt(latest[k])}" for k in keys) or (self.algorithm.name if self.algorithm else "")
 
-    def _line(self, target: int, metrics: dict[str, float]) -> str:
-        shown = "  ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if not k.startswith("charts/elapsed"))
-        return f"step {self.step}/{target}  {shown}"
+    def _print_line(self, target: int, eval_metrics: dict[str, float] | None = None) -> None:
+        """One console line: step, the latest training losses and any eval metrics."""
+        train = {k: v for k, v in self._last_train.items() if k.startswith(("train/loss", "losses/"))}
+        train["steps/s"] = self._last_train.get("charts/steps_per_s", 0.0)
+        shown = {**train, **(eval_metrics or {})}
+        self.tracker.print(f"step {self.step}/{target}  " + "  ".join(f"{k}={_fmt(v)}" for k, v in shown.items()))
+        self._last_print = time.time()
 
     # ------------------------------------------------------------------ checkpoints
 

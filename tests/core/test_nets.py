@@ -7,8 +7,17 @@ import torch
 
 from rlgen.errors import ConfigError, UnknownNameError
 from rlgen.nets import (
-    ACTIVATIONS, CNN, MLP, ConvDecoder, ConvEncoder, DuelingHead, GaussianHead, PolicyHead,
-    ResidualTower, ValueHead, init_weights,
+    ACTIVATIONS,
+    CNN,
+    MLP,
+    ConvDecoder,
+    ConvEncoder,
+    DuelingHead,
+    GaussianHead,
+    PolicyHead,
+    ResidualTower,
+    ValueHead,
+    init_weights,
 )
 
 

@@ -67,3 +67,25 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert summary["status"] == "finished" and summary["step"] == 400
 
 
+
+
+def test_ctrl_c_finishes_the_step_checkpoints_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "WANDB_SILENT": "true", "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen([*RLGEN, *ARGS, "--run-dir", str(run)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if (run / "metrics.jsonl").exists() and logged_steps(run) and max(logged_steps(run)) >= 70:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"].startswith("stopped: interrupted by Ctrl-C")
+    saved = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
+    assert saved == summary["step"] == max(logged_steps(run))  # checkpointed right where it stopped
+    assert 70 <= saved < 400
+    run_cli("resume", str(run))
+    assert logged_steps(run) == list(range(1, 401))

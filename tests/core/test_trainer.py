@@ -13,8 +13,8 @@ from rlgen.checkpoint import load_checkpoint, save_checkpoint
 from rlgen.config import OptimConfig, build_config
 from rlgen.errors import CheckpointError, NonFiniteLossError
 from rlgen.optim import LRFactor
-from rlgen.trainer import Callback, Trainer
 from rlgen.tracking import Tracker
+from rlgen.trainer import Callback, Trainer
 
 
 def make(tmp_path, *overrides: str, sub: str = "run") -> tuple[Trainer, Toy]:
@@ -67,8 +67,8 @@ def test_linear_warmup_then_schedule_drives_the_optimizer_lr(tmp_path):
 
     trainer.callbacks.append(Watch())
     trainer.fit(algo)
-    assert seen[0] == pytest.approx(0.02)  # lr after step 1 is the factor of step 1: 2/10
-    assert seen[8] == pytest.approx(0.1)  # warm-up over
+    assert seen[0] == pytest.approx(0.01)  # the lr used by step 1: 1/10 of the peak
+    assert seen[9] == pytest.approx(0.1)  # warm-up over at step 10
     assert seen[-1] < 0.01  # cosine reaches ~0 at the end
     assert all(b <= a + 1e-12 for a, b in zip(seen[9:], seen[10:], strict=False))
 
@@ -248,3 +248,40 @@ def test_same_seed_reproduces_the_same_numbers(tmp_path):
     c.fit(algo_c)
     assert torch.equal(params(a), params(b))
     assert not torch.equal(params(a), params(c))
+
+
+class TwoNets(Toy):
+    """Two models with their own optimizers and schedules, stepped alternately (GAN-style)."""
+
+    def __init__(self, config, trainer) -> None:
+        super().__init__(config, trainer)
+        self.critic = trainer.add_model("critic", torch.nn.Linear(4, 1))
+        trainer.add_optimizer("critic", ["critic"], OptimConfig(name="sgd", lr=0.05, schedule="step", step_size=5, gamma=0.5))
+
+    def train_step(self):
+        metrics = super().train_step()
+        idx = torch.randint(0, len(self.x), (16,))
+        loss = ((self.critic(self.x[idx]).squeeze(-1) - self.y[idx]) ** 2).mean()
+        metrics.update(self.trainer.optimize({"critic_mse": loss}, optimizer="critic"))
+        return metrics
+
+
+def test_several_optimizers_step_and_resume_independently(tmp_path):
+    def build(sub):
+        cfg = build_config(ToyConfig, {}, ["steps=30"])
+        trainer = Trainer(cfg, tmp_path / sub, Tracker(tmp_path / sub))
+        trainer.algorithm = TwoNets(cfg, trainer)
+        return trainer
+
+    full = build("full")
+    full.fit(full.algorithm)
+    assert full.tracker.latest["train/lr_critic"] == pytest.approx(0.05 * 0.5**5)
+    part = build("part")
+    part.fit(part.algorithm, steps=20)
+    resumed = build("part")
+    resumed.load(tmp_path / "part" / "checkpoints" / "last.pt")
+    resumed.fit(resumed.algorithm)
+    for name in ("model", "critic"):
+        a = torch.cat([p.flatten() for p in full.models[name].parameters()])
+        b = torch.cat([p.flatten() for p in resumed.models[name].parameters()])
+        assert torch.equal(a, b), name

@@ -158,7 +158,19 @@ def _print_results(results: dict[str, Any]) -> None:
         elif isinstance(value, dict) and all(isinstance(v, (int, float, str)) for v in value.values()):
             for sub, v in value.items():
                 table.add_row(f"{key}.{sub}", f"{v:.4f}" if isinstance(v, float) else str(v))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for key, value in results.items():  # nested per-class tables, e.g. test/report.per_class
+        rows = value.get("per_class") if isinstance(value, dict) else None
+        if isinstance(rows, dict) and rows:
+            columns = list(next(iter(rows.values())))
+            sub = Table(title=f"{key}: per class")
+            sub.add_column("class")
+            for col in columns:
+                sub.add_column(col, justify="right")
+            for name, cells in rows.items():
+                sub.add_row(str(name), *(f"{cells[c]:.4f}" if isinstance(cells[c], float) else str(cells[c]) for c in columns))
+            console.print(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,7 @@ def _inspect(run_dir):
 def test_offline_run_reads_back_config_and_values(tmp_path):
     run = tmp_path / "run"
     run_cli("train", "classifier", "--data", "digits", "--wandb", "offline", "--wandb-project", "proj",
-            "--wandb-group", "grp", "--tags", "a,b", "--run-dir", str(run), *TINY)
+            "--wandb-group", "grp", "--tags", "a,b", "--run-dir", str(run), "--set", "wandb.log_checkpoints=true", *TINY)
     record = _inspect(run)
     assert record["project"] == "proj"
     assert record["config"]["algo"] == "classifier"
@@ -55,6 +55,11 @@ def test_offline_run_reads_back_config_and_values(tmp_path):
     assert record["summary"]["train/loss"] == pytest.approx(summary["train/loss"])
     assert last_logged["step"] == 20
     assert record["state"] == "finished"
+    offline = next((run / "wandb").glob("offline-run-*"))
+    wandb_cli = shutil.which("wandb", path=str(REPO / ".venv" / "bin")) or shutil.which("wandb")
+    records = subprocess.run([wandb_cli, "leet", "inspect", "--json", str(offline)], capture_output=True,
+                             text=True, timeout=120, check=True).stdout
+    assert '"type":"artifact"' in records.replace(" ", "")  # checkpoints queued as artifacts
 
 
 def test_disabled_writes_nothing_for_wandb(tmp_path):

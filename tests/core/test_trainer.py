@@ -285,3 +285,16 @@ def test_several_optimizers_step_and_resume_independently(tmp_path):
         a = torch.cat([p.flatten() for p in full.models[name].parameters()])
         b = torch.cat([p.flatten() for p in resumed.models[name].parameters()])
         assert torch.equal(a, b), name
+
+
+def test_progress_bar_shows_rate_and_eta(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    trainer, algo = make(tmp_path, "steps=40", "trainer.progress=on")
+    buffer = io.StringIO()
+    trainer.tracker.console = Console(file=buffer, force_terminal=True, width=160)
+    trainer.fit(algo)
+    text = buffer.getvalue()
+    assert "40/40" in text and "steps/s" in text and "0:00:00" in text  # count, rate, elapsed/ETA

@@ -1,0 +1,76 @@
+"""k-in-a-row games on the batched core: tic-tac-toe (3x3, 3) and Gomoku (NxN, 5)."""
+
+from __future__ import annotations
+
+import numpy as np
+from rlgen.envs.game import Game, GameState
+
+DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+def completes_line(board: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
+    """bool [B]: does the stone just placed at (rows[b], cols[b]) make k or more in a row?
+
+    Counts same-colour stones outward from the new stone in the 4 line directions; only
+    lines through the last move can be new, so nothing else is scanned.
+    """
+    batch, height, width = board.shape
+    b = np.arange(batch)[:, None]
+    colour = board[np.arange(batch), rows, cols][:, None]
+    steps = np.arange(1, k)[None, :]
+    won = np.zeros(batch, dtype=bool)
+    for dr, dc in DIRECTIONS:
+        total = np.ones(batch, dtype=np.int64)
+        for sign in (1, -1):
+            rr = rows[:, None] + sign * dr * steps
+            cc = cols[:, None] + sign * dc * steps
+            inside = (rr >= 0) & (rr < height) & (cc >= 0) & (cc < width)
+            same = inside & (board[b, np.clip(rr, 0, height - 1), np.clip(cc, 0, width - 1)] == colour)
+            total += np.cumprod(same, axis=1).sum(axis=1)
+        won |= total >= k
+    return won
+
+
+class MNKGame(Game):
+    """Place a stone on any empty cell; k in a row (horizontal, vertical, diagonal) wins."""
+
+    def __init__(self, height: int, width: int, k: int, name: str, description: str = "") -> None:
+        if min(height, width) < 1 or k < 2 or k > max(height, width):
+            raise ValueError(f"invalid k-in-a-row game: {height}x{width} board, k={k}")
+        self.height, self.width, self.k = height, width, k
+        self.name = name
+        self.description = description
+
+    def _legal_cells(self, state: GameState) -> np.ndarray:
+        return (state.board == 0).reshape(state.batch, -1)
+
+    def _play(self, state: GameState, actions: np.ndarray) -> None:
+        rows, cols = np.divmod(actions, self.width)
+        index = np.arange(state.batch)
+        state.board[index, rows, cols] = 1 - 2 * state.to_play
+        won = completes_line(state.board, rows, cols, self.k)
+        full = ~(state.board == 0).reshape(state.batch, -1).any(axis=1)
+        state.winner[won] = state.to_play[won]
+        state.done |= won | full
+
+
+class TicTacToe(MNKGame):
+    """3x3, three in a row. Moves: 'b2' or a keypad-style number 1-9 (1 = a1, top left)."""
+
+    def __init__(self) -> None:
+        super().__init__(3, 3, 3, "tictactoe", "tic-tac-toe, 3x3, three in a row")
+
+    def _parse(self, text: str) -> int | None:
+        if text.isdigit() and 1 <= int(text) <= 9:
+            return int(text) - 1
+        return super()._parse(text)
+
+    def notation_help(self) -> str:
+        return "type a cell like 'b2' (column a-c, row 1-3) or a number 1-9 counted row by row from the top left"
+
+
+class Gomoku(MNKGame):
+    """Freestyle Gomoku: five or more in a row wins; default 9x9."""
+
+    def __init__(self, size: int = 9, k: int = 5) -> None:
+        super().__init__(size, size, k, "gomoku", f"Gomoku {size}x{size}, {k} or more in a row")

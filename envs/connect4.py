@@ -9,6 +9,7 @@ from __future__ import annotations
 import string
 
 import numpy as np
+
 from rlgen.envs.game import Game, GameState
 from rlgen.envs.mnk import completes_line
 

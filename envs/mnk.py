@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from rlgen.envs.game import Game, GameState
 
 DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))

@@ -9,6 +9,7 @@ when neither side can move, and the side with more discs wins.
 from __future__ import annotations
 
 import numpy as np
+
 from rlgen.envs.game import Game, GameState
 
 DIRECTIONS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))

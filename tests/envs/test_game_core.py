@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rlgen.envs.game import IllegalMoveError, make_game
 
+from rlgen.envs.game import IllegalMoveError, make_game
 from rlgen.errors import UnknownNameError
 
 GAMES = ["tictactoe", "connect4", "othello6", "othello8", "gomoku"]

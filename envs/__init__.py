@@ -19,9 +19,30 @@ def pettingzoo_env(name: str, render_mode: str | None = None, illegal: str = "te
     return _make(name, render_mode=render_mode, illegal=illegal, **options)
 
 
+def _register() -> None:
+    import gymnasium
+
+    from rlgen.envs.gym_games import GYM_IDS
+
+    if "rlgen/Bandit-v0" not in gymnasium.registry:
+        gymnasium.register("rlgen/Bandit-v0", entry_point="rlgen.envs.bandit:BanditEnv")
+    for env_id, game in GYM_IDS.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(env_id, entry_point="rlgen.envs.gym_games:GameEnv", kwargs={"game": game})
+
+
+_register()
+
+
 def catalog() -> dict[str, str]:
     """Environment name -> one-line description, for `rlgen list envs`."""
-    entries = {name: f"game core: {desc}" for name, desc in GAMES.items()}
+    from rlgen.envs.gym_games import GYM_IDS
+    from rlgen.envs.opponents import OPPONENTS
+
+    entries = {"rlgen/Bandit-v0": "k-armed bandit (Bernoulli or Gaussian, optional drift); info has regret"}
+    entries.update({env_id: f"gymnasium: {GAMES[game]}, vs an opponent" for env_id, game in GYM_IDS.items()})
+    entries.update({name: f"game core / PettingZoo AEC: {desc}" for name, desc in GAMES.items()})
+    entries.update({f"opponent {name}": desc for name, desc in OPPONENTS.items()})
     return entries
 
 

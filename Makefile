@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,data,tune
+EXTRAS ?= dev,data,tune,robotics
 PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: install demo test slow lint bench clean

@@ -34,16 +34,25 @@ def _register() -> None:
 _register()
 
 
+def make_env(env_id: str, **options: Any) -> Any:
+    """A MuJoCo / Fetch task with rlgen's wrappers (see rlgen.envs.robotics.make_env)."""
+    from rlgen.envs.robotics import make_env as _make
+
+    return _make(env_id, **options)
+
+
 def catalog() -> dict[str, str]:
     """Environment name -> one-line description, for `rlgen list envs`."""
     from rlgen.envs.gym_games import GYM_IDS
     from rlgen.envs.opponents import OPPONENTS
+    from rlgen.envs.robotics import DESCRIPTIONS
 
     entries = {"rlgen/Bandit-v0": "k-armed bandit (Bernoulli or Gaussian, optional drift); info has regret"}
     entries.update({env_id: f"gymnasium: {GAMES[game]}, vs an opponent" for env_id, game in GYM_IDS.items()})
     entries.update({name: f"game core / PettingZoo AEC: {desc}" for name, desc in GAMES.items()})
     entries.update({f"opponent {name}": desc for name, desc in OPPONENTS.items()})
+    entries.update({env_id: f"{desc} (rlgen.envs.make_env; extra: robotics)" for env_id, desc in DESCRIPTIONS.items()})
     return entries
 
 
-__all__ = ["Game", "GameState", "IllegalMoveError", "catalog", "make_game", "pettingzoo_env"]
+__all__ = ["Game", "GameState", "IllegalMoveError", "catalog", "make_env", "make_game", "pettingzoo_env"]

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -96,7 +96,7 @@ class PerfectTicTacToe:
         return actions
 
 
-@lru_cache(maxsize=None)
+@cache
 def move_values(board: bytes, to_play: int) -> dict[int, int]:
     """Minimax value of each legal move for the side to move (win = 10 - plies, loss < 0)."""
     from rlgen.envs.mnk import TicTacToe
@@ -119,7 +119,7 @@ def move_values(board: bytes, to_play: int) -> dict[int, int]:
 # ---------------------------------------------------------------------------- heuristics
 
 
-@lru_cache(maxsize=None)
+@cache
 def _windows(height: int, width: int, k: int) -> np.ndarray:
     """int [n_windows, k]: flat cell indices of every line segment of length k."""
     grid = np.arange(height * width).reshape(height, width)

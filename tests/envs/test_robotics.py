@@ -1,0 +1,100 @@
+"""Robotics tasks: every listed MuJoCo and Fetch task resets, steps and renders a frame."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from rlgen.envs.robotics import (
+    FETCH_TASKS,
+    MUJOCO_TASKS,
+    load_normalization_state,
+    make_env,
+    normalization_state,
+)
+
+HAVE_MUJOCO = importlib.util.find_spec("mujoco") is not None
+HAVE_FETCH = HAVE_MUJOCO and importlib.util.find_spec("gymnasium_robotics") is not None
+needs_mujoco = pytest.mark.skipif(not HAVE_MUJOCO, reason='the robotics extra is not installed: pip install "rlgen[robotics]"')
+needs_fetch = pytest.mark.skipif(not HAVE_FETCH, reason='the robotics extra is not installed: pip install "rlgen[robotics]"')
+
+
+def _exercise(env_id):
+    env = make_env(env_id, render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs.astype(env.observation_space.dtype))
+    assert np.all(env.action_space.low == -1) and np.all(env.action_space.high == 1)
+    for _ in range(5):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert np.isfinite(reward) and obs.ndim == 1
+    frame = env.render()
+    assert frame.ndim == 3 and frame.shape[2] == 3 and frame.std() > 0  # a real picture
+    env.close()
+
+
+@needs_mujoco
+@pytest.mark.parametrize("env_id", MUJOCO_TASKS)
+def test_mujoco_tasks(env_id):
+    _exercise(env_id)
+
+
+@needs_fetch
+@pytest.mark.parametrize("env_id", FETCH_TASKS)
+def test_fetch_tasks_flattened(env_id):
+    _exercise(env_id)
+
+
+@needs_mujoco
+def test_episode_statistics_time_limit_and_normalization_state():
+    env = make_env("InvertedPendulum", normalize_obs=True, max_episode_steps=20)
+    env.reset(seed=0)
+    episodes = []
+    for _ in range(200):
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        if terminated or truncated:
+            episodes.append(info["episode"])
+            assert info["episode"]["l"] <= 20
+            env.reset()
+    assert episodes
+    saved = normalization_state(env)
+    fresh = make_env("InvertedPendulum", normalize_obs=True)
+    load_normalization_state(fresh, saved, freeze=True)
+    ours, theirs = fresh.get_wrapper_attr("obs_rms"), env.get_wrapper_attr("obs_rms")
+    assert np.array_equal(ours.mean, theirs.mean) and np.array_equal(ours.var, theirs.var)
+    assert ours.count == theirs.count
+    fresh.reset(seed=1)
+    fresh.step(fresh.action_space.sample())
+    assert fresh.get_wrapper_attr("obs_rms").count == theirs.count  # frozen: not updated
+    with pytest.raises(ValueError, match="do not fit"):
+        load_normalization_state(fresh, {"mean": np.zeros(3), "var": np.ones(3), "count": 1.0})
+    env.close()
+    fresh.close()
+
+
+@needs_mujoco
+def test_frames_go_to_the_sink(tmp_path):
+    from rlgen.config import WandbConfig
+    from rlgen.tracking import Tracker
+
+    tracker = Tracker(tmp_path, WandbConfig(mode="disabled"))
+    env = make_env("Reacher", video=tracker, video_every=1, max_episode_steps=10)
+    env.reset(seed=0)
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        done = terminated or truncated
+    env.close()
+    tracker.close()
+    assert list((tmp_path / "media").glob("videos_episode_*.gif"))
+
+
+def test_missing_extra_names_the_install(monkeypatch):
+    import sys
+
+    from rlgen.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "mujoco", None)
+    with pytest.raises(MissingExtraError, match=r'pip install "rlgen\[robotics\]"'):
+        make_env("Hopper")

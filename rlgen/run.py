@@ -159,8 +159,9 @@ def resume(run_dir: str | Path, steps: int | None = None, minutes: float | None 
 def resume_or_train(algo: str, config: RunConfig, run_dir: Path) -> dict[str, Any]:
     """Train into `run_dir`, or resume it if it holds an unfinished run; returns its summary."""
     summary_path = run_dir / SUMMARY_FILE
-    if summary_path.exists() and json.loads(summary_path.read_text()).get("status") == "finished":
-        return json.loads(summary_path.read_text())
+    status = json.loads(summary_path.read_text()).get("status", "") if summary_path.exists() else ""
+    if status == "finished" or (status.startswith("stopped:") and "interrupted" not in status):
+        return json.loads(summary_path.read_text())  # complete (early stopping and time budgets included)
     if (run_dir / "checkpoints" / "last.pt").exists():
         resume(run_dir)
     else:

@@ -11,7 +11,7 @@ import torch
 from rlgen.classifier import ClassifierConfig, bias_variance, make_splits
 from rlgen.config import build_config
 from rlgen.data import BatchIterator, split_indices
-from rlgen.run import train
+from rlgen.run import resume_or_train, train
 
 
 def test_splits_are_disjoint_stratified_and_fixed_by_split_seed():
@@ -78,7 +78,11 @@ def test_cross_validation_reports_each_fold(tmp_path):
     assert summary["cv/folds"] == 2
     assert len(summary["cv/dev_accuracy_per_fold"]) == 2
     assert 0.0 < summary["cv/dev_accuracy_mean"] <= 1.0
-    assert (run / "cv" / "fold-0" / "checkpoints" / "last.pt").exists()
+    fold = run / "cv" / "fold-0"
+    before = (fold / "checkpoints" / "last.pt").stat().st_mtime_ns
+    again = resume_or_train("classifier", cfg, fold)  # a finished fold is not trained again
+    assert (fold / "checkpoints" / "last.pt").stat().st_mtime_ns == before
+    assert again["step"] == 40
 
 
 @pytest.mark.slow

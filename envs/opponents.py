@@ -20,7 +20,7 @@ import numpy as np
 from rlgen.envs.game import Game, GameState
 from rlgen.envs.mnk import MNKGame
 from rlgen.envs.othello import Othello
-from rlgen.errors import unknown_name
+from rlgen.errors import ConfigError, unknown_name
 
 WIN = 1_000_000.0
 
@@ -87,7 +87,7 @@ class PerfectTicTacToe:
 
     def act(self, game: Game, state: GameState) -> np.ndarray:
         if game.name != "tictactoe":
-            raise ValueError(f"the minimax opponent plays tic-tac-toe only, not {game.name}; use alphabeta:D")
+            raise ConfigError(f"the minimax opponent plays tic-tac-toe only, not {game.name}; use alphabeta:D")
         actions = np.zeros(state.batch, dtype=np.int64)
         for i in range(state.batch):
             scores = move_values(state.board[i].tobytes(), int(state.to_play[i]))
@@ -260,10 +260,10 @@ def make_opponent(spec: Any, game: Game | None = None, seed: int | None = None) 
         return LookaheadOpponent(seed)
     if name in ("minimax", "perfect"):
         if game is not None and game.name != "tictactoe":
-            raise ValueError(f"the minimax opponent plays tic-tac-toe only, not {game.name}; use alphabeta:D")
+            raise ConfigError(f"the minimax opponent plays tic-tac-toe only, not {game.name}; use alphabeta:D")
         return PerfectTicTacToe(seed)
     if name == "alphabeta":
         if not arg.isdigit():
-            raise ValueError(f"alpha-beta needs a depth, e.g. 'alphabeta:4', got {spec!r}")
+            raise ConfigError(f"alpha-beta needs a depth, e.g. 'alphabeta:4', got {spec!r}")
         return AlphaBetaOpponent(int(arg), seed)
     raise unknown_name("opponent", spec, ["random", "lookahead", "minimax", "alphabeta:D"])

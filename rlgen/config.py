@@ -366,6 +366,9 @@ def validate(config: Any) -> None:
     check = getattr(config, "__post_init__", None)
     if check is not None:
         check()
+    resolve = getattr(config, "resolve_defaults", None)
+    if resolve is not None:  # fill "use the default for this env/data" values, so config.yaml is complete
+        resolve()
     if getattr(config, "steps", 1) < 0:
         raise ConfigError(f"steps must be >= 0, got {config.steps}")
     if getattr(config, "minutes", 0.0) < 0:

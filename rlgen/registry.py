@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 ALGOS: dict[str, str | type[Algorithm]] = {
     "classifier": "rlgen.classifier:Classifier",
+    "alphazero": "rlgen.agents.alphazero:AlphaZero",
 }
 
 

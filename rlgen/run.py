@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rlgen.checkpoint import atomic_write_bytes
-from rlgen.config import RunConfig, from_dict, load_yaml, save_yaml, to_dict
+from rlgen.config import RunConfig, from_dict, load_yaml, save_yaml, to_dict, validate
 from rlgen.errors import CheckpointError, ConfigError, RunDirError
 from rlgen.registry import get_algo
 from rlgen.tracking import METRICS_FILE, SUMMARY_FILE, Tracker
@@ -115,6 +115,7 @@ def train(
     cls = get_algo(algo)
     if not isinstance(config, cls.Config):
         raise ConfigError(f"algorithm '{algo}' needs a {cls.Config.__name__}, got {type(config).__name__}")
+    validate(config)
     run_dir = Path(run_dir) if run_dir else default_run_dir(algo, config)
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:

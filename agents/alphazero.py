@@ -1,0 +1,368 @@
+"""AlphaZero: self-play with batched PUCT search and a residual policy-value network.
+
+    rlgen train alphazero --env tictactoe|connect4|othello6|othello8|gomoku
+
+`--steps` counts self-play iterations. Each iteration plays `games` games at once (one
+network call per simulation wave for every leaf of every game), stores (planes,
+visit distribution, outcome) positions with the game's symmetries in a replay window,
+then takes `train_steps` optimizer steps on policy cross-entropy + value MSE (+ weight
+decay) through the shared Trainer. Checkpoints carry the replay window and every RNG,
+so `rlgen resume` continues exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rlgen.agents.match import elo_difference, play_match, resolve_opponent
+from rlgen.agents.mcts import MCTS, MCTSConfig, SearchResult
+from rlgen.agents.replay import ReplayWindow
+from rlgen.algorithm import Algorithm
+from rlgen.config import OptimConfig, RunConfig, TrainerConfig
+from rlgen.envs.game import GAMES, Game, GameState, make_game
+from rlgen.errors import ConfigError, unknown_name
+from rlgen.nets import PolicyHead, ResidualTower, ValueHead
+
+# Small defaults per game; a config value of 0 (or '') means "use these".
+GAME_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tictactoe": dict(blocks=2, channels=32, simulations=32, games=64, temperature_moves=3, dirichlet_alpha=1.0,
+                      train_steps=30, eval_opponent="minimax", eval_games=100, eval_simulations=64, opening_moves=0),
+    "connect4": dict(blocks=4, channels=64, simulations=96, games=128, temperature_moves=8, dirichlet_alpha=1.0,
+                     train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2),
+    "othello6": dict(blocks=4, channels=64, simulations=96, games=128, temperature_moves=8, dirichlet_alpha=0.5,
+                     train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2),
+    "othello8": dict(blocks=6, channels=64, simulations=128, games=128, temperature_moves=12, dirichlet_alpha=0.3,
+                     train_steps=80, eval_opponent="alphabeta:2", eval_games=20, eval_simulations=128, opening_moves=2),
+    "gomoku": dict(blocks=4, channels=64, simulations=128, games=64, temperature_moves=8, dirichlet_alpha=0.3,
+                   train_steps=60, eval_opponent="alphabeta:1", eval_games=20, eval_simulations=128, opening_moves=2),
+}
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass
+class AlphaZeroConfig(RunConfig):
+    """AlphaZero self-play. `--steps` counts self-play iterations; 0 / '' = per-game default."""
+
+    env: str = "tictactoe"
+    """Game: tictactoe, connect4, othello6, othello8, gomoku."""
+    steps: int = 40
+    """Self-play iterations."""
+    blocks: int = 0
+    """Residual blocks of the network tower."""
+    channels: int = 0
+    """Channels of the network tower."""
+    games: int = 0
+    """Self-play games played at once per iteration."""
+    simulations: int = 0
+    """MCTS simulations per self-play move."""
+    c_puct: float = 1.5
+    """PUCT exploration constant."""
+    dirichlet_alpha: float = 0.0
+    """Root Dirichlet noise concentration (self-play only)."""
+    dirichlet_eps: float = 0.25
+    """Weight of the root noise."""
+    temperature_moves: int = -1
+    """Moves sampled in proportion to visits before switching to the most visited (-1 = game default)."""
+    reuse_tree: bool = True
+    """Keep the chosen child's subtree between moves."""
+    replay_window: int = 50_000
+    """Positions (after symmetry augmentation) kept for training."""
+    augment: bool = True
+    """Store every symmetry of each position."""
+    batch_size: int = 256
+    """Training mini-batch size."""
+    train_steps: int = 0
+    """Optimizer steps per iteration."""
+    value_weight: float = 1.0
+    """Weight of the value MSE against the policy cross-entropy."""
+    eval_opponent: str = ""
+    """Opponent of the periodic evaluation: random, lookahead, minimax, alphabeta:D, mcts:N, or a run dir."""
+    eval_games: int = 0
+    """Games per periodic evaluation (sides alternate)."""
+    eval_simulations: int = 0
+    """MCTS simulations per move when evaluating or playing."""
+    opening_moves: int = -1
+    """Random opening plies in evaluation games, for variety (-1 = game default)."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adamw", lr=2e-3, weight_decay=1e-4, schedule="cosine", min_lr_ratio=0.1))
+    """Optimizer (L2 as weight decay)."""
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=1, eval_every=5, checkpoint_every=1))
+    """Trainer plumbing (monitor defaults to eval/score)."""
+
+    def __post_init__(self) -> None:
+        if self.env not in GAME_DEFAULTS:
+            raise unknown_name("game for alphazero", self.env, list(GAMES))
+        for key in ("batch_size", "replay_window"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+
+    def resolve_defaults(self) -> None:
+        """Fill 0 / '' / -1 fields with the game's defaults."""
+        for key, value in GAME_DEFAULTS[self.env].items():
+            current = getattr(self, key)
+            if current in (0, 0.0, "", -1):
+                setattr(self, key, value)
+
+
+# ----------------------------------------------------------------------------- network
+
+
+class PolicyValueNet(nn.Module):
+    """Residual tower over (own, opponent, ones) planes -> move logits and a value in [-1, 1]."""
+
+    def __init__(self, board: tuple[int, int], actions: int, blocks: int, channels: int) -> None:
+        super().__init__()
+        cells = board[0] * board[1]
+        self.tower = ResidualTower(3, channels, blocks)
+        self.policy = PolicyHead(channels, cells, actions)
+        self.value = ValueHead(channels, cells)
+
+    def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ones = torch.ones_like(planes[:, :1])  # marks the board inside the zero padding
+        x = self.tower(torch.cat([planes, ones], dim=1))
+        return self.policy(x), self.value(x)
+
+
+class NetworkEvaluator:
+    """Batched leaf evaluation for MCTS with a policy-value network."""
+
+    def __init__(self, game: Game, model: nn.Module, device: torch.device, autocast: Any = None) -> None:
+        self.game, self.model, self.device = game, model, device
+        self.autocast = autocast
+        self.calls = 0
+
+    @torch.no_grad()
+    def __call__(self, states: GameState) -> tuple[np.ndarray, np.ndarray]:
+        self.model.eval()
+        planes = torch.from_numpy(self.game.observation(states)).to(self.device)
+        if self.autocast is not None:
+            with self.autocast():
+                logits, value = self.model(planes)
+        else:
+            logits, value = self.model(planes)
+        self.calls += 1
+        return torch.softmax(logits.float(), dim=1).cpu().numpy(), value.float().cpu().numpy()
+
+
+# ----------------------------------------------------------------------------- agent
+
+
+class AlphaZeroAgent:
+    """A trained network with search. `act(observation, action_mask)` takes PettingZoo
+    classic observations ((H, W, 2) planes from the side to move) and returns a move."""
+
+    def __init__(self, game: Game, model: nn.Module, device: torch.device, simulations: int, c_puct: float = 1.5, seed: int | None = None) -> None:
+        self.game, self.model, self.device = game, model, device
+        self.name = "alphazero"
+        self.evaluator = NetworkEvaluator(game, model, device)
+        self.mcts = MCTS(game, self.evaluator, MCTSConfig(simulations=simulations, c_puct=c_puct, reuse_tree=False), seed=seed)
+        self.last_value: float | None = None
+
+    def search(self, state: GameState, simulations: int | None = None) -> SearchResult:
+        return self.mcts.run(state, simulations=simulations)
+
+    def act_states(self, state: GameState) -> np.ndarray:
+        """Most visited move for every position of a batch (no noise)."""
+        result = self.search(state)
+        self.last_value = float(result.value[0])
+        return result.visits.argmax(axis=1)
+
+    def state_from_observation(self, observation: Any) -> GameState:
+        planes = observation["observation"] if isinstance(observation, dict) else observation
+        planes = np.asarray(planes)
+        if planes.shape[:2] != self.game.board_shape:
+            planes = np.moveaxis(planes, 0, -1)  # accept [2, H, W] too
+        if planes.shape != (*self.game.board_shape, 2):
+            raise ValueError(f"{self.game.name} observations are ({self.game.height}, {self.game.width}, 2) planes, got {planes.shape}")
+        # The rules are colour-symmetric: the side to move can always play as player 0.
+        state = self.game.initial(1)
+        state.board[0] = np.where(planes[..., 0] > 0, 1, np.where(planes[..., 1] > 0, -1, 0))
+        state.to_play[0] = 0
+        return state
+
+    def act(self, observation: Any, action_mask: np.ndarray | None = None) -> int:
+        state = self.state_from_observation(observation)
+        move = int(self.act_states(state)[0])
+        mask = action_mask if action_mask is not None else (observation.get("action_mask") if isinstance(observation, dict) else None)
+        if mask is not None and not mask[move]:
+            raise ValueError(f"the agent chose {move}, which the given action mask forbids; is the observation from the side to move?")
+        return move
+
+    def as_opponent(self, name: str | None = None) -> Any:
+        agent = self
+
+        class _Opponent:
+            def act(self, game: Game, state: GameState) -> np.ndarray:
+                return agent.act_states(state)
+
+        opponent = _Opponent()
+        opponent.name = name or self.name
+        return opponent
+
+
+# ----------------------------------------------------------------------------- algorithm
+
+
+class AlphaZero(Algorithm):
+    """Self-play iterations: play, store, train; evaluate against a fixed opponent."""
+
+    name = "alphazero"
+    Config = AlphaZeroConfig
+    unit = "self-play iterations"
+    input_kind = "env"
+    description = "AlphaZero self-play: batched PUCT MCTS + residual policy-value net (board games)"
+    default_monitor = "eval/score"
+
+    def __init__(self, config: AlphaZeroConfig, trainer: Any) -> None:
+        config.resolve_defaults()
+        super().__init__(config, trainer)
+        self.game = make_game(config.env)
+        self.model = trainer.add_model("model", PolicyValueNet(self.game.board_shape, self.game.num_actions, config.blocks, config.channels))
+        trainer.add_optimizer("main", ["model"], config.optim, total_steps=config.steps * config.train_steps)
+        self.rng = np.random.default_rng(config.seed)
+        self.evaluator = NetworkEvaluator(self.game, self.model, trainer.device, trainer.autocast)
+        mcts_cfg = MCTSConfig(config.simulations, config.c_puct, config.dirichlet_alpha, config.dirichlet_eps, reuse_tree=config.reuse_tree)
+        self.mcts = MCTS(self.game, self.evaluator, mcts_cfg)
+        self.mcts.rng = self.rng
+        self.replay = ReplayWindow(config.replay_window, (2, *self.game.board_shape), self.game.num_actions)
+        self.games_played = 0
+
+    # -- self-play
+
+    def self_play(self) -> dict[str, float]:
+        cfg, game = self.config, self.game
+        state = game.initial(cfg.games)
+        live = np.arange(cfg.games)
+        tree = None
+        planes, policies, players, owners = [], [], [], []
+        simulations = 0
+        while len(live):
+            sub = state.take(live)
+            result = self.mcts.run(sub if tree is None else None, noise=True, tree=tree)
+            simulations += int(result.visits.sum())
+            pi = result.policy(1.0)
+            if int(sub.moves[0]) < cfg.temperature_moves:
+                actions = (self.rng.random(len(live))[:, None] > np.cumsum(pi, axis=1)).sum(axis=1)
+            else:
+                actions = result.policy(0.0)
+                actions = (self.rng.random(actions.shape) * actions).argmax(axis=1)
+            planes.append(game.observation(sub).astype(np.int8))
+            policies.append(pi.astype(np.float32))
+            players.append(sub.to_play.copy())
+            owners.append(live.copy())
+            after = game.step(sub, actions)
+            state.put(live, after)
+            going = ~after.done
+            if cfg.reuse_tree:
+                tree = self.mcts.advance(result.tree, actions).take(np.flatnonzero(going))
+            live = live[going]
+        winners = state.winner
+        planes_all, pi_all = np.concatenate(planes), np.concatenate(policies)
+        player_all, owner_all = np.concatenate(players), np.concatenate(owners)
+        winner = winners[owner_all]
+        outcome = np.where(winner < 0, 0.0, np.where(winner == player_all, 1.0, -1.0)).astype(np.float32)
+        if cfg.augment:
+            for sym_planes, sym_pi in game.augment(planes_all, pi_all):
+                self.replay.add(sym_planes, sym_pi, outcome)
+        else:
+            self.replay.add(planes_all, pi_all, outcome)
+        self.games_played += cfg.games
+        return {
+            "selfplay/first_player_wins": float((winners == 0).mean()),
+            "selfplay/draws": float((winners < 0).mean()),
+            "selfplay/game_length": float(state.moves.mean()),
+            "selfplay/simulations": float(simulations),
+            "charts/games_played": float(self.games_played),
+            "charts/replay_size": float(self.replay.size),
+        }
+
+    # -- training
+
+    def learn(self) -> dict[str, float]:
+        cfg = self.config
+        sums: dict[str, float] = {}
+        for _ in range(cfg.train_steps):
+            planes, target_pi, target_z = self.replay.sample(cfg.batch_size, self.rng)
+            x = torch.from_numpy(planes.astype(np.float32)).to(self.trainer.device)
+            pi = torch.from_numpy(target_pi).to(self.trainer.device)
+            z = torch.from_numpy(target_z).to(self.trainer.device)
+            self.model.train()
+            with self.trainer.autocast():
+                logits, value = self.model(x)
+            log_p = F.log_softmax(logits.float(), dim=1)
+            policy_loss = -(pi * log_p).sum(dim=1).mean()
+            value_loss = F.mse_loss(value.float(), z)
+            metrics = self.trainer.optimize({"policy": policy_loss, "value": cfg.value_weight * value_loss})
+            with torch.no_grad():
+                entropy = -(log_p.exp() * log_p).sum(dim=1).mean()
+                decided = z != 0
+                accuracy = ((value.float() > 0) == (z > 0))[decided].float().mean() if decided.any() else torch.tensor(0.0)
+            policy_loss, value_loss = policy_loss.detach(), value_loss.detach()
+            step = {"losses/policy": float(policy_loss), "losses/value": float(value_loss),
+                    "train/loss": float(policy_loss + value_loss), "train/policy_entropy": float(entropy),
+                    "train/value_accuracy": float(accuracy), **metrics}
+            for key, value_ in step.items():
+                sums[key] = sums.get(key, 0.0) + value_
+        return {k: v / max(cfg.train_steps, 1) for k, v in sums.items()}
+
+    def train_step(self) -> dict[str, float]:
+        import time
+
+        start = time.perf_counter()
+        metrics = self.self_play()
+        play_time = time.perf_counter() - start
+        metrics["charts/games_per_s"] = self.config.games / play_time
+        metrics["charts/simulations_per_s"] = metrics["selfplay/simulations"] / play_time
+        metrics.update(self.learn())
+        return metrics
+
+    # -- evaluation
+
+    def agent(self, simulations: int | None = None) -> AlphaZeroAgent:
+        agent = AlphaZeroAgent(self.game, self.model, self.trainer.device, simulations or self.config.eval_simulations, self.config.c_puct)
+        agent.mcts.rng = self.rng
+        return agent
+
+    def match(self, opponent: str, games: int) -> dict[str, Any]:
+        opp = resolve_opponent(opponent, self.game, int(self.rng.integers(2**31)))
+        return play_match(self.game, self.agent().as_opponent(), opp, games, self.rng, self.config.opening_moves)
+
+    def evaluate(self) -> dict[str, float]:
+        result = self.match(self.config.eval_opponent, self.config.eval_games)
+        total = result["total"]
+        games = self.config.eval_games
+        return {
+            "eval/score": result["score"],
+            "eval/win_rate": total["wins"] / games,
+            "eval/draw_rate": total["draws"] / games,
+            "eval/loss_rate": total["losses"] / games,
+            "eval/losses_first": float(result["first"]["losses"]),
+            "eval/losses_second": float(result["second"]["losses"]),
+            "eval/elo_vs_opponent": elo_difference(result["score"], games),
+        }
+
+    def report(self, opponent: str | None = None, games: int | None = None, **_: Any) -> dict[str, Any]:
+        opponent = opponent or self.config.eval_opponent
+        games = games or max(self.config.eval_games, 2)
+        result = self.match(opponent, games)
+        return {"opponent": opponent, "games": games, "score": result["score"],
+                "elo_vs_opponent": elo_difference(result["score"], games),
+                "as_first": result["first"], "as_second": result["second"], "total": result["total"]}
+
+    # -- checkpoint
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"replay": self.replay.state_dict(), "rng": self.rng.bit_generator.state, "games_played": self.games_played}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self.replay.load_state_dict(state["replay"])
+        self.rng.bit_generator.state = state["rng"]
+        self.games_played = int(state["games_played"])

@@ -1,0 +1,84 @@
+"""Matches between game agents and opponents on the batched core: all games at once,
+sides alternating, optional random opening moves; results per side and Elo."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlgen.agents.mcts import MCTS, MCTSConfig, rollout_evaluator
+from rlgen.envs.game import Game, GameState
+from rlgen.envs.opponents import make_opponent
+from rlgen.errors import ConfigError
+
+
+class MCTSOpponent:
+    """Pure MCTS with random rollouts ('mcts:N')."""
+
+    def __init__(self, game: Game, simulations: int, seed: int | None = None) -> None:
+        self.name = f"mcts:{simulations}"
+        self.mcts = MCTS(game, rollout_evaluator(game, seed), MCTSConfig(simulations=simulations, reuse_tree=False), seed=seed)
+
+    def act(self, game: Game, state: GameState) -> np.ndarray:
+        return self.mcts.run(state).visits.argmax(axis=1)
+
+
+def resolve_opponent(spec: Any, game: Game, seed: int | None = None) -> Any:
+    """'random' | 'lookahead' | 'minimax' | 'alphabeta:D' | 'mcts:N' | a run directory."""
+    if isinstance(spec, str) and spec.startswith("mcts:"):
+        sims = spec.split(":", 1)[1]
+        if not sims.isdigit():
+            raise ConfigError(f"pure MCTS needs a simulation count, e.g. 'mcts:200', got {spec!r}")
+        return MCTSOpponent(game, int(sims), seed)
+    if isinstance(spec, (str, Path)) and Path(spec).is_dir():
+        from rlgen.agents import load_agent
+
+        return load_agent(spec).as_opponent(name=f"run:{Path(spec).name}")
+    return make_opponent(spec, game, seed)
+
+
+def play_match(
+    game: Game,
+    player: Any,
+    opponent: Any,
+    games: int,
+    rng: np.random.Generator,
+    opening_moves: int = 0,
+) -> dict[str, Any]:
+    """`games` games of `player` vs `opponent` (both with act(game, state)), the player
+    first in even games. The first `opening_moves` plies are random for variety."""
+    state = game.initial(games)
+    player_side = (np.arange(games) % 2).astype(np.int8)
+    while not state.done.all():
+        live = np.flatnonzero(~state.done)
+        sub = state.take(live)
+        actions = np.zeros(len(live), np.int64)
+        opening = sub.moves < opening_moves
+        if opening.any():
+            mask = game.legal_mask(sub.take(opening))
+            actions[opening] = (rng.random(mask.shape) * mask).argmax(axis=1)
+        for who, mover in ((player, sub.to_play == player_side[live]), (opponent, sub.to_play != player_side[live])):
+            chosen = mover & ~opening
+            if chosen.any():
+                actions[chosen] = np.asarray(who.act(game, sub.take(chosen)))
+        state.put(live, game.step(sub, actions))
+    result: dict[str, Any] = {}
+    for side, label in ((0, "first"), (1, "second")):
+        mine = player_side == side
+        won = (state.winner == side) & mine
+        lost = (state.winner >= 0) & (state.winner != side) & mine
+        drawn = (state.winner < 0) & mine
+        result[label] = {"wins": int(won.sum()), "draws": int(drawn.sum()), "losses": int(lost.sum())}
+    total = {k: result["first"][k] + result["second"][k] for k in ("wins", "draws", "losses")}
+    result["total"] = total
+    result["score"] = (total["wins"] + 0.5 * total["draws"]) / max(games, 1)
+    return result
+
+
+def elo_difference(score: float, games: int) -> float:
+    """Elo difference implied by a score, clipped to +-800 for 0% / 100% results."""
+    score = min(max(score, 0.5 / max(games, 1)), 1 - 0.5 / max(games, 1))
+    return float(np.clip(-400 * math.log10(1 / score - 1), -800, 800))

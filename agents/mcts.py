@@ -1,0 +1,318 @@
+"""Batched PUCT Monte-Carlo tree search (AlphaZero), mctx-style: tree statistics are
+arrays over (games, nodes, actions) and every simulation wave does one evaluator call for
+the leaves of all games at once.
+
+    search = MCTS(game, evaluator, MCTSConfig(simulations=100))
+    result = search.run(roots, noise=True)          # result.visits: [G, A]
+
+`evaluator(states) -> (priors [B, A], values [B])`, values in [-1, 1] from the side to
+move's view. Terminal values come from the game. Values alternate sign along a path
+because the side to move alternates every move (passes included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rlgen.envs.game import Game, GameState
+
+Evaluator = Callable[[GameState], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class MCTSConfig:
+    """Search hyper-parameters."""
+
+    simulations: int = 100
+    """Simulations per move."""
+    c_puct: float = 1.5
+    """Exploration constant of the PUCT rule."""
+    dirichlet_alpha: float = 0.3
+    """Root Dirichlet noise concentration (self-play only)."""
+    dirichlet_eps: float = 0.25
+    """Weight of the root noise in the priors."""
+    fpu: float = 0.0
+    """Value assumed for unvisited children (first-play urgency)."""
+    reuse_tree: bool = True
+    """Keep the chosen child's subtree for the next move."""
+
+
+@dataclass
+class Tree:
+    """Search trees of G games with room for `capacity` nodes each (node 0 is the root)."""
+
+    states: GameState  # batch G * capacity, index g * capacity + node
+    expanded: np.ndarray  # bool [G, N]
+    terminal_value: np.ndarray  # float32 [G, N], from the node's side to move
+    prior: np.ndarray  # float32 [G, N, A]
+    visits: np.ndarray  # int32 [G, N, A]
+    value_sum: np.ndarray  # float32 [G, N, A], from the node's side to move
+    children: np.ndarray  # int32 [G, N, A], -1 = not created
+    parent: np.ndarray  # int32 [G, N]
+    num_nodes: np.ndarray  # int32 [G]
+    root_value: np.ndarray  # float32 [G], the evaluator's value of the root
+
+    @property
+    def games(self) -> int:
+        return self.expanded.shape[0]
+
+    def take(self, games: np.ndarray) -> Tree:
+        """The trees of the selected games (e.g. the ones still playing)."""
+        games = np.asarray(games, dtype=np.int64)
+        flat = (games[:, None] * self.capacity + np.arange(self.capacity)[None, :]).ravel()
+        return Tree(
+            states=self.states.take(flat),
+            **{name: getattr(self, name)[games].copy() for name in (
+                "expanded", "terminal_value", "prior", "visits", "value_sum", "children", "parent", "num_nodes", "root_value",
+            )},
+        )
+
+    @property
+    def capacity(self) -> int:
+        return self.expanded.shape[1]
+
+
+@dataclass
+class SearchResult:
+    visits: np.ndarray  # float32 [G, A], root visit counts
+    q: np.ndarray  # float32 [G, A], root action values (fpu where unvisited)
+    value: np.ndarray  # float32 [G], root value estimate from the side to move
+    tree: Tree
+
+    def policy(self, temperature: float = 1.0) -> np.ndarray:
+        """Visit distribution sharpened by 1/temperature (0 = one-hot argmax)."""
+        if temperature <= 1e-6:
+            best = self.visits == self.visits.max(axis=1, keepdims=True)
+            return best / best.sum(axis=1, keepdims=True)
+        scaled = self.visits ** (1.0 / temperature)
+        return scaled / scaled.sum(axis=1, keepdims=True)
+
+
+def _masked_priors(priors: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    # Legal moves keep a tiny prior so the search can always reach them.
+    p = np.where(mask, np.maximum(priors, 1e-8), 0.0)
+    total = p.sum(axis=1, keepdims=True)
+    uniform = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+    return np.where(total > 0, p / np.where(total > 0, total, 1.0), uniform).astype(np.float32)
+
+
+class MCTS:
+    """Batched PUCT search over a game of the batched core."""
+
+    def __init__(self, game: Game, evaluator: Evaluator, config: MCTSConfig | None = None, seed: int | None = None) -> None:
+        self.game = game
+        self.evaluate = evaluator
+        self.config = config or MCTSConfig()
+        self.rng = np.random.default_rng(seed)
+        self.max_depth = game.height * game.width * 2 + 4
+
+    # ------------------------------------------------------------------ trees
+
+    def new_tree(self, roots: GameState, capacity: int | None = None) -> Tree:
+        """Empty trees holding `roots` at node 0 (not yet expanded)."""
+        games, actions = roots.batch, self.game.num_actions
+        capacity = capacity or (2 * self.config.simulations + 2 if self.config.reuse_tree else self.config.simulations + 1)
+        index = np.repeat(np.arange(games), capacity)
+        states = roots.take(index)
+        return Tree(
+            states=states,
+            expanded=np.zeros((games, capacity), bool),
+            terminal_value=np.zeros((games, capacity), np.float32),
+            prior=np.zeros((games, capacity, actions), np.float32),
+            visits=np.zeros((games, capacity, actions), np.int32),
+            value_sum=np.zeros((games, capacity, actions), np.float32),
+            children=np.full((games, capacity, actions), -1, np.int32),
+            parent=np.full((games, capacity), -1, np.int32),
+            num_nodes=np.ones(games, np.int32),
+            root_value=np.zeros(games, np.float32),
+        )
+
+    def _flat(self, tree: Tree, games: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        return games * tree.capacity + nodes
+
+    def _expand(self, tree: Tree, games: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """Evaluate nodes (games[i], nodes[i]); store priors; return their values."""
+        states = tree.states.take(self._flat(tree, games, nodes))
+        values = np.zeros(len(games), np.float32)
+        live = ~states.done
+        if live.any():
+            sub = states.take(live)
+            priors, value = self.evaluate(sub)
+            mask = self.game.legal_mask(sub)
+            tree.prior[games[live], nodes[live]] = _masked_priors(np.asarray(priors, np.float32), mask)
+            values[live] = np.asarray(value, np.float32)
+        ended = ~live
+        if ended.any():
+            # The player who just moved won (or drew); the node's side to move lost.
+            term = np.where(states.winner[ended] >= 0, -1.0, 0.0).astype(np.float32)
+            tree.terminal_value[games[ended], nodes[ended]] = term
+            values[ended] = term
+        tree.expanded[games, nodes] = True
+        return values
+
+    def _add_noise(self, tree: Tree, games: np.ndarray) -> None:
+        cfg = self.config
+        mask = self.game.legal_mask(tree.states.take(self._flat(tree, games, np.zeros_like(games))))
+        noise = self.rng.gamma(cfg.dirichlet_alpha, 1.0, size=mask.shape) * mask
+        noise /= np.maximum(noise.sum(axis=1, keepdims=True), 1e-12)
+        prior = tree.prior[games, 0]
+        tree.prior[games, 0] = ((1 - cfg.dirichlet_eps) * prior + cfg.dirichlet_eps * noise) * mask
+
+    # ------------------------------------------------------------------ search
+
+    def run(self, roots: GameState | None = None, noise: bool = False, tree: Tree | None = None, simulations: int | None = None) -> SearchResult:
+        """Search from `roots` (or continue `tree`); returns root statistics.
+
+        Root Dirichlet noise is drawn once per root when `noise` (self-play only).
+        """
+        if tree is None:
+            if roots is None:
+                raise ValueError("run() needs roots or a tree")
+            tree = self.new_tree(roots)
+        games = np.arange(tree.games)
+        fresh = games[~tree.expanded[:, 0]]
+        if len(fresh):
+            tree.root_value[fresh] = self._expand(tree, fresh, np.zeros_like(fresh))
+        if noise:
+            live = games[~tree.states.done[self._flat(tree, games, np.zeros_like(games))]]
+            if len(live):
+                self._add_noise(tree, live)
+        sims = self.config.simulations if simulations is None else simulations
+        for _ in range(sims):
+            if int(tree.num_nodes.max()) >= tree.capacity:
+                break
+            self._simulate(tree)
+        root_visits = tree.visits[:, 0].astype(np.float32)
+        visited = root_visits > 0
+        q = np.where(visited, tree.value_sum[:, 0] / np.maximum(root_visits, 1), self.config.fpu).astype(np.float32)
+        total = root_visits.sum(axis=1)
+        value = np.where(total > 0, (tree.value_sum[:, 0].sum(axis=1) + tree.root_value) / (total + 1), tree.root_value)
+        return SearchResult(root_visits, q, value.astype(np.float32), tree)
+
+    def _simulate(self, tree: Tree) -> None:
+        cfg = self.config
+        g_all = np.arange(tree.games)
+        node = np.zeros(tree.games, np.int64)
+        depth = np.zeros(tree.games, np.int64)
+        path_nodes = np.zeros((tree.games, self.max_depth), np.int64)
+        path_actions = np.zeros((tree.games, self.max_depth), np.int64)
+        leaf_value = np.zeros(tree.games, np.float32)
+        active = ~tree.states.done[self._flat(tree, g_all, node)]  # finished roots do not search
+        expand_games, expand_parents, expand_actions = [], [], []
+        while active.any():
+            g = g_all[active]
+            n = node[g]
+            terminal = tree.states.done[self._flat(tree, g, n)]
+            if terminal.any():
+                tg = g[terminal]
+                leaf_value[tg] = tree.terminal_value[tg, n[terminal]]
+                active[tg] = False
+                g, n = g[~terminal], n[~terminal]
+                if not len(g):
+                    break
+            visits = tree.visits[g, n]
+            total = visits.sum(axis=1, keepdims=True)
+            q = np.where(visits > 0, tree.value_sum[g, n] / np.maximum(visits, 1), cfg.fpu)
+            u = cfg.c_puct * tree.prior[g, n] * np.sqrt(total + 1) / (1 + visits)
+            legal = tree.prior[g, n] > 0
+            score = np.where(legal, q + u + 1e-7 * self.rng.random(q.shape), -np.inf)
+            a = score.argmax(axis=1)
+            path_nodes[g, depth[g]] = n
+            path_actions[g, depth[g]] = a
+            depth[g] += 1
+            child = tree.children[g, n, a]
+            new = child < 0
+            if new.any():
+                expand_games.append(g[new])
+                expand_parents.append(n[new])
+                expand_actions.append(a[new])
+                active[g[new]] = False
+            node[g[~new]] = child[~new]
+        if expand_games:
+            eg = np.concatenate(expand_games)
+            parents = np.concatenate(expand_parents)
+            actions = np.concatenate(expand_actions)
+            child_states = self.game.step(tree.states.take(self._flat(tree, eg, parents)), actions)
+            new_nodes = tree.num_nodes[eg].astype(np.int64)
+            tree.states.put(self._flat(tree, eg, new_nodes), child_states)
+            tree.children[eg, parents, actions] = new_nodes
+            tree.parent[eg, new_nodes] = parents
+            tree.num_nodes[eg] += 1
+            leaf_value[eg] = self._expand(tree, eg, new_nodes)
+        # Back up: the edge at depth k belongs to the player at node k; the leaf value is
+        # from the leaf's side to move, which alternates at every level.
+        searched = depth > 0
+        for k in range(int(depth.max()) if searched.any() else 0):
+            g = g_all[depth > k]
+            sign = np.where((depth[g] - k) % 2 == 1, -1.0, 1.0).astype(np.float32)
+            n, a = path_nodes[g, k], path_actions[g, k]
+            tree.visits[g, n, a] += 1
+            tree.value_sum[g, n, a] += sign * leaf_value[g]
+
+    # ------------------------------------------------------------------ tree reuse
+
+    def advance(self, tree: Tree, actions: np.ndarray) -> Tree:
+        """Re-root every tree at the child reached by `actions` (its subtree is kept,
+        the rest dropped); a child never created starts a fresh, unexpanded root."""
+        games, cap = tree.games, tree.capacity
+        g_all = np.arange(games)
+        child = tree.children[g_all, 0, actions].astype(np.int64)
+        keep = np.zeros((games, cap), bool)
+        has = child >= 0
+        keep[g_all[has], child[has]] = True
+        # Parents are always created before their children, so one pass in index order
+        # marks each kept node's descendants.
+        for n in range(1, cap):
+            p = tree.parent[:, n]
+            inherit = (p >= 0) & keep[g_all, np.maximum(p, 0)]
+            keep[:, n] |= inherit
+        new_index = np.where(keep, np.cumsum(keep, axis=1) - 1, -1)
+        fresh = self.new_tree(tree.states.take(np.zeros(games, np.int64)), capacity=cap)
+        for g in range(games):
+            if not has[g]:
+                parent_state = tree.states.take([g * cap])
+                fresh.states.put(self._flat(fresh, np.array([g]), np.array([0])), self.game.step(parent_state, [actions[g]]))
+                continue
+            old = np.flatnonzero(keep[g])
+            new = new_index[g, old]
+            fresh.states.put(g * cap + new, tree.states.take(g * cap + old))
+            for name in ("expanded", "terminal_value", "prior", "visits", "value_sum"):
+                getattr(fresh, name)[g, new] = getattr(tree, name)[g, old]
+            kids = tree.children[g, old]
+            fresh.children[g, new] = np.where(kids >= 0, new_index[g, np.maximum(kids, 0)], -1)
+            parents = tree.parent[g, old]
+            fresh.parent[g, new] = np.where(new == 0, -1, new_index[g, np.maximum(parents, 0)])
+            fresh.num_nodes[g] = len(old)
+            visits = tree.visits[g, 0, actions[g]]
+            fresh.root_value[g] = tree.value_sum[g, 0, actions[g]] / max(visits, 1) * -1.0
+        return fresh
+
+
+def uniform_evaluator(game: Game) -> Evaluator:
+    """Uniform priors and value 0: the search's cost alone, and a pure-search baseline."""
+
+    def evaluate(states: GameState) -> tuple[np.ndarray, np.ndarray]:
+        return np.ones((states.batch, game.num_actions), np.float32), np.zeros(states.batch, np.float32)
+
+    return evaluate
+
+
+def rollout_evaluator(game: Game, seed: int | None = None) -> Evaluator:
+    """Uniform priors and the result of one random playout per leaf (pure MCTS)."""
+    rng = np.random.default_rng(seed)
+
+    def evaluate(states: GameState) -> tuple[np.ndarray, np.ndarray]:
+        state = states.copy()
+        mover = states.to_play.copy()
+        while not state.done.all():
+            live = np.flatnonzero(~state.done)
+            sub = state.take(live)
+            mask = game.legal_mask(sub)
+            state.put(live, game.step(sub, (rng.random(mask.shape) * mask).argmax(axis=1)))
+        value = np.where(state.winner < 0, 0.0, np.where(state.winner == mover, 1.0, -1.0))
+        return np.ones((states.batch, game.num_actions), np.float32), value.astype(np.float32)
+
+    return evaluate

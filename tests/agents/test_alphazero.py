@@ -1,0 +1,111 @@
+"""AlphaZero: learning floor on tic-tac-toe, exact resume, agents inside PettingZoo."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO, RLGEN, run_cli
+from pettingzoo.classic import connect_four_v3, tictactoe_v3
+
+from rlgen.agents import load_agent
+from rlgen.agents.alphazero import AlphaZeroConfig
+from rlgen.checkpoint import load_checkpoint
+from rlgen.cli import main
+from rlgen.config import build_config
+from rlgen.envs.arena import RandomPolicy, play_pettingzoo
+from rlgen.run import train
+
+TINY = ["steps=4", "games=8", "simulations=8", "train_steps=3", "batch_size=32", "eval_games=4",
+        "eval_simulations=8", "trainer.eval_every=2", "wandb.mode=disabled", "trainer.progress=off"]
+
+
+def tiny(env: str, *extra: str) -> AlphaZeroConfig:
+    return build_config(AlphaZeroConfig, {}, [f"env={env}", *TINY, *extra])
+
+
+def test_config_fills_game_defaults_and_rejects_unknown_games():
+    cfg = build_config(AlphaZeroConfig, {}, ["env=connect4"])
+    assert cfg.blocks == 4 and cfg.eval_opponent == "alphabeta:2" and cfg.temperature_moves == 8
+    from rlgen.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="choices: connect4"):
+        build_config(AlphaZeroConfig, {}, ["env=chess"])
+
+
+@pytest.mark.parametrize("env", ["tictactoe", "connect4", "othello6", "gomoku"])
+def test_one_iteration_runs_on_every_game(tmp_path, env):
+    run = train("alphazero", tiny(env, "steps=1", "trainer.eval_every=1"), tmp_path / env)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert summary["charts/replay_size"] > 0 and np.isfinite(summary["losses/policy"])
+    assert 0.0 <= summary["eval/score"] <= 1.0
+
+
+def test_sigkill_then_resume_is_exact(tmp_path):
+    """Kill -9 mid-training, `rlgen resume`: same weights and replay window as a run
+    never stopped."""
+    args = ["train", "alphazero", "--env", "connect4", "--steps", "8", "--wandb", "disabled"]
+    for item in TINY:
+        if not item.startswith(("steps=", "wandb.")):
+            args += ["--set", item]
+    run_cli(*args, "--run-dir", str(tmp_path / "whole"))
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*RLGEN, *args, "--run-dir", str(killed)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        lines = (killed / "metrics.jsonl").read_text().splitlines() if (killed / "metrics.jsonl").exists() else []
+        if any('"step": 3,' in line for line in lines):
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert load_checkpoint(killed / "checkpoints" / "last.pt")["step"] < 8
+    run_cli("resume", str(killed))
+    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
+    b = load_checkpoint(killed / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 8
+    for key, tensor in a["models"]["model"].items():
+        assert torch.equal(tensor, b["models"]["model"][key]), key
+    for key in ("planes", "policy", "outcome"):
+        assert np.array_equal(a["algorithm"]["replay"][key], b["algorithm"]["replay"][key])
+    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines() if "losses/policy" in line]
+    assert steps == list(range(1, 9))
+
+
+def test_agent_plays_inside_pettingzoo(tmp_path):
+    for env_name, reference in (("tictactoe", tictactoe_v3), ("connect4", connect_four_v3)):
+        run = train("alphazero", tiny(env_name, "steps=1"), tmp_path / env_name)
+        agent = load_agent(run, simulations=16)
+        table = play_pettingzoo(reference.env(), {"agent": agent, "random": RandomPolicy(0)}, games=4)
+        assert sum(table["agent"].values()) == 4  # every move it made was legal in PettingZoo's env
+
+
+def test_cli_eval_against_opponents(tmp_path, capsys):
+    run = train("alphazero", tiny("tictactoe", "steps=1"), tmp_path / "run")
+    for opponent in ("random", "minimax", "mcts:16", "lookahead", str(run)):
+        assert main(["eval", str(run), "--opponent", opponent, "--games", "4"]) == 0
+        result = json.loads((run / "eval.json").read_text())
+        assert result["opponent"] == opponent and result["games"] == 4
+        assert sum(result["total"].values()) == 4
+    assert main(["eval", str(run), "--opponent", "alphabeta"]) == 2
+    assert "needs a depth" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tictactoe_reaches_perfect_play(tmp_path):
+    """Default config: 0 losses in 200 games as first and 200 as second vs minimax."""
+    cfg = build_config(AlphaZeroConfig, {}, ["env=tictactoe", "wandb.mode=disabled", "trainer.progress=off"])
+    run = train("alphazero", cfg, tmp_path / "ttt")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["elapsed_s"] < 180
+    assert main(["eval", str(run), "--opponent", "minimax", "--games", "400"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["as_first"]["losses"] == 0 and result["as_second"]["losses"] == 0
+    assert sum(result["as_first"].values()) == 200 and sum(result["as_second"].values()) == 200

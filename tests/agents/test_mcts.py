@@ -1,0 +1,94 @@
+"""Batched MCTS: finds forced wins, blocks losses, counts visits, reuses trees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlgen.agents.mcts import MCTS, MCTSConfig, rollout_evaluator, uniform_evaluator
+from rlgen.envs import make_game
+from rlgen.envs.game import GameState
+
+
+def position(name: str, moves: list[int]) -> GameState:
+    game = make_game(name)
+    state = game.initial(1)
+    for move in moves:
+        state = game.step(state, [move])
+    return state
+
+
+def best_move(name, moves, sims=200, batch=1):
+    game = make_game(name)
+    roots = GameState.concat([position(name, moves)] * batch)
+    result = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=sims), seed=0).run(roots)
+    return result, result.visits.argmax(axis=1)
+
+
+def test_finds_a_win_in_one_tictactoe():
+    # X: a1, b1; O: a2, b2 -> X to play c1 (action 2) wins.
+    result, move = best_move("tictactoe", [0, 3, 1, 4], batch=8)
+    assert np.all(move == 2)
+    assert result.value[0] > 0.5
+
+
+def test_blocks_a_loss_in_one_tictactoe():
+    # X: a1, b2; O: c3 ... X threatens a1-b2-c3? no: X a1, X b1 threatens c1; O must block.
+    result, move = best_move("tictactoe", [0, 4, 1], sims=300)
+    assert move[0] == 2
+
+
+def test_connect4_win_and_block():
+    _, move = best_move("connect4", [0, 6, 0, 6, 0, 6], sims=200)  # X wins in column 1
+    assert move[0] == 0
+    _, move = best_move("connect4", [0, 6, 0, 6, 0], sims=400)  # O must block column 1
+    assert move[0] == 0
+
+
+def test_visit_counts_and_finished_roots():
+    game = make_game("connect4")
+    over = position("tictactoe", [0, 3, 1, 4, 2])
+    assert over.done[0]
+    mcts = MCTS(make_game("tictactoe"), uniform_evaluator(make_game("tictactoe")), MCTSConfig(simulations=50))
+    roots = GameState.concat([position("tictactoe", []), over])
+    result = mcts.run(roots)
+    assert result.visits[0].sum() == 50 and result.visits[1].sum() == 0
+    illegal = ~make_game("tictactoe").legal_mask(roots)[0]
+    assert result.visits[0][illegal].sum() == 0
+    c4 = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=64), seed=0).run(game.initial(16), noise=True)
+    assert np.all(c4.visits.sum(axis=1) == 64)
+    assert not np.all(c4.visits == c4.visits[0])  # root noise differs per game
+
+
+def test_tree_reuse_keeps_the_subtree():
+    game = make_game("connect4")
+    mcts = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=100), seed=0)
+    result = mcts.run(game.initial(4))
+    actions = result.visits.argmax(axis=1)
+    child = result.tree.children[np.arange(4), 0, actions]
+    kept_visits = result.tree.visits[np.arange(4), child].sum(axis=1)
+    tree = mcts.advance(result.tree, actions)
+    assert np.array_equal(tree.visits[:, 0].sum(axis=1), kept_visits)
+    expected = game.step(game.initial(4), actions)
+    assert np.array_equal(tree.states.board[:: tree.capacity], expected.board)
+    again = mcts.run(tree=tree)
+    assert np.all(again.visits.sum(axis=1) == kept_visits + 100)
+
+
+@pytest.mark.parametrize("sims", [16, 100])
+def test_pure_mcts_beats_random_at_tictactoe(sims):
+    game = make_game("tictactoe")
+    mcts = MCTS(game, rollout_evaluator(game, seed=0), MCTSConfig(simulations=sims, reuse_tree=False), seed=0)
+    rng = np.random.default_rng(0)
+    state = game.initial(40)
+    mcts_side = np.arange(40) % 2
+    while not state.done.all():
+        live = np.flatnonzero(~state.done)
+        sub = state.take(live)
+        result = mcts.run(sub)
+        mask = game.legal_mask(sub)
+        random_moves = (rng.random(mask.shape) * mask).argmax(axis=1)
+        moves = np.where(sub.to_play == mcts_side[live], result.visits.argmax(axis=1), random_moves)
+        state.put(live, game.step(sub, moves))
+    lost = (state.winner >= 0) & (state.winner != mcts_side)
+    assert lost.sum() <= (6 if sims == 16 else 2)

@@ -19,6 +19,9 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/rlgen train classifier --data digits --wandb offline --overwrite --run-dir runs/demo-classifier-digits
 	$(VENV)/bin/rlgen eval runs/demo-classifier-digits
+	$(VENV)/bin/rlgen train alphazero --env tictactoe --wandb offline --overwrite --run-dir runs/demo-alphazero-tictactoe
+	$(VENV)/bin/rlgen eval runs/demo-alphazero-tictactoe --opponent minimax --games 200
+	@echo "play against it: $(VENV)/bin/rlgen play runs/demo-alphazero-tictactoe --human-first"
 
 test: install
 	$(VENV)/bin/ruff check .
@@ -29,6 +32,9 @@ slow: install
 
 bench: install
 	$(PY) benchmarks/classifier_floor.py
+	$(PY) benchmarks/game_core_vs_pettingzoo.py
+	$(PY) benchmarks/mcts_throughput.py --evaluator uniform
+	$(PY) benchmarks/alphazero_tictactoe.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

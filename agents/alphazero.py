@@ -33,9 +33,9 @@ from rlgen.nets import PolicyHead, ResidualTower, ValueHead
 GAME_DEFAULTS: dict[str, dict[str, Any]] = {
     "tictactoe": dict(blocks=2, channels=32, simulations=32, games=64, temperature_moves=3, dirichlet_alpha=1.0,
                       train_steps=30, eval_opponent="minimax", eval_games=100, eval_simulations=64, opening_moves=0),
-    "connect4": dict(blocks=4, channels=64, simulations=96, games=128, temperature_moves=8, dirichlet_alpha=1.0,
+    "connect4": dict(blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=1.0,
                      train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2),
-    "othello6": dict(blocks=4, channels=64, simulations=96, games=128, temperature_moves=8, dirichlet_alpha=0.5,
+    "othello6": dict(blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=0.5,
                      train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2),
     "othello8": dict(blocks=6, channels=64, simulations=128, games=128, temperature_moves=12, dirichlet_alpha=0.3,
                      train_steps=80, eval_opponent="alphabeta:2", eval_games=20, eval_simulations=128, opening_moves=2),
@@ -245,7 +245,7 @@ class AlphaZero(Algorithm):
         while len(live):
             sub = state.take(live)
             result = self.mcts.run(sub if tree is None else None, noise=True, tree=tree)
-            simulations += int(result.visits.sum())
+            simulations += self.mcts.last_simulations
             pi = result.policy(1.0)
             if int(sub.moves[0]) < cfg.temperature_moves:
                 actions = (self.rng.random(len(live))[:, None] > np.cumsum(pi, axis=1)).sum(axis=1)

@@ -108,13 +108,15 @@ class MCTS:
         self.config = config or MCTSConfig()
         self.rng = np.random.default_rng(seed)
         self.max_depth = game.height * game.width * 2 + 4
+        self.last_simulations = 0
 
     # ------------------------------------------------------------------ trees
 
     def new_tree(self, roots: GameState, capacity: int | None = None) -> Tree:
         """Empty trees holding `roots` at node 0 (not yet expanded)."""
         games, actions = roots.batch, self.game.num_actions
-        capacity = capacity or (2 * self.config.simulations + 2 if self.config.reuse_tree else self.config.simulations + 1)
+        # With reuse, a kept subtree may take up to 2 searches' worth of nodes (see advance).
+        capacity = capacity or (3 * self.config.simulations + 2 if self.config.reuse_tree else self.config.simulations + 1)
         index = np.repeat(np.arange(games), capacity)
         states = roots.take(index)
         return Tree(
@@ -181,10 +183,13 @@ class MCTS:
             if len(live):
                 self._add_noise(tree, live)
         sims = self.config.simulations if simulations is None else simulations
+        before = tree.visits[:, 0].sum(axis=1)
         for _ in range(sims):
-            if int(tree.num_nodes.max()) >= tree.capacity:
+            room = tree.num_nodes < tree.capacity
+            if not room.any():
                 break
-            self._simulate(tree)
+            self._simulate(tree, room)
+        self.last_simulations = int((tree.visits[:, 0].sum(axis=1) - before).sum())
         root_visits = tree.visits[:, 0].astype(np.float32)
         visited = root_visits > 0
         q = np.where(visited, tree.value_sum[:, 0] / np.maximum(root_visits, 1), self.config.fpu).astype(np.float32)
@@ -192,7 +197,7 @@ class MCTS:
         value = np.where(total > 0, (tree.value_sum[:, 0].sum(axis=1) + tree.root_value) / (total + 1), tree.root_value)
         return SearchResult(root_visits, q, value.astype(np.float32), tree)
 
-    def _simulate(self, tree: Tree) -> None:
+    def _simulate(self, tree: Tree, room: np.ndarray) -> None:
         cfg = self.config
         g_all = np.arange(tree.games)
         node = np.zeros(tree.games, np.int64)
@@ -200,7 +205,8 @@ class MCTS:
         path_nodes = np.zeros((tree.games, self.max_depth), np.int64)
         path_actions = np.zeros((tree.games, self.max_depth), np.int64)
         leaf_value = np.zeros(tree.games, np.float32)
-        active = ~tree.states.done[self._flat(tree, g_all, node)]  # finished roots do not search
+        # Finished roots and full trees do not search.
+        active = room & ~tree.states.done[self._flat(tree, g_all, node)]
         expand_games, expand_parents, expand_actions = [], [], []
         while active.any():
             g = g_all[active]
@@ -261,7 +267,9 @@ class MCTS:
         g_all = np.arange(games)
         child = tree.children[g_all, 0, actions].astype(np.int64)
         keep = np.zeros((games, cap), bool)
-        has = child >= 0
+        # Keep a subtree only if the next search still fits beside it.
+        kept_size = tree.visits[g_all, 0, actions] + 1
+        has = (child >= 0) & (kept_size <= cap - self.config.simulations - 1)
         keep[g_all[has], child[has]] = True
         # Parents are always created before their children, so one pass in index order
         # marks each kept node's descendants.

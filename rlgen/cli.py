@@ -22,7 +22,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="override one config key, e.g. --set optim.lr=3e-4 (repeatable)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="training length in the algorithm's unit")
-    budget.add_argument("--minutes", type=float, help="wall-clock training budget")
+    budget.add_argument("--minutes", type=float, help="wall-clock budget; training stops at it or at the config's steps, whichever comes first")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--wandb", choices=WANDB_MODES, help="W&B mode (default auto: online with credentials, else offline)")
@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opponent", help="opponent name (game agents)")
     p.add_argument("--games", type=int, help="number of games (game agents)")
     p.add_argument("--episodes", type=int, help="number of episodes (RL agents)")
+
+    p = sub.add_parser("play", help="play against a trained game agent in the terminal")
+    p.add_argument("run_dir")
+    p.add_argument("--human-first", action="store_true", help="you move first")
+    p.add_argument("--sims", type=int, help="agent's MCTS simulations per move")
 
     p = sub.add_parser("tune", help="hyper-parameter search with Optuna; each trial is a run directory")
     _add_run_options(p)
@@ -196,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             results = evaluate(args.run_dir, **options)
             _print_results(results)
             print(f"wrote {Path(args.run_dir) / 'eval.json'}")
+        elif args.command == "play":
+            from rlgen.agents.play import play_terminal
+
+            play_terminal(args.run_dir, human_first=args.human_first, simulations=args.sims)
         elif args.command == "tune":
             from rlgen.tune import tune
 

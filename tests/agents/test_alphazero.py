@@ -109,3 +109,25 @@ def test_tictactoe_reaches_perfect_play(tmp_path):
     result = json.loads((run / "eval.json").read_text())
     assert result["as_first"]["losses"] == 0 and result["as_second"]["losses"] == 0
     assert sum(result["as_first"].values()) == 200 and sum(result["as_second"].values()) == 200
+
+
+def test_play_in_the_terminal_refuses_bad_moves(tmp_path):
+    run = train("alphazero", tiny("tictactoe", "steps=1"), tmp_path / "run")
+    typed = iter(["zz", "b2", "b2", "", "a1", "c1", "a3", "c3", "b1", "b3", "a2", "c2"])
+    shown = []
+    from rlgen.agents.play import play_terminal
+
+    outcome = play_terminal(run, human_first=True, simulations=8, read=lambda prompt: next(typed), write=shown.append)
+    text = "\n".join(shown)
+    assert "refused: 'zz' is not a move" in text
+    assert "refused: 'b2' is not legal here" in text and "legal moves:" in text
+    assert "agent plays" in text and "expects to score" in text
+    assert outcome in (-1, 0, 1, -2)
+    # Through the CLI with piped input: a quit ends it cleanly.
+    import os
+
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    done = subprocess.run([*RLGEN, "play", str(run), "--sims", "8", "--human-first"], input="e9\nquit\n", capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "refused: 'e9' is not a move" in done.stdout and "stopped." in done.stdout

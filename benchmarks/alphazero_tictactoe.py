@@ -1,0 +1,53 @@
+"""AlphaZero on tic-tac-toe with the default config: wall-clock time until the periodic
+evaluation (100 games vs perfect minimax) first shows 0 losses, the final check (200
+games as first + 200 as second vs minimax, floor: 0 losses within 3 minutes of training),
+and self-play games per hour.
+
+    .venv/bin/python benchmarks/alphazero_tictactoe.py --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from rlgen.agents.alphazero import AlphaZeroConfig
+from rlgen.config import build_config
+from rlgen.run import evaluate, load_run, train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            cfg = build_config(AlphaZeroConfig, {}, ["env=tictactoe", f"seed={seed}", "wandb.mode=disabled", "trainer.progress=off"])
+            run_dir = train("alphazero", cfg, Path(tmp) / f"ttt-{seed}")
+            run = load_run(run_dir)
+            elapsed = {m["step"]: m["charts/elapsed_s"] for m in run.metrics if "charts/elapsed_s" in m}
+            first_perfect_step = next((m["step"] for m in run.metrics if m.get("eval/loss_rate") == 0.0), None)
+            final = evaluate(run_dir, opponent="minimax", games=400)
+            rates = [m["charts/games_per_s"] for m in run.metrics if "charts/games_per_s" in m]
+            row = {
+                "seed": seed,
+                "first_perfect_eval_s": elapsed.get(first_perfect_step) if first_perfect_step else None,
+                "train_s": run.summary["elapsed_s"],
+                "losses_as_first": final["as_first"]["losses"],
+                "losses_as_second": final["as_second"]["losses"],
+                "selfplay_games_per_hour": 3600 * sum(rates) / len(rates),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print("\n| seed | first 0-loss eval (s) | training (s) | losses as first / second (200 + 200 vs minimax) | self-play games/h |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        first = f"{r['first_perfect_eval_s']:.0f}" if r["first_perfect_eval_s"] else "never"
+        print(f"| {r['seed']} | {first} | {r['train_s']:.0f} | {r['losses_as_first']} / {r['losses_as_second']} | {r['selfplay_games_per_hour']:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlgen.agents.match import elo_difference, play_match, resolve_opponent
+from rlgen.agents.match import elo_difference, fit_elo, play_match, resolve_opponent
 from rlgen.agents.mcts import MCTS, MCTSConfig, SearchResult
 from rlgen.agents.replay import ReplayWindow
 from rlgen.algorithm import Algorithm
@@ -32,15 +32,20 @@ from rlgen.nets import PolicyHead, ResidualTower, ValueHead
 # Small defaults per game; a config value of 0 (or '') means "use these".
 GAME_DEFAULTS: dict[str, dict[str, Any]] = {
     "tictactoe": dict(blocks=2, channels=32, simulations=32, games=64, temperature_moves=3, dirichlet_alpha=1.0,
-                      train_steps=30, eval_opponent="minimax", eval_games=100, eval_simulations=64, opening_moves=0),
+                      train_steps=30, eval_opponent="minimax", eval_games=100, eval_simulations=64, opening_moves=0,
+                      elo_pool="random,lookahead,mcts:50"),
     "connect4": dict(blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=1.0,
-                     train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2),
+                     train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
+                     elo_pool="random,alphabeta:2,alphabeta:4,mcts:200"),
     "othello6": dict(blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=0.5,
-                     train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2),
+                     train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
+                     elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200"),
     "othello8": dict(blocks=6, channels=64, simulations=128, games=128, temperature_moves=12, dirichlet_alpha=0.3,
-                     train_steps=80, eval_opponent="alphabeta:2", eval_games=20, eval_simulations=128, opening_moves=2),
+                     train_steps=80, eval_opponent="alphabeta:2", eval_games=20, eval_simulations=128, opening_moves=2,
+                     elo_pool="random,alphabeta:1,alphabeta:2,mcts:200"),
     "gomoku": dict(blocks=4, channels=64, simulations=128, games=64, temperature_moves=8, dirichlet_alpha=0.3,
-                   train_steps=60, eval_opponent="alphabeta:1", eval_games=20, eval_simulations=128, opening_moves=2),
+                   train_steps=60, eval_opponent="alphabeta:1", eval_games=20, eval_simulations=128, opening_moves=2,
+                   elo_pool="random,lookahead,alphabeta:1,mcts:200"),
 }
 
 # ----------------------------------------------------------------------------- config
@@ -90,6 +95,23 @@ class AlphaZeroConfig(RunConfig):
     """MCTS simulations per move when evaluating or playing."""
     opening_moves: int = -1
     """Random opening plies in evaluation games, for variety (-1 = game default)."""
+    resign_threshold: float = -1.0
+    """Resign a self-play game when the root value falls below this (-1 = never resign)."""
+    resign_check_fraction: float = 0.1
+    """Fraction of self-play games that never resign, to measure false resignations."""
+    gating: bool = False
+    """AlphaGo Zero mode: self-play uses the best network; a new one replaces it only after
+    winning an arena match (draws count half). False: AlphaZero's continuous update."""
+    gate_games: int = 40
+    """Arena games per gate (sides alternate)."""
+    gate_threshold: float = 0.55
+    """Score the new network needs against the best to replace it."""
+    elo_pool: str = ""
+    """Comma-separated fixed opponents for Elo tracking at each evaluation ('' = game default, 'none' = off)."""
+    elo_games: int = 20
+    """Games against each pool opponent per Elo round."""
+    elo_every: int = 3
+    """Play the Elo round at every this-many-th evaluation (and the first)."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adamw", lr=2e-3, weight_decay=1e-4, schedule="cosine", min_lr_ratio=0.1))
     """Optimizer (L2 as weight decay)."""
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=1, eval_every=5, checkpoint_every=1))
@@ -98,6 +120,10 @@ class AlphaZeroConfig(RunConfig):
     def __post_init__(self) -> None:
         if self.env not in GAME_DEFAULTS:
             raise unknown_name("game for alphazero", self.env, list(GAMES))
+        if not 0.0 <= self.resign_check_fraction <= 1.0:
+            raise ConfigError(f"resign_check_fraction must be in [0, 1], got {self.resign_check_fraction}")
+        if not 0.0 < self.gate_threshold <= 1.0:
+            raise ConfigError(f"gate_threshold must be in (0, 1], got {self.gate_threshold}")
         for key in ("batch_size", "replay_window"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -232,6 +258,14 @@ class AlphaZero(Algorithm):
         self.mcts.rng = self.rng
         self.replay = ReplayWindow(config.replay_window, (2, *self.game.board_shape), self.game.num_actions)
         self.games_played = 0
+        if config.gating:
+            import copy
+
+            best = trainer.add_model("best", copy.deepcopy(self.model))
+            self.mcts.evaluate = NetworkEvaluator(self.game, best, trainer.device, trainer.autocast)
+        self.pool = [] if config.elo_pool == "none" else [p.strip() for p in config.elo_pool.split(",") if p.strip()]
+        self.pool_results: list[tuple[int, int, float, int]] = []  # among pool members, played once
+        self.evaluations = 0
 
     # -- self-play
 
@@ -242,6 +276,9 @@ class AlphaZero(Algorithm):
         tree = None
         planes, policies, players, owners = [], [], [], []
         simulations = 0
+        may_resign = self.rng.random(cfg.games) >= cfg.resign_check_fraction
+        would_resign = np.full(cfg.games, -1, np.int8)  # the side that would have resigned
+        resigned = np.zeros(cfg.games, bool)
         while len(live):
             sub = state.take(live)
             result = self.mcts.run(sub if tree is None else None, noise=True, tree=tree)
@@ -256,7 +293,15 @@ class AlphaZero(Algorithm):
             policies.append(pi.astype(np.float32))
             players.append(sub.to_play.copy())
             owners.append(live.copy())
+            hopeless = result.value < cfg.resign_threshold
+            first_time = hopeless & (would_resign[live] < 0)
+            would_resign[live[first_time]] = sub.to_play[first_time]
+            resign = hopeless & may_resign[live]
             after = game.step(sub, actions)
+            if resign.any():  # the side to move gives up: the game ends, the other side wins
+                after.done[resign] = True
+                after.winner[resign] = 1 - sub.to_play[resign]
+                resigned[live[resign]] = True
             state.put(live, after)
             going = ~after.done
             if cfg.reuse_tree:
@@ -273,7 +318,12 @@ class AlphaZero(Algorithm):
         else:
             self.replay.add(planes_all, pi_all, outcome)
         self.games_played += cfg.games
+        checked = ~may_resign & (would_resign >= 0)
+        # A false resignation: a no-resign game where the side that would have resigned did not lose.
+        false = checked & (winners != 1 - would_resign)
         return {
+            "selfplay/resigned": float(resigned.mean()),
+            "selfplay/false_resign_rate": float(false.sum() / max(checked.sum(), 1)),
             "selfplay/first_player_wins": float((winners == 0).mean()),
             "selfplay/draws": float((winners < 0).mean()),
             "selfplay/game_length": float(state.moves.mean()),
@@ -320,7 +370,22 @@ class AlphaZero(Algorithm):
         metrics["charts/games_per_s"] = self.config.games / play_time
         metrics["charts/simulations_per_s"] = metrics["selfplay/simulations"] / play_time
         metrics.update(self.learn())
+        if self.config.gating:
+            metrics.update(self.gate())
         return metrics
+
+    def gate(self) -> dict[str, float]:
+        """Arena: the trained network against the best one; replace it on a winning score."""
+        best = self.trainer.models["best"]
+        cfg = self.config
+        candidate = self.agent().as_opponent()
+        incumbent = AlphaZeroAgent(self.game, best, self.trainer.device, cfg.eval_simulations, cfg.c_puct)
+        incumbent.mcts.rng = self.rng
+        result = play_match(self.game, candidate, incumbent.as_opponent(), cfg.gate_games, self.rng, cfg.opening_moves)
+        accepted = result["score"] >= cfg.gate_threshold
+        if accepted:
+            best.load_state_dict(self.model.state_dict())
+        return {"gate/score": result["score"], "gate/accepted": float(accepted)}
 
     # -- evaluation
 
@@ -333,11 +398,37 @@ class AlphaZero(Algorithm):
         opp = resolve_opponent(opponent, self.game, int(self.rng.integers(2**31)))
         return play_match(self.game, self.agent().as_opponent(), opp, games, self.rng, self.config.opening_moves)
 
+    def elo(self) -> dict[str, float]:
+        """The agent's Elo against the fixed pool (pool ratings from one round robin, the
+        first pool member anchored at 0)."""
+        cfg = self.config
+        self.evaluations += 1
+        if not self.pool or (self.evaluations - 1) % max(cfg.elo_every, 1):
+            return {}
+        seed = int(self.rng.integers(2**31))
+        members = [resolve_opponent(spec, self.game, seed + k) for k, spec in enumerate(self.pool)]
+        if not self.pool_results:
+            for a in range(len(members)):
+                for b in range(a + 1, len(members)):
+                    r = play_match(self.game, members[a], members[b], cfg.elo_games, self.rng, cfg.opening_moves)
+                    self.pool_results.append((a, b, r["score"], cfg.elo_games))
+        me = len(members)
+        results = list(self.pool_results)
+        agent = self.agent().as_opponent()
+        for k, member in enumerate(members):
+            r = play_match(self.game, agent, member, cfg.elo_games, self.rng, cfg.opening_moves)
+            results.append((me, k, r["score"], cfg.elo_games))
+        ratings = fit_elo(results, me + 1)
+        out = {"eval/elo": float(ratings[me])}
+        out.update({f"eval/elo_pool/{spec}": float(ratings[k]) for k, spec in enumerate(self.pool)})
+        return out
+
     def evaluate(self) -> dict[str, float]:
         result = self.match(self.config.eval_opponent, self.config.eval_games)
         total = result["total"]
         games = self.config.eval_games
-        return {
+        self.log_example_game()
+        return {**self.elo(),
             "eval/score": result["score"],
             "eval/win_rate": total["wins"] / games,
             "eval/draw_rate": total["draws"] / games,
@@ -346,6 +437,24 @@ class AlphaZero(Algorithm):
             "eval/losses_second": float(result["second"]["losses"]),
             "eval/elo_vs_opponent": elo_difference(result["score"], games),
         }
+
+    def log_example_game(self) -> None:
+        """One greedy self-play game as text in the run's media (and W&B)."""
+        agent = self.agent()
+        state = self.game.initial(1)
+        frames = [self.game.render(state)]
+        while not state.done[0]:
+            state = self.game.step(state, agent.act_states(state))
+            frames.append(self.game.render(state))
+        text = "\n\n".join(frames)
+        path = self.trainer.tracker.media_dir / f"example_game_{self.trainer.step:06d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        run = self.trainer.tracker.wandb_run
+        if run is not None:
+            import wandb
+
+            run.log({"media/example_game": wandb.Html(f"<pre>{text}</pre>")}, step=self.trainer.step)
 
     def report(self, opponent: str | None = None, games: int | None = None, **_: Any) -> dict[str, Any]:
         opponent = opponent or self.config.eval_opponent
@@ -358,7 +467,8 @@ class AlphaZero(Algorithm):
     # -- checkpoint
 
     def state_dict(self) -> dict[str, Any]:
-        return {"replay": self.replay.state_dict(), "rng": self.rng.bit_generator.state, "games_played": self.games_played}
+        return {"replay": self.replay.state_dict(), "rng": self.rng.bit_generator.state, "games_played": self.games_played,
+                "pool_results": [list(r) for r in self.pool_results], "evaluations": self.evaluations}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
@@ -366,3 +476,5 @@ class AlphaZero(Algorithm):
         self.replay.load_state_dict(state["replay"])
         self.rng.bit_generator.state = state["rng"]
         self.games_played = int(state["games_played"])
+        self.pool_results = [(int(a), int(b), float(sc), int(n)) for a, b, sc, n in state.get("pool_results", [])]
+        self.evaluations = int(state.get("evaluations", 0))

@@ -82,3 +82,26 @@ def elo_difference(score: float, games: int) -> float:
     """Elo difference implied by a score, clipped to +-800 for 0% / 100% results."""
     score = min(max(score, 0.5 / max(games, 1)), 1 - 0.5 / max(games, 1))
     return float(np.clip(-400 * math.log10(1 / score - 1), -800, 800))
+
+
+def fit_elo(results: list[tuple[int, int, float, int]], players: int, anchor: int = 0, iterations: int = 2000) -> np.ndarray:
+    """Bradley-Terry / Elo ratings by maximum likelihood from (i, j, score of i, games)
+    results, player `anchor` fixed at 0. Scores count draws as half a win."""
+    ratings = np.zeros(players)
+    if not results:
+        return ratings
+    i = np.array([r[0] for r in results])
+    j = np.array([r[1] for r in results])
+    score = np.array([r[2] for r in results], dtype=float)
+    games = np.array([r[3] for r in results], dtype=float)
+    # Pull perfect scores slightly in so every rating stays finite.
+    score = np.clip(score, 0.5 / games, 1 - 0.5 / games)
+    scale = math.log(10) / 400
+    for _ in range(iterations):
+        expected = 1 / (1 + np.exp(-scale * (ratings[i] - ratings[j])))
+        grad = np.zeros(players)
+        np.add.at(grad, i, games * (score - expected))
+        np.add.at(grad, j, -games * (score - expected))
+        ratings += 4.0 * grad / max(games.max(), 1)
+        ratings -= ratings[anchor]
+    return ratings

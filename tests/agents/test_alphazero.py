@@ -22,7 +22,7 @@ from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.run import train
 
 TINY = ["steps=4", "games=8", "simulations=8", "train_steps=3", "batch_size=32", "eval_games=4",
-        "eval_simulations=8", "trainer.eval_every=2", "wandb.mode=disabled", "trainer.progress=off"]
+        "eval_simulations=8", "trainer.eval_every=2", "wandb.mode=disabled", "trainer.progress=off", "elo_pool=none"]
 
 
 def tiny(env: str, *extra: str) -> AlphaZeroConfig:
@@ -31,7 +31,7 @@ def tiny(env: str, *extra: str) -> AlphaZeroConfig:
 
 def test_config_fills_game_defaults_and_rejects_unknown_games():
     cfg = build_config(AlphaZeroConfig, {}, ["env=connect4"])
-    assert cfg.blocks == 4 and cfg.eval_opponent == "alphabeta:2" and cfg.temperature_moves == 8
+    assert cfg.blocks == 3 and cfg.eval_opponent == "alphabeta:2" and cfg.temperature_moves == 8
     from rlgen.errors import UnknownNameError
 
     with pytest.raises(UnknownNameError, match="choices: connect4"):
@@ -131,3 +131,31 @@ def test_play_in_the_terminal_refuses_bad_moves(tmp_path):
                           text=True, cwd=REPO, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "refused: 'e9' is not a move" in done.stdout and "stopped." in done.stdout
+
+
+def test_gating_resignation_elo_and_example_games(tmp_path):
+    cfg = tiny("tictactoe", "steps=2", "gating=true", "gate_games=4", "resign_threshold=0.9", "resign_check_fraction=0.5",
+               "elo_pool=random,lookahead", "elo_games=4", "trainer.eval_every=1")
+    run = train("alphazero", cfg, tmp_path / "run")
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [m for m in metrics if "gate/score" in m]
+    assert len(train_rows) == 2 and all(0 <= m["gate/score"] <= 1 for m in train_rows)
+    assert any(m["selfplay/resigned"] > 0 for m in train_rows)  # a 0.9 threshold resigns often
+    assert all(0 <= m["selfplay/false_resign_rate"] <= 1 for m in train_rows)
+    evals = [m for m in metrics if "eval/elo" in m]
+    assert evals and np.isfinite(evals[-1]["eval/elo"]) and evals[-1]["eval/elo_pool/random"] == 0.0
+    assert list((run / "media").glob("example_game_*.txt"))
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert "best" in ckpt["models"] and ckpt["algorithm"]["pool_results"]
+
+
+def test_fit_elo_recovers_known_ratings():
+    from rlgen.agents.match import fit_elo
+
+    truth = np.array([0.0, 200.0, 400.0])
+    results = []
+    for i in range(3):
+        for j in range(i + 1, 3):
+            expected = 1 / (1 + 10 ** ((truth[j] - truth[i]) / 400))
+            results.append((i, j, expected, 1000))
+    assert np.allclose(fit_elo(results, 3), truth, atol=1.0)

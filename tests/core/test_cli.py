@@ -17,6 +17,7 @@ TINY = ["--set", "trainer.eval_every=10", "--set", "trainer.log_every=5", "--set
 def test_list_shows_algorithms_and_datasets():
     out = run_cli("list").stdout
     assert "classifier" in out and "optimizer steps" in out
+    assert "alphazero" in out and "self-play iterations" in out
     assert "digits" in out and "mnist5k" in out
     assert "environments" in out
 
@@ -24,7 +25,7 @@ def test_list_shows_algorithms_and_datasets():
 def test_unknown_algorithm_lists_the_choices(capsys):
     assert main(["train", "clasifier", "--data", "digits"]) == 2
     err = capsys.readouterr().err
-    assert "unknown algorithm 'clasifier'" in err and "choices: classifier" in err and "Did you mean 'classifier'" in err
+    assert "unknown algorithm 'clasifier'" in err and "choices: alphazero, classifier" in err and "Did you mean 'classifier'" in err
 
 
 def test_unknown_dataset_lists_the_choices(capsys):

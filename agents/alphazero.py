@@ -12,6 +12,8 @@ so `rlgen resume` continues exactly.
 
 from __future__ import annotations
 
+import os
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,7 @@ from torch import nn
 from rlgen.agents.match import elo_difference, fit_elo, play_match, resolve_opponent
 from rlgen.agents.mcts import MCTS, MCTSConfig, SearchResult
 from rlgen.agents.replay import ReplayWindow
+from rlgen.agents.selfplay import SelfPlayParams, SelfPlayPool, play_games
 from rlgen.algorithm import Algorithm
 from rlgen.config import OptimConfig, RunConfig, TrainerConfig
 from rlgen.envs.game import GAMES, Game, GameState, make_game
@@ -77,6 +80,8 @@ class AlphaZeroConfig(RunConfig):
     """Moves sampled in proportion to visits before switching to the most visited (-1 = game default)."""
     reuse_tree: bool = True
     """Keep the chosen child's subtree between moves."""
+    workers: int = 0
+    """Self-play worker processes (1 = in process; 0 = one per CPU core, in process for tic-tac-toe)."""
     replay_window: int = 50_000
     """Positions (after symmetry augmentation) kept for training."""
     augment: bool = True
@@ -129,7 +134,9 @@ class AlphaZeroConfig(RunConfig):
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
 
     def resolve_defaults(self) -> None:
-        """Fill 0 / '' / -1 fields with the game's defaults."""
+        """Fill 0 / '' / -1 fields with the game's defaults (workers: the core count)."""
+        if self.workers == 0:
+            self.workers = 1 if self.env == "tictactoe" else max(1, min(os.cpu_count() or 1, 8))
         for key, value in GAME_DEFAULTS[self.env].items():
             current = getattr(self, key)
             if current in (0, 0.0, "", -1):
@@ -263,71 +270,40 @@ class AlphaZero(Algorithm):
 
             best = trainer.add_model("best", copy.deepcopy(self.model))
             self.mcts.evaluate = NetworkEvaluator(self.game, best, trainer.device, trainer.autocast)
-        self.pool = [] if config.elo_pool == "none" else [p.strip() for p in config.elo_pool.split(",") if p.strip()]
+        self.elo_specs = [] if config.elo_pool == "none" else [p.strip() for p in config.elo_pool.split(",") if p.strip()]
         self.pool_results: list[tuple[int, int, float, int]] = []  # among pool members, played once
         self.evaluations = 0
+        self.workers_pool: SelfPlayPool | None = None
 
     # -- self-play
 
     def self_play(self) -> dict[str, float]:
-        cfg, game = self.config, self.game
-        state = game.initial(cfg.games)
-        live = np.arange(cfg.games)
-        tree = None
-        planes, policies, players, owners = [], [], [], []
-        simulations = 0
-        may_resign = self.rng.random(cfg.games) >= cfg.resign_check_fraction
-        would_resign = np.full(cfg.games, -1, np.int8)  # the side that would have resigned
-        resigned = np.zeros(cfg.games, bool)
-        while len(live):
-            sub = state.take(live)
-            result = self.mcts.run(sub if tree is None else None, noise=True, tree=tree)
-            simulations += self.mcts.last_simulations
-            pi = result.policy(1.0)
-            if int(sub.moves[0]) < cfg.temperature_moves:
-                actions = (self.rng.random(len(live))[:, None] > np.cumsum(pi, axis=1)).sum(axis=1)
-            else:
-                actions = result.policy(0.0)
-                actions = (self.rng.random(actions.shape) * actions).argmax(axis=1)
-            planes.append(game.observation(sub).astype(np.int8))
-            policies.append(pi.astype(np.float32))
-            players.append(sub.to_play.copy())
-            owners.append(live.copy())
-            hopeless = result.value < cfg.resign_threshold
-            first_time = hopeless & (would_resign[live] < 0)
-            would_resign[live[first_time]] = sub.to_play[first_time]
-            resign = hopeless & may_resign[live]
-            after = game.step(sub, actions)
-            if resign.any():  # the side to move gives up: the game ends, the other side wins
-                after.done[resign] = True
-                after.winner[resign] = 1 - sub.to_play[resign]
-                resigned[live[resign]] = True
-            state.put(live, after)
-            going = ~after.done
-            if cfg.reuse_tree:
-                tree = self.mcts.advance(result.tree, actions).take(np.flatnonzero(going))
-            live = live[going]
-        winners = state.winner
-        planes_all, pi_all = np.concatenate(planes), np.concatenate(policies)
-        player_all, owner_all = np.concatenate(players), np.concatenate(owners)
-        winner = winners[owner_all]
-        outcome = np.where(winner < 0, 0.0, np.where(winner == player_all, 1.0, -1.0)).astype(np.float32)
-        if cfg.augment:
-            for sym_planes, sym_pi in game.augment(planes_all, pi_all):
-                self.replay.add(sym_planes, sym_pi, outcome)
+        """Play one iteration's games (in worker processes when `workers` > 1) and store
+        their positions, with every symmetry, in the replay window."""
+        cfg = self.config
+        params = SelfPlayParams(cfg.games, cfg.temperature_moves, cfg.reuse_tree, cfg.resign_threshold, cfg.resign_check_fraction)
+        model = self.trainer.models["best"] if cfg.gating else self.model
+        if cfg.workers > 1:
+            if self.workers_pool is None:
+                mcts_cfg = MCTSConfig(cfg.simulations, cfg.c_puct, cfg.dirichlet_alpha, cfg.dirichlet_eps, reuse_tree=cfg.reuse_tree)
+                self.workers_pool = SelfPlayPool(cfg.workers, cfg.env, cfg.blocks, cfg.channels, mcts_cfg)
+                weakref.finalize(self, self.workers_pool.close)
+            batch = self.workers_pool.play(model, self.rng, params)
         else:
-            self.replay.add(planes_all, pi_all, outcome)
+            batch = play_games(self.game, self.mcts, self.rng, params)
+        if cfg.augment:
+            for sym_planes, sym_pi in self.game.augment(batch.planes, batch.policy):
+                self.replay.add(sym_planes, sym_pi, batch.outcome)
+        else:
+            self.replay.add(batch.planes, batch.policy, batch.outcome)
         self.games_played += cfg.games
-        checked = ~may_resign & (would_resign >= 0)
-        # A false resignation: a no-resign game where the side that would have resigned did not lose.
-        false = checked & (winners != 1 - would_resign)
         return {
-            "selfplay/resigned": float(resigned.mean()),
-            "selfplay/false_resign_rate": float(false.sum() / max(checked.sum(), 1)),
-            "selfplay/first_player_wins": float((winners == 0).mean()),
-            "selfplay/draws": float((winners < 0).mean()),
-            "selfplay/game_length": float(state.moves.mean()),
-            "selfplay/simulations": float(simulations),
+            "selfplay/resigned": float(batch.resigned.mean()),
+            "selfplay/false_resign_rate": float(batch.false_resign.sum() / max(batch.checked.sum(), 1)),
+            "selfplay/first_player_wins": float((batch.winners == 0).mean()),
+            "selfplay/draws": float((batch.winners < 0).mean()),
+            "selfplay/game_length": float(batch.lengths.mean()),
+            "selfplay/simulations": float(batch.simulations),
             "charts/games_played": float(self.games_played),
             "charts/replay_size": float(self.replay.size),
         }
@@ -403,10 +379,10 @@ class AlphaZero(Algorithm):
         first pool member anchored at 0)."""
         cfg = self.config
         self.evaluations += 1
-        if not self.pool or (self.evaluations - 1) % max(cfg.elo_every, 1):
+        if not self.elo_specs or (self.evaluations - 1) % max(cfg.elo_every, 1):
             return {}
         seed = int(self.rng.integers(2**31))
-        members = [resolve_opponent(spec, self.game, seed + k) for k, spec in enumerate(self.pool)]
+        members = [resolve_opponent(spec, self.game, seed + k) for k, spec in enumerate(self.elo_specs)]
         if not self.pool_results:
             for a in range(len(members)):
                 for b in range(a + 1, len(members)):
@@ -420,7 +396,7 @@ class AlphaZero(Algorithm):
             results.append((me, k, r["score"], cfg.elo_games))
         ratings = fit_elo(results, me + 1)
         out = {"eval/elo": float(ratings[me])}
-        out.update({f"eval/elo_pool/{spec}": float(ratings[k]) for k, spec in enumerate(self.pool)})
+        out.update({f"eval/elo_pool/{spec}": float(ratings[k]) for k, spec in enumerate(self.elo_specs)})
         return out
 
     def evaluate(self) -> dict[str, float]:

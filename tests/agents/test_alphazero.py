@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,11 +24,21 @@ from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.run import train
 
 TINY = ["steps=4", "games=8", "simulations=8", "train_steps=3", "batch_size=32", "eval_games=4",
-        "eval_simulations=8", "trainer.eval_every=2", "wandb.mode=disabled", "trainer.progress=off", "elo_pool=none"]
+        "eval_simulations=8", "trainer.eval_every=2", "wandb.mode=disabled", "trainer.progress=off", "elo_pool=none", "workers=1"]
 
 
 def tiny(env: str, *extra: str) -> AlphaZeroConfig:
     return build_config(AlphaZeroConfig, {}, [f"env={env}", *TINY, *extra])
+
+
+def test_worker_processes_match_across_runs(tmp_path):
+    a = train("alphazero", tiny("connect4", "steps=2", "workers=2", "trainer.eval_every=0"), tmp_path / "a")
+    b = train("alphazero", tiny("connect4", "steps=2", "workers=2", "trainer.eval_every=0"), tmp_path / "b")
+    wa = load_checkpoint(a / "checkpoints" / "last.pt")["models"]["model"]
+    wb = load_checkpoint(b / "checkpoints" / "last.pt")["models"]["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    summary = json.loads((a / "summary.json").read_text())
+    assert summary["charts/games_played"] == 16 and summary["charts/replay_size"] > 0
 
 
 def test_config_fills_game_defaults_and_rejects_unknown_games():
@@ -54,6 +66,7 @@ def test_sigkill_then_resume_is_exact(tmp_path):
     for item in TINY:
         if not item.startswith(("steps=", "wandb.")):
             args += ["--set", item]
+    args += ["--set", "workers=2"]  # self-play in worker processes resumes exactly too
     run_cli(*args, "--run-dir", str(tmp_path / "whole"))
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*RLGEN, *args, "--run-dir", str(killed)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -64,9 +77,14 @@ def test_sigkill_then_resume_is_exact(tmp_path):
             break
         time.sleep(0.01)
     assert proc.poll() is None, "the run ended before it could be killed"
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) >= 2  # the self-play workers
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert load_checkpoint(killed / "checkpoints" / "last.pt")["step"] < 8
+    time.sleep(3.0)  # the killed learner's workers notice and exit by themselves
+    alive = [pid for pid in children if os.path.exists(f"/proc/{pid}") and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+    assert not alive, f"orphaned workers: {alive}"
     run_cli("resume", str(killed))
     a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
     b = load_checkpoint(killed / "checkpoints" / "last.pt")

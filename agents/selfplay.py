@@ -1,0 +1,170 @@
+"""Self-play game generation, in process or in worker processes.
+
+Generation and training talk only through positions (returned to the learner, which
+fills its replay window) and a weights snapshot (sent to the workers each iteration), so
+the same `play_games` runs in process, in a process pool, or later on Ray actors.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+
+from rlgen.agents.mcts import MCTS, MCTSConfig
+from rlgen.envs.game import Game, make_game
+
+
+@dataclass
+class SelfPlayParams:
+    games: int
+    temperature_moves: int
+    reuse_tree: bool
+    resign_threshold: float
+    resign_check_fraction: float
+
+
+@dataclass
+class SelfPlayBatch:
+    """Positions of finished games with their outcomes, plus per-game statistics."""
+
+    planes: np.ndarray  # int8 [N, 2, H, W]
+    policy: np.ndarray  # float32 [N, A]
+    outcome: np.ndarray  # float32 [N], from the side to move
+    winners: np.ndarray  # int8 [G]
+    lengths: np.ndarray  # int [G]
+    resigned: np.ndarray  # bool [G]
+    checked: np.ndarray  # bool [G], no-resign games where resigning was considered
+    false_resign: np.ndarray  # bool [G]
+    simulations: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def concat(batches: list[SelfPlayBatch]) -> SelfPlayBatch:
+        cat = lambda name: np.concatenate([getattr(b, name) for b in batches])  # noqa: E731
+        return SelfPlayBatch(*(cat(n) for n in ("planes", "policy", "outcome", "winners", "lengths", "resigned", "checked", "false_resign")),
+                             simulations=sum(b.simulations for b in batches))
+
+
+def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPlayParams) -> SelfPlayBatch:
+    """Play `params.games` self-play games at once with root noise and a temperature."""
+    state = game.initial(params.games)
+    live = np.arange(params.games)
+    tree = None
+    planes, policies, players, owners = [], [], [], []
+    simulations = 0
+    may_resign = rng.random(params.games) >= params.resign_check_fraction
+    would_resign = np.full(params.games, -1, np.int8)  # the side that would have resigned
+    resigned = np.zeros(params.games, bool)
+    while len(live):
+        sub = state.take(live)
+        result = mcts.run(sub if tree is None else None, noise=True, tree=tree)
+        simulations += mcts.last_simulations
+        pi = result.policy(1.0)
+        if int(sub.moves[0]) < params.temperature_moves:
+            actions = (rng.random(len(live))[:, None] > np.cumsum(pi, axis=1)).sum(axis=1)
+        else:
+            best = result.policy(0.0)
+            actions = (rng.random(best.shape) * best).argmax(axis=1)
+        planes.append(game.observation(sub).astype(np.int8))
+        policies.append(pi.astype(np.float32))
+        players.append(sub.to_play.copy())
+        owners.append(live.copy())
+        hopeless = result.value < params.resign_threshold
+        first_time = hopeless & (would_resign[live] < 0)
+        would_resign[live[first_time]] = sub.to_play[first_time]
+        resign = hopeless & may_resign[live]
+        after = game.step(sub, actions)
+        if resign.any():  # the side to move gives up: the game ends, the other side wins
+            after.done[resign] = True
+            after.winner[resign] = 1 - sub.to_play[resign]
+            resigned[live[resign]] = True
+        state.put(live, after)
+        going = ~after.done
+        if params.reuse_tree:
+            tree = mcts.advance(result.tree, actions).take(np.flatnonzero(going))
+        live = live[going]
+    winners = state.winner
+    player_all, owner_all = np.concatenate(players), np.concatenate(owners)
+    winner = winners[owner_all]
+    outcome = np.where(winner < 0, 0.0, np.where(winner == player_all, 1.0, -1.0)).astype(np.float32)
+    checked = ~may_resign & (would_resign >= 0)
+    # A false resignation: a no-resign game where the side that would have resigned did not lose.
+    false_resign = checked & (winners != 1 - would_resign)
+    return SelfPlayBatch(np.concatenate(planes), np.concatenate(policies), outcome, winners.copy(),
+                         state.moves.astype(np.int64), resigned, checked, false_resign, simulations)
+
+
+# ----------------------------------------------------------------------------- workers
+
+_WORKER: dict[str, Any] = {}
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A killed learner (SIGKILL) cannot shut its pool down: workers leave on their own."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _init_worker(env: str, blocks: int, channels: int, mcts_config: MCTSConfig, parent: int) -> None:
+    import torch
+
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+    from rlgen.agents.alphazero import NetworkEvaluator, PolicyValueNet
+
+    torch.set_num_threads(1)
+    game = make_game(env)
+    model = PolicyValueNet(game.board_shape, game.num_actions, blocks, channels)
+    _WORKER.update(game=game, model=model, mcts=MCTS(game, NetworkEvaluator(game, model, torch.device("cpu")), mcts_config))
+
+
+def _worker_play(weights: bytes, seed: int, params: SelfPlayParams) -> SelfPlayBatch:
+    import torch
+
+    state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    _WORKER["model"].load_state_dict(state)
+    rng = np.random.default_rng(seed)
+    mcts = _WORKER["mcts"]
+    mcts.rng = rng
+    return play_games(_WORKER["game"], mcts, rng, params)
+
+
+class SelfPlayPool:
+    """Worker processes (spawned, one torch thread each) that play self-play games with a
+    weights snapshot; results come back in a fixed order, so runs stay reproducible."""
+
+    def __init__(self, workers: int, env: str, blocks: int, channels: int, mcts_config: MCTSConfig) -> None:
+        self.workers = workers
+        self.executor = ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
+            initargs=(env, blocks, channels, mcts_config, os.getpid()),
+        )
+
+    def play(self, model: Any, rng: np.random.Generator, params: SelfPlayParams) -> SelfPlayBatch:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+        weights = buffer.getvalue()
+        shares = np.full(self.workers, params.games // self.workers)
+        shares[: params.games % self.workers] += 1
+        seeds = rng.integers(0, 2**63 - 1, size=self.workers)
+        futures = [
+            self.executor.submit(_worker_play, weights, int(seed), SelfPlayParams(int(n), params.temperature_moves, params.reuse_tree,
+                                                                                   params.resign_threshold, params.resign_check_fraction))
+            for seed, n in zip(seeds, shares, strict=True) if n > 0
+        ]
+        return SelfPlayBatch.concat([f.result() for f in futures])
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)

@@ -25,27 +25,28 @@ def shift(x: np.ndarray, dr: int, dc: int) -> np.ndarray:
     return out
 
 
+def _opp_runs(start: np.ndarray, opp: np.ndarray, dr: int, dc: int) -> np.ndarray:
+    """Opponent stones in an unbroken line going (dr, dc) from any `start` cell."""
+    run = shift(start, dr, dc) & opp
+    for _ in range(max(opp.shape[1:]) - 3):
+        run |= shift(run, dr, dc) & opp
+    return run
+
+
 def legal_moves(own: np.ndarray, opp: np.ndarray) -> np.ndarray:
     """bool [B, H, W]: empty cells from which a line of opp stones ends in an own stone."""
     empty = ~(own | opp)
-    reach = max(own.shape[1:]) - 3
     moves = np.zeros_like(own)
     for dr, dc in DIRECTIONS:
-        run = shift(own, dr, dc) & opp
-        for _ in range(reach):
-            run |= shift(run, dr, dc) & opp
-        moves |= shift(run, dr, dc) & empty
+        moves |= shift(_opp_runs(own, opp, dr, dc), dr, dc) & empty
     return moves
 
 
 def flips(move: np.ndarray, own: np.ndarray, opp: np.ndarray) -> np.ndarray:
     """bool [B, H, W]: the opp stones turned by placing at the one-hot `move` boards."""
-    reach = max(own.shape[1:]) - 3
     turned = np.zeros_like(own)
     for dr, dc in DIRECTIONS:
-        run = shift(move, dr, dc) & opp
-        for _ in range(reach):
-            run |= shift(run, dr, dc) & opp
+        run = _opp_runs(move, opp, dr, dc)
         bounded = (shift(run, dr, dc) & own).any(axis=(1, 2))
         turned |= run & bounded[:, None, None]
     return turned

@@ -114,6 +114,10 @@ def test_cli_eval_against_opponents(tmp_path, capsys):
         assert sum(result["total"].values()) == 4
     assert main(["eval", str(run), "--opponent", "alphabeta"]) == 2
     assert "needs a depth" in capsys.readouterr().err
+    classifier = tmp_path / "classifier"
+    assert main(["train", "classifier", "--steps", "5", "--wandb", "disabled", "--run-dir", str(classifier)]) == 0
+    assert main(["play", str(classifier)]) == 2
+    assert "has no acting agent" in capsys.readouterr().err
 
 
 @pytest.mark.slow

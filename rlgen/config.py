@@ -277,6 +277,12 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
         raise fail()
+    if origin is dict:
+        if isinstance(value, str):
+            value = yaml.safe_load(value) if value.strip() else {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' is a mapping; give key: value pairs (or set one with {key}.NAME=VALUE), not {value!r}")
+        return dict(value)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{key}' is a section; give a mapping of its keys, not {value!r}")
@@ -321,6 +327,10 @@ def apply_override(config: Any, assignment: str) -> None:
         full = ".".join(parts[: depth + 1])
         if part not in names:
             raise _unknown_key(cls, part, full)
+        if depth < len(parts) - 1 and isinstance(getattr(target, part), dict):
+            # a free-form mapping (e.g. env_kwargs): the rest of the dotted key names one entry
+            getattr(target, part)[".".join(parts[depth + 1 :])] = yaml.safe_load(raw) if raw.strip() else raw
+            return
         if depth < len(parts) - 1:
             target = getattr(target, part)
             if not dataclasses.is_dataclass(target):

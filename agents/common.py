@@ -1,0 +1,177 @@
+"""Pieces the classic RL agents share: envs by id, vectorized envs, greedy evaluation
+episodes, and the acting `Agent` that `load_agent` returns.
+
+Vector envs reset a finished sub-env in the same step (gymnasium's SAME_STEP autoreset,
+the convention of SB3's VecEnv): the returned observation already starts the next
+episode and the last one's final observation is in `info["final_obs"]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from rlgen.errors import ConfigError, unknown_name
+
+GAME_ENV_PREFIX = "rlgen/"
+
+
+def _registered(env_id: str) -> bool:
+    import rlgen.envs  # noqa: F401  (registers the rlgen/... ids)
+
+    if env_id in gym.registry:
+        return True
+    if "Fetch" in env_id:  # Fetch tasks register when gymnasium-robotics is imported
+        try:
+            import gymnasium_robotics
+
+            gym.register_envs(gymnasium_robotics)
+        except ImportError:
+            from rlgen.extras import require
+
+            require("gymnasium_robotics", "robotics", f"the env '{env_id}'")
+    return env_id in gym.registry
+
+
+def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, render_mode: str | None = None) -> gym.Env:
+    """`gymnasium.make(env_id, **env_kwargs)` with clear errors for unknown ids and kwargs."""
+    if not _registered(env_id):
+        raise unknown_name("gymnasium environment", env_id, list(gym.registry))
+    kwargs = dict(env_kwargs or {})
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    try:
+        return gym.make(env_id, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"env_kwargs {kwargs} do not fit '{env_id}': {exc}") from exc
+    except gym.error.DependencyNotInstalled as exc:
+        raise ConfigError(f"'{env_id}' needs a missing package: {exc} (pip install \"rlgen[robotics]\" for MuJoCo)") from exc
+
+
+def make_vec_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> gym.vector.SyncVectorEnv:
+    """`num_envs` copies of the env stepped together, reset in the same step they finish."""
+    if num_envs < 1:
+        raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
+    make_env(env_id, env_kwargs).close()  # fail here, with the clear error, not inside a worker
+
+    def thunk() -> gym.Env:
+        return make_env(env_id, env_kwargs)
+
+    return gym.vector.SyncVectorEnv([thunk] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
+def obs_size(space: spaces.Space) -> int:
+    """Length of the flat float vector `encode_obs` makes from one observation of `space`."""
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape))
+    raise ConfigError(f"observation space {space} is not supported; use a Discrete or Box space (flatten dicts with gymnasium.wrappers.FlattenObservation)")
+
+
+def encode_obs(space: spaces.Space, obs: Any) -> np.ndarray:
+    """float32 [B, obs_size] from a batch of observations: one-hot for Discrete, flattened Box."""
+    if isinstance(space, spaces.Discrete):
+        idx = np.asarray(obs, dtype=np.int64).reshape(-1) - int(space.start)
+        return np.eye(int(space.n), dtype=np.float32)[idx]
+    arr = np.asarray(obs, dtype=np.float32)
+    return arr.reshape(arr.shape[0], -1) if arr.ndim > len(space.shape) else arr.reshape(1, -1)
+
+
+def is_game_env(env_id: str) -> bool:
+    """True for the rlgen board-game envs (legal-move masks, win / draw / loss outcomes)."""
+    from rlgen.envs.gym_games import GYM_IDS
+
+    return env_id in GYM_IDS
+
+
+def vec_action_masks(envs: gym.vector.SyncVectorEnv) -> np.ndarray | None:
+    """bool [num_envs, A] legal-action masks of envs that define `action_masks()`, else None."""
+    first = envs.envs[0].unwrapped
+    if not hasattr(first, "action_masks"):
+        return None
+    return np.stack([env.unwrapped.action_masks() for env in envs.envs])
+
+
+def final_observations(next_obs: np.ndarray, done: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+    """The true next observation of each sub-env: the final one where an episode ended."""
+    out = np.array(next_obs, copy=True)
+    if done.any() and "final_obs" in info:
+        for i in np.flatnonzero(done):
+            out[i] = info["final_obs"][i]
+    return out
+
+
+def evaluate_episodes(
+    env_id: str,
+    act: Callable[[np.ndarray, np.ndarray | None], Any],
+    episodes: int,
+    seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+) -> dict[str, float]:
+    """Play `episodes` episodes with `act(observation, action_mask)`; mean / std return and
+    length, plus win / draw / loss rates and the score (win 1, draw 1/2) on game envs."""
+    env = make_env(env_id, env_kwargs)
+    returns, lengths, outcomes = [], [], []
+    try:
+        for episode in range(episodes):
+            obs, info = env.reset(seed=seed if episode == 0 else None)
+            total, length, done = 0.0, 0, False
+            while not done:
+                mask = info.get("action_mask")
+                obs, reward, terminated, truncated, info = env.step(act(obs, mask))
+                total += float(reward)
+                length += 1
+                done = terminated or truncated
+            returns.append(total)
+            lengths.append(length)
+            if "outcome" in info:
+                outcomes.append(info["outcome"])
+    finally:
+        env.close()
+    result = {
+        "return_mean": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
+        "length_mean": float(np.mean(lengths)),
+        "episodes": float(episodes),
+    }
+    if outcomes:
+        n = len(outcomes)
+        wins, draws, losses = (outcomes.count(k) / n for k in ("win", "draw", "loss"))
+        result.update(win_rate=wins, draw_rate=draws, loss_rate=losses, score=wins + 0.5 * draws)
+    return result
+
+
+class Agent:
+    """A trained policy acting greedily: `act(observation, action_mask=None) -> action`.
+
+    `scores(batch_of_observations)` returns per-action scores (Q-values or logits) for
+    discrete actions, or the action itself for continuous ones. A PettingZoo classic
+    observation `{"observation": planes, "action_mask": mask}` is accepted as is.
+    """
+
+    def __init__(self, scores: Callable[[np.ndarray], np.ndarray], action_space: spaces.Space) -> None:
+        self.scores = scores
+        self.action_space = action_space
+
+    def act(self, observation: Any, action_mask: np.ndarray | None = None) -> Any:
+        if isinstance(observation, dict) and "observation" in observation:
+            if action_mask is None:
+                action_mask = observation.get("action_mask")
+            observation = observation["observation"]
+        out = np.asarray(self.scores(np.asarray(observation, dtype=np.float32)[None]))[0]
+        if isinstance(self.action_space, spaces.Discrete):
+            if action_mask is not None:
+                mask = np.asarray(action_mask).astype(bool)
+                if mask.shape != out.shape:
+                    raise ValueError(f"action_mask has shape {mask.shape}; this agent has {out.shape[0]} actions")
+                if not mask.any():
+                    raise ValueError("action_mask allows no action")
+                out = np.where(mask, out, -np.inf)
+            return int(out.argmax())
+        low, high = self.action_space.low, self.action_space.high
+        return np.clip(out, low, high).astype(self.action_space.dtype)

@@ -44,8 +44,8 @@ class OptimConfig:
     """Explicit L2 penalty coefficient added to the loss (weights only)."""
     grad_clip: float = 0.0
     """Clip the global gradient norm to this value (0 = off)."""
-    schedule: Literal["constant", "exponential", "inverse_time", "step", "cosine"] = "constant"
-    """Learning-rate schedule after warm-up."""
+    schedule: Literal["constant", "linear", "exponential", "inverse_time", "step", "cosine"] = "constant"
+    """Learning-rate schedule after warm-up (linear: to min_lr_ratio * lr at the last step)."""
     warmup_steps: int = 0
     """Linear warm-up from 0 to lr over this many optimizer steps."""
     gamma: float = 0.1
@@ -57,7 +57,7 @@ class OptimConfig:
     step_size: int = 1000
     """Step schedule: multiply lr by gamma every this many steps."""
     min_lr_ratio: float = 0.0
-    """Cosine schedule floor, as a fraction of lr."""
+    """Floor of the cosine and linear schedules, as a fraction of lr."""
 
 
 @dataclass
@@ -362,12 +362,29 @@ def build_config(
     file_data: dict[str, Any] | None = None,
     overrides: list[str] | tuple[str, ...] = (),
 ) -> Any:
-    """Defaults, then a file's values, then `key=value` overrides; validated."""
+    """Defaults, then the config class's preset for the chosen env (if it has one), then a
+    file's values, then `key=value` overrides; validated."""
     config = from_dict(cls, file_data or {})
     for assignment in overrides:
         apply_override(config, assignment)
+    preset = getattr(cls, "preset", None)
+    if preset is not None:  # second pass: the env is known now, so its tuned defaults go under the user's values
+        config = from_dict(cls, deep_merge(preset(getattr(config, "env", "")), file_data or {}))
+        for assignment in overrides:
+            apply_override(config, assignment)
     validate(config)
     return config
+
+
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`base` updated by `top`, merging nested mappings key by key."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def validate(config: Any) -> None:

@@ -50,6 +50,9 @@ class LRFactor:
         t = step - cfg.warmup_steps
         if cfg.schedule == "constant":
             return 1.0
+        if cfg.schedule == "linear":
+            progress = min(t / max(self.total_steps - cfg.warmup_steps, 1), 1.0)
+            return 1.0 - (1.0 - cfg.min_lr_ratio) * progress
         if cfg.schedule == "exponential":
             return cfg.gamma ** (t / max(cfg.decay_steps, 1))
         if cfg.schedule == "inverse_time":
@@ -60,7 +63,7 @@ class LRFactor:
             span = max(self.total_steps - cfg.warmup_steps, 1)
             progress = min(t / span, 1.0)
             return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-        raise ConfigError(f"unknown schedule '{cfg.schedule}'; choices: constant, exponential, inverse_time, step, cosine")
+        raise ConfigError(f"unknown schedule '{cfg.schedule}'; choices: constant, linear, exponential, inverse_time, step, cosine")
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:

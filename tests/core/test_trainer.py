@@ -44,6 +44,7 @@ def test_every_optimizer_learns_the_toy_regression(tmp_path, name):
     ("schedule", "checks"),
     [
         ("constant", {0: 1.0, 500: 1.0}),
+        ("linear", {0: 1.0, 500: 0.55, 1000: 0.1, 2000: 0.1}),
         ("exponential", {0: 1.0, 100: 0.5, 200: 0.25}),
         ("inverse_time", {0: 1.0, 100: 0.5, 300: 0.25}),
         ("step", {0: 1.0, 99: 1.0, 100: 0.5, 250: 0.25}),

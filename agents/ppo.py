@@ -1,0 +1,128 @@
+"""PPO: clipped surrogate objective on GAE advantages, several epochs of mini-batches
+per rollout.
+
+    rlgen train ppo --env CartPole-v1
+    rlgen train ppo --env HalfCheetah-v5        # Gaussian policy, obs / reward normalization
+
+Read top to bottom: config, then `update` (the loss); rollouts, normalization, masks for
+games, evaluation and checkpoints come from `rlgen.agents.onpolicy`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from rlgen.agents.onpolicy import CONTINUOUS, OnPolicy, OnPolicyConfig, Rollout, log_prob_entropy
+from rlgen.errors import ConfigError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # rl-baselines3-zoo's tuned CartPole PPO
+    "CartPole-v1": dict(num_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
+                        clip_range=0.2, clip_decay=True, optim=dict(lr=1e-3, schedule="linear")),
+    # the common MuJoCo recipe: one env, 2048-step rollouts, 10 epochs of 64-sample mini-batches, normalization
+    CONTINUOUS: dict(num_envs=1, n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99, gae_lambda=0.95, clip_range=0.2,
+                     normalize_obs=True, normalize_reward=True, steps=1_000_000, optim=dict(lr=3e-4, schedule="linear")),
+    "rlgen/Connect4-v0": dict(num_envs=16, n_steps=64, batch_size=256, n_epochs=4, gamma=1.0, ent_coef=0.01,
+                              hidden=[256, 256], activation="relu", steps=300_000),
+}
+
+
+@dataclass
+class PPOConfig(OnPolicyConfig):
+    """Proximal policy optimization. Env presets (CartPole-v1, continuous control, Connect4) sit under your values."""
+
+    batch_size: int = 64
+    """Mini-batch size (the rollout num_envs * n_steps is split into these)."""
+    n_epochs: int = 10
+    """Passes over each rollout."""
+    clip_range: float = 0.2
+    """Clip of the probability ratio."""
+    clip_decay: bool = False
+    """Anneal clip_range linearly to 0 over training."""
+    clip_range_vf: float = 0.0
+    """Clip the value change around the rollout's values (0 = off)."""
+    target_kl: float = 0.0
+    """Stop the epochs of a rollout early when the approximate KL exceeds 1.5 x this (0 = off)."""
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.batch_size < 1 or self.n_epochs < 1:
+            raise ConfigError(f"batch_size and n_epochs must be >= 1, got {self.batch_size}, {self.n_epochs}")
+        if self.clip_range <= 0:
+            raise ConfigError(f"clip_range must be > 0, got {self.clip_range}")
+
+
+class PPO(OnPolicy):
+    name = "ppo"
+    Config = PPOConfig
+    description = "PPO (GAE, clipped objective, masks, Gaussian or categorical policy)"
+
+    config: PPOConfig
+
+    def total_updates(self) -> int:
+        cfg = self.config
+        rollout = cfg.num_envs * cfg.n_steps
+        return max(cfg.steps // rollout, 1) * cfg.n_epochs * max(-(-rollout // cfg.batch_size), 1)
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        cfg = self.config
+        progress = min(self.trainer.step / max(cfg.steps, 1), 1.0)
+        clip = cfg.clip_range * (1.0 - progress) if cfg.clip_decay else cfg.clip_range
+        clip = max(clip, 1e-8)
+        size = rollout.obs.shape[0]
+        sums: dict[str, float] = {}
+        count = 0
+        stopped = False
+        for _ in range(cfg.n_epochs):
+            order = torch.randperm(size, device=rollout.obs.device)
+            for start in range(0, size, cfg.batch_size):
+                idx = order[start : start + cfg.batch_size]
+                obs, actions = rollout.obs[idx], rollout.actions[idx]
+                masks = None if rollout.masks is None else rollout.masks[idx]
+                with self.trainer.autocast():
+                    params = self.model.policy(obs, masks)
+                    values = self.model.value(obs).float()
+                log_probs, entropy = log_prob_entropy(params, actions, self.discrete)
+                log_ratio = log_probs - rollout.log_probs[idx]
+                ratio = log_ratio.exp()
+                adv = rollout.advantages[idx]
+                if cfg.normalize_advantage and len(idx) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                policy_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)).mean()
+                returns = rollout.returns[idx]
+                if cfg.clip_range_vf > 0:
+                    old = rollout.values[idx]
+                    clipped = old + (values - old).clamp(-cfg.clip_range_vf, cfg.clip_range_vf)
+                    value_loss = 0.5 * torch.max((values - returns) ** 2, (clipped - returns) ** 2).mean()
+                else:
+                    value_loss = 0.5 * ((values - returns) ** 2).mean()
+                with torch.no_grad():
+                    approx_kl = float(((ratio - 1) - log_ratio).mean())
+                    clip_fraction = float(((ratio - 1).abs() > clip).float().mean())
+                if cfg.target_kl > 0 and approx_kl > 1.5 * cfg.target_kl:
+                    stopped = True
+                    break
+                metrics = self.trainer.optimize({"policy": policy_loss, "value": cfg.vf_coef * value_loss,
+                                                 "entropy": -cfg.ent_coef * entropy.mean()})
+                step = {"losses/policy": float(policy_loss.detach()), "losses/value": float(value_loss.detach()),
+                        "losses/entropy": float(entropy.detach().mean()), "losses/approx_kl": approx_kl,
+                        "losses/clip_fraction": clip_fraction, **metrics}
+                for key, value in step.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                count += 1
+            if stopped:
+                break
+        out = {k: v / max(count, 1) for k, v in sums.items()}
+        var_returns = float(rollout.returns.var())
+        out["losses/explained_variance"] = float(np.nan if var_returns == 0 else 1 - float((rollout.returns - rollout.values).var()) / var_returns)
+        out["charts/clip_range"] = clip
+        out["charts/early_stopped"] = float(stopped)
+        if not self.discrete:
+            out["charts/action_std"] = float(self.model.pi_head.log_std.exp().mean())
+        return out

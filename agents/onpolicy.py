@@ -34,7 +34,7 @@ from rlgen.agents.common import (
 )
 from rlgen.algorithm import Algorithm
 from rlgen.config import OptimConfig, RunConfig, TrainerConfig
-from rlgen.errors import ConfigError
+from rlgen.errors import ConfigError, RlgenError
 from rlgen.nets import MLP, GaussianHead, init_weights
 
 MASKED_LOGIT = -1e8
@@ -99,7 +99,9 @@ class OnPolicyConfig(RunConfig):
         if CONTINUOUS in cls.PRESETS and env and not is_game_env(env):
             try:
                 space = make_env(env).action_space
-            except Exception:  # an unknown id fails later with the clear message
+            except RlgenError:  # unknown id or a missing extra: say so now, not after the run dir exists
+                raise
+            except Exception:  # an env that cannot be built without kwargs; the run reports it
                 return {}
             if isinstance(space, spaces.Box):
                 return cls.PRESETS[CONTINUOUS]
@@ -260,6 +262,7 @@ class OnPolicy(Algorithm):
         self.steps_per_call = cfg.num_envs * cfg.n_steps
         self.obs_rms = RunningMeanStd((obs_size(self.obs_space),))
         self.ret_rms = RunningMeanStd(())
+        trainer.register_state("obs_rms", self.obs_rms, for_eval=True)  # the policy acts on normalized observations
         self.discounted = np.zeros(cfg.num_envs)
         self.episode_return = np.zeros(cfg.num_envs)
         self.episode_length = np.zeros(cfg.num_envs, np.int64)
@@ -410,7 +413,7 @@ class OnPolicy(Algorithm):
             envs = np.frombuffer(pickle.dumps(self.envs.envs), dtype=np.uint8).copy()
         except Exception:  # e.g. MuJoCo handles; such envs start fresh episodes on resume
             envs = np.zeros(0, np.uint8)
-        return {"obs_rms": self.obs_rms.state_dict(), "ret_rms": self.ret_rms.state_dict(), "discounted": self.discounted,
+        return {"ret_rms": self.ret_rms.state_dict(), "discounted": self.discounted,
                 "episode_return": self.episode_return, "episode_length": self.episode_length, "obs": np.asarray(self.obs),
                 "recent_returns": np.array(self.recent_returns), "recent_lengths": np.array(self.recent_lengths),
                 "episodes": self.episodes, "envs": envs}
@@ -418,7 +421,6 @@ class OnPolicy(Algorithm):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
             return
-        self.obs_rms.load_state_dict(state["obs_rms"])
         self.ret_rms.load_state_dict(state["ret_rms"])
         self.recent_returns.clear()
         self.recent_returns.extend(float(r) for r in state["recent_returns"])

@@ -19,21 +19,21 @@ import torch
 from rlgen.agents.onpolicy import CONTINUOUS, OnPolicy, OnPolicyConfig, Rollout, log_prob_entropy
 from rlgen.errors import ConfigError
 
+# the common MuJoCo recipe: one env, 2048-step rollouts, 10 epochs of 64-sample mini-batches, normalization
+MUJOCO: dict[str, Any] = dict(num_envs=1, n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99, gae_lambda=0.95, clip_range=0.2,
+                              normalize_obs=True, normalize_reward=True, steps=1_000_000, optim=dict(lr=3e-4, schedule="linear"))
 PRESETS: dict[str, dict[str, Any]] = {
     # rl-baselines3-zoo's tuned CartPole PPO
     "CartPole-v1": dict(num_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
                         clip_range=0.2, clip_decay=True, optim=dict(lr=1e-3, schedule="linear")),
-    # the common MuJoCo recipe: one env, 2048-step rollouts, 10 epochs of 64-sample mini-batches, normalization
-    CONTINUOUS: dict(num_envs=1, n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99, gae_lambda=0.95, clip_range=0.2,
-                     normalize_obs=True, normalize_reward=True, steps=1_000_000, optim=dict(lr=3e-4, schedule="linear")),
-    "rlgen/Connect4-v0": dict(num_envs=16, n_steps=64, batch_size=256, n_epochs=4, gamma=1.0, ent_coef=0.01,
-                              hidden=[256, 256], activation="relu", steps=300_000),
+    CONTINUOUS: MUJOCO,
+    "InvertedPendulum-v5": {**MUJOCO, "steps": 100_000},
 }
 
 
 @dataclass
 class PPOConfig(OnPolicyConfig):
-    """Proximal policy optimization. Env presets (CartPole-v1, continuous control, Connect4) sit under your values."""
+    """Proximal policy optimization. Env presets (CartPole-v1, InvertedPendulum-v5, any continuous-action env) sit under your values."""
 
     batch_size: int = 64
     """Mini-batch size (the rollout num_envs * n_steps is split into these)."""
@@ -124,5 +124,5 @@ class PPO(OnPolicy):
         out["charts/clip_range"] = clip
         out["charts/early_stopped"] = float(stopped)
         if not self.discrete:
-            out["charts/action_std"] = float(self.model.pi_head.log_std.exp().mean())
+            out["charts/action_std"] = float(self.model.pi_head.log_std.detach().exp().mean())
         return out

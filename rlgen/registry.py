@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 ALGOS: dict[str, str | type[Algorithm]] = {
     "classifier": "rlgen.classifier:Classifier",
     "alphazero": "rlgen.agents.alphazero:AlphaZero",
+    "ppo": "rlgen.agents.ppo:PPO",
+    "a2c": "rlgen.agents.a2c:A2C",
+    "reinforce": "rlgen.agents.reinforce:Reinforce",
+    "bandit": "rlgen.agents.bandits:Bandit",
+    "sb3:PPO": "rlgen.agents.sb3:SB3PPO",
+    "sb3:A2C": "rlgen.agents.sb3:SB3A2C",
+    "sb3:DQN": "rlgen.agents.sb3:SB3DQN",
+    "sb3:SAC": "rlgen.agents.sb3:SB3SAC",
+    "sb3:TD3": "rlgen.agents.sb3:SB3TD3",
+    "sb3:MaskablePPO": "rlgen.agents.sb3:SB3MaskablePPO",
 }
 
 
@@ -31,6 +41,8 @@ def algo_names() -> list[str]:
 
 def get_algo(name: str) -> type[Algorithm]:
     """The Algorithm class registered as `name`; unknown names list the choices."""
+    if name not in ALGOS and name.startswith("sb3:"):
+        raise unknown_name("stable-baselines3 algorithm", name, [n for n in ALGOS if n.startswith("sb3:")])
     if name not in ALGOS:
         raise unknown_name("algorithm", name, list(ALGOS))
     target = ALGOS[name]

@@ -88,6 +88,7 @@ class Trainer:
         self.optimizers: dict[str, _Optimizer] = {}
         self.emas: dict[str, AveragedModel] = {}
         self.states: dict[str, Any] = {}
+        self.eval_states: set[str] = set()
         self.algorithm: Algorithm | None = None
         self.step = 0
         self.current_step = 0
@@ -144,11 +145,15 @@ class Trainer:
         self.emas[model] = ema
         return ema
 
-    def register_state(self, name: str, obj: Any) -> None:
-        """Checkpoint any object with state_dict()/load_state_dict() (e.g. a replay buffer)."""
+    def register_state(self, name: str, obj: Any, for_eval: bool = False) -> None:
+        """Checkpoint any object with state_dict()/load_state_dict() (e.g. a replay buffer).
+        `for_eval=True`: evaluation needs it too (it is what the algorithm acts with, e.g. a
+        bandit's arm estimates), so it is loaded with the model weights, not only on resume."""
         if not (hasattr(obj, "state_dict") and hasattr(obj, "load_state_dict")):
             raise TypeError(f"register_state('{name}'): object needs state_dict() and load_state_dict()")
         self.states[name] = obj
+        if for_eval:
+            self.eval_states.add(name)
 
     # ------------------------------------------------------------------ stepping
 
@@ -475,6 +480,8 @@ class Trainer:
             for name, ema in self.emas.items():
                 if name in payload.get("emas", {}):
                     ema.load_state_dict(payload["emas"][name])
+            for name in self.eval_states:
+                self.states[name].load_state_dict(payload["states"][name])
             if not restore_training_state:
                 return payload
             for name, opt in self.optimizers.items():
@@ -484,7 +491,8 @@ class Trainer:
                 if opt.scaler is not None and saved.get("scaler"):
                     opt.scaler.load_state_dict(saved["scaler"])
             for name, obj in self.states.items():
-                obj.load_state_dict(payload["states"][name])
+                if name not in self.eval_states:
+                    obj.load_state_dict(payload["states"][name])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(
                 f"checkpoint '{path}' does not fit this run's models/optimizers "

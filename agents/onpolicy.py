@@ -11,6 +11,7 @@ continues mid-episode exactly; envs that cannot be pickled (MuJoCo) start new ep
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from collections import deque
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from gymnasium import spaces
+from gymnasium.utils import EzPickle
 from torch import nn
 
 from rlgen.agents.common import (
@@ -409,10 +411,11 @@ class OnPolicy(Algorithm):
     # -- checkpoint
 
     def state_dict(self) -> dict[str, Any]:
-        try:
-            envs = np.frombuffer(pickle.dumps(self.envs.envs), dtype=np.uint8).copy()
-        except Exception:  # e.g. MuJoCo handles; such envs start fresh episodes on resume
-            envs = np.zeros(0, np.uint8)
+        envs = np.zeros(0, np.uint8)  # empty: the envs start fresh episodes on resume
+        # EzPickle envs (MuJoCo) pickle their constructor arguments, not their state
+        if not isinstance(self.envs.envs[0].unwrapped, EzPickle):
+            with contextlib.suppress(Exception):  # an env holding an unpicklable handle starts fresh too
+                envs = np.frombuffer(pickle.dumps(self.envs.envs), dtype=np.uint8).copy()
         return {"ret_rms": self.ret_rms.state_dict(), "discounted": self.discounted,
                 "episode_return": self.episode_return, "episode_length": self.episode_length, "obs": np.asarray(self.obs),
                 "recent_returns": np.array(self.recent_returns), "recent_lengths": np.array(self.recent_lengths),

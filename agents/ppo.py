@@ -77,6 +77,7 @@ class PPO(OnPolicy):
         clip = max(clip, 1e-8)
         size = rollout.obs.shape[0]
         sums: dict[str, float] = {}
+        stats: list[torch.Tensor] = []
         count = 0
         stopped = False
         for _ in range(cfg.n_epochs):
@@ -103,21 +104,23 @@ class PPO(OnPolicy):
                 else:
                     value_loss = 0.5 * ((values - returns) ** 2).mean()
                 with torch.no_grad():
-                    approx_kl = float(((ratio - 1) - log_ratio).mean())
-                    clip_fraction = float(((ratio - 1).abs() > clip).float().mean())
-                if cfg.target_kl > 0 and approx_kl > 1.5 * cfg.target_kl:
+                    approx_kl = ((ratio - 1) - log_ratio).mean()
+                    clip_fraction = ((ratio - 1).abs() > clip).float().mean()
+                if cfg.target_kl > 0 and float(approx_kl) > 1.5 * cfg.target_kl:
                     stopped = True
                     break
                 metrics = self.trainer.optimize({"policy": policy_loss, "value": cfg.vf_coef * value_loss,
                                                  "entropy": -cfg.ent_coef * entropy.mean()})
-                step = {"losses/policy": float(policy_loss.detach()), "losses/value": float(value_loss.detach()),
-                        "losses/entropy": float(entropy.detach().mean()), "losses/approx_kl": approx_kl,
-                        "losses/clip_fraction": clip_fraction, **metrics}
-                for key, value in step.items():
+                # kept as tensors and read once per rollout: a float() per step costs more than the math here
+                stats.append(torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach().mean(), approx_kl, clip_fraction]))
+                for key, value in metrics.items():
                     sums[key] = sums.get(key, 0.0) + value
                 count += 1
             if stopped:
                 break
+        names = ("losses/policy", "losses/value", "losses/entropy", "losses/approx_kl", "losses/clip_fraction")
+        means = torch.stack(stats).mean(0).tolist() if stats else [float("nan")] * len(names)
+        sums.update({name: value * max(count, 1) for name, value in zip(names, means, strict=True)})
         out = {k: v / max(count, 1) for k, v in sums.items()}
         var_returns = float(rollout.returns.var())
         out["losses/explained_variance"] = float(np.nan if var_returns == 0 else 1 - float((rollout.returns - rollout.values).var()) / var_returns)

@@ -176,10 +176,10 @@ class Trainer:
         suffix = "" if optimizer == "main" else f"_{optimizer}"
         terms = dict(losses)
         terms.update(penalty(opt.weights, opt.cfg.l1, opt.cfg.l2))
-        bad = [name for name, value in terms.items() if not torch.isfinite(value.detach()).all()]
-        if bad:
-            return self._non_finite(bad, terms, optimizer)
         total = sum(terms.values())
+        if not bool(torch.isfinite(total.detach()).all()):  # one check per step; name the culprits only when needed
+            bad = [name for name, value in terms.items() if not torch.isfinite(value.detach()).all()]
+            return self._non_finite(bad or ["sum of the terms"], terms, optimizer)
         opt.optimizer.zero_grad(set_to_none=True)
         if opt.scaler is not None:
             opt.scaler.scale(total).backward()

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 ALGOS: dict[str, str | type[Algorithm]] = {
     "classifier": "rlgen.classifier:Classifier",
     "alphazero": "rlgen.agents.alphazero:AlphaZero",
+    "dqn": "rlgen.agents.dqn:DQN",
     "qlearning": "rlgen.agents.qlearning:QLearning",
     "ppo": "rlgen.agents.ppo:PPO",
     "a2c": "rlgen.agents.a2c:A2C",

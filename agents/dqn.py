@@ -1,0 +1,712 @@
+"""DQN: deep Q-learning from a replay buffer with a target network.
+
+    rlgen train dqn --env CartPole-v1
+    rlgen train dqn --env rlgen/Connect4-v0          # vs a random opponent, sides alternate
+    rlgen eval RUN --episodes 20                      # greedy episodes
+    rlgen eval RUN --games 200 --opponent lookahead   # game envs: another opponent
+
+`--steps` counts env steps (transitions, summed over the vector envs). Each training call
+collects `train_freq` steps of every env (epsilon-greedy, masked to legal moves on game
+envs), stores n-step transitions in a preallocated numpy replay buffer, updates the target
+network, then takes `gradient_steps` optimizer steps on the Huber (or MSE) TD error through
+the shared Trainer. Double DQN and dueling heads are options.
+
+The hyper-parameters mean what Stable-Baselines3's DQN means by the same names
+(`learning_starts`, `train_freq`, `target_update_interval` and `exploration_*` count env
+steps; `tau` < 1 makes the target update Polyak averaging; `optim.lr` is SB3's
+`learning_rate` and `optim.grad_clip` its `max_grad_norm`), so a config can be carried over
+as is. A field left at None (lr at 0) takes the env's value from ENV_DEFAULTS.
+
+Resume is exact: checkpoints carry the replay buffer, the half-built n-step transitions,
+every RNG and the envs' own state (their numpy arrays, scalars and random generators, read
+through wrappers as plain data). An env holding state in other objects (e.g. a physics
+engine's C structures) cannot be captured that way; it restarts from a seeded reset on
+resume, so its run continues from an episode boundary instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+from torch import nn
+
+from rlgen.agents.common import (
+    Agent,
+    encode_obs,
+    evaluate_episodes,
+    final_observations,
+    is_game_env,
+    make_env,
+    make_vec_env,
+    obs_size,
+    vec_action_masks,
+)
+from rlgen.algorithm import Algorithm
+from rlgen.config import OptimConfig, RunConfig, TrainerConfig
+from rlgen.errors import ConfigError, unknown_name
+from rlgen.nets import ACTIVATIONS, MLP, DuelingHead
+
+# Stable-Baselines3's DQN defaults, for envs without an entry of their own (the buffer is
+# 100k rather than 1M transitions, to stay small in memory and checkpoints).
+FALLBACK_DEFAULTS: dict[str, Any] = dict(
+    steps=100_000, lr=1e-4, buffer_size=100_000, learning_starts=100, batch_size=32, gamma=0.99,
+    target_update_interval=10_000, train_freq=4, gradient_steps=1, exploration_fraction=0.1,
+    exploration_final_eps=0.05, hidden=[64, 64], n_steps=1, eval_episodes=20,
+)
+# Per-env values over the fallback; CartPole's are rl-zoo's tuned DQN hyper-parameters.
+ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "CartPole-v1": dict(
+        steps=50_000, lr=2.3e-3, buffer_size=100_000, learning_starts=1000, batch_size=64, gamma=0.99,
+        target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
+        exploration_final_eps=0.04, hidden=[256, 256], eval_episodes=20,
+    ),
+    "rlgen/Connect4-v0": dict(
+        steps=100_000, lr=5e-4, buffer_size=50_000, learning_starts=2000, batch_size=64, gamma=0.99,
+        target_update_interval=1000, train_freq=8, gradient_steps=1, exploration_fraction=0.2,
+        exploration_final_eps=0.05, hidden=[256, 256], eval_episodes=100, n_steps=3,
+    ),
+}
+EVAL_SEED = 10_000
+"""Seed offset of the periodic evaluation's episodes (the same episodes at every evaluation)."""
+REPORT_SEED = 20_000
+"""Seed offset of the final report / `rlgen eval`: episodes other than those that chose best.pt."""
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass
+class DQNConfig(RunConfig):
+    """Deep Q-learning. `--steps` counts env steps; None (lr 0) = the env's default."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium env id with Discrete actions, e.g. CartPole-v1 or rlgen/Connect4-v0."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the env, e.g. env_kwargs.opponent=lookahead for game envs."""
+    steps: int = 0
+    """Env steps to train, summed over the vector envs (0 = the env's default)."""
+    num_envs: int = 1
+    """Envs stepped together (gymnasium SyncVectorEnv, reset in the step they finish)."""
+    buffer_size: int | None = None
+    """Replay buffer capacity in transitions."""
+    learning_starts: int | None = None
+    """Env steps of uniformly random actions before the first gradient step."""
+    batch_size: int | None = None
+    """Transitions per gradient step."""
+    gamma: float | None = None
+    """Discount factor."""
+    tau: float = 1.0
+    """Target update coefficient: 1 = hard copy, < 1 = Polyak averaging."""
+    target_update_interval: int | None = None
+    """Env steps between target updates (SB3's count: every interval // num_envs vector steps)."""
+    train_freq: int | None = None
+    """Steps of each env between training phases (so train_freq * num_envs env steps)."""
+    gradient_steps: int | None = None
+    """Gradient steps per training phase (-1 = as many as env steps collected)."""
+    exploration_fraction: float | None = None
+    """Fraction of `steps` over which epsilon falls linearly to its final value."""
+    exploration_initial_eps: float = 1.0
+    """Epsilon at the start of the schedule."""
+    exploration_final_eps: float | None = None
+    """Epsilon after the schedule."""
+    n_steps: int | None = None
+    """n of n-step returns (1 = one-step TD targets)."""
+    double_q: bool = True
+    """Double DQN: the online network picks the next action, the target network values it."""
+    dueling: bool = False
+    """Dueling head: Q = V(s) + A(s, a) - mean A on top of the hidden layers."""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD loss: huber (smooth L1, as SB3) or mse."""
+    hidden: list[int] | None = None
+    """Hidden layer widths of the Q-network MLP (SB3's net_arch)."""
+    activation: str = "relu"
+    """Activation of the hidden layers."""
+    eval_episodes: int | None = None
+    """Greedy episodes (games on game envs) per evaluation."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=0.0, grad_clip=10.0))
+    """Optimizer: lr is SB3's learning_rate (0 = the env's default), grad_clip its max_grad_norm."""
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=1000, eval_every=5000, checkpoint_every=10_000))
+    """Trainer plumbing, counted in env steps (monitor defaults to eval/return_mean)."""
+
+    def __post_init__(self) -> None:
+        def check(key: str, ok: bool, rule: str) -> None:
+            if getattr(self, key) is not None and not ok:
+                raise ConfigError(f"{key} must be {rule}, got {getattr(self, key)}")
+
+        check("num_envs", self.num_envs >= 1, ">= 1")
+        for key in ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_steps", "eval_episodes"):
+            check(key, (getattr(self, key) or 0) >= 1, ">= 1")
+        check("learning_starts", (self.learning_starts or 0) >= 0, ">= 0")
+        check("gradient_steps", self.gradient_steps is None or self.gradient_steps >= 1 or self.gradient_steps == -1,
+              ">= 1, or -1 for as many as env steps collected")
+        check("gamma", self.gamma is None or 0.0 <= self.gamma <= 1.0, "in [0, 1]")
+        check("tau", 0.0 < self.tau <= 1.0, "in (0, 1] (1 = hard target copies)")
+        for key in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
+            value = getattr(self, key)
+            check(key, value is None or 0.0 <= value <= 1.0, "in [0, 1]")
+        check("hidden", self.hidden is None or all(w >= 1 for w in self.hidden), "positive layer widths, e.g. [256, 256]")
+        if self.activation not in ACTIVATIONS:
+            raise unknown_name("activation", self.activation, list(ACTIVATIONS))
+        if self.optim.lr < 0:
+            raise ConfigError(f"optim.lr must be > 0 (or 0 for the env's default), got {self.optim.lr}")
+        if self.buffer_size is not None and self.batch_size is not None and self.buffer_size < self.batch_size:
+            raise ConfigError(f"buffer_size ({self.buffer_size}) must hold at least one batch ({self.batch_size})")
+
+    def resolve_defaults(self) -> None:
+        """Fill None fields (lr 0, steps 0) from the env's defaults; check the env suits DQN."""
+        check_env(self.env, self.env_kwargs)
+        for key, value in {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(self.env, {})}.items():
+            if key == "lr":
+                self.optim.lr = self.optim.lr or value
+            elif getattr(self, key) is None or (key == "steps" and self.steps == 0):
+                setattr(self, key, copy.copy(value))
+        self.__post_init__()
+
+
+def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """Raise a ConfigError unless the env has Discrete actions and a flat-encodable observation."""
+    env = make_env(env_id, env_kwargs)
+    try:
+        check_spaces(env_id, env.observation_space, env.action_space)
+    finally:
+        env.close()
+
+
+def check_spaces(env_id: str, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    if not isinstance(action_space, spaces.Discrete):
+        raise ConfigError(
+            f"DQN needs Discrete actions, but '{env_id}' has {action_space}. For continuous actions use "
+            f"PPO (rlgen train ppo --env {env_id}) or SAC (rlgen train sb3:SAC --env {env_id})."
+        )
+    obs_size(observation_space)  # raises for spaces encode_obs cannot flatten
+
+
+# ----------------------------------------------------------------------------- network
+
+
+class QNetwork(nn.Module):
+    """Flat observation -> one Q-value per action: an MLP, optionally with a dueling head."""
+
+    def __init__(self, obs_dim: int, actions: int, hidden: list[int], dueling: bool = False, act: str = "relu") -> None:
+        super().__init__()
+        if dueling:
+            trunk = MLP(obs_dim, hidden, None, act)  # ends in an activation, as the streams expect
+            self.net = nn.Sequential(trunk, DuelingHead(trunk.out_dim, actions, hidden[-1] if hidden else 64, act))
+        else:
+            self.net = MLP(obs_dim, hidden, actions, act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+# ----------------------------------------------------------------------------- replay
+
+
+@dataclass
+class Transitions:
+    """A batch of n-step transitions (numpy arrays, or tensors once on the device)."""
+
+    obs: Any
+    """float32 [N, obs_dim] encoded observations."""
+    actions: Any
+    """int64 [N] actions taken."""
+    rewards: Any
+    """float32 [N] discounted sums of the n (or fewer, at an episode's end) rewards."""
+    next_obs: Any
+    """float32 [N, obs_dim] observation n steps later (the final one where an episode ended)."""
+    terminated: Any
+    """float32 [N] 1 where the episode terminated within the n steps (no bootstrap); truncation is 0."""
+    discounts: Any
+    """float32 [N] gamma ** k, k the steps to `next_obs`."""
+    next_masks: Any = None
+    """bool [N, A] legal actions at `next_obs` (game envs), else None."""
+
+
+class ReplayBuffer:
+    """Preallocated circular numpy buffer of n-step transitions."""
+
+    def __init__(self, capacity: int, obs_dim: int, actions: int, masked: bool) -> None:
+        self.capacity = capacity
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.actions = np.zeros(capacity, np.int64)
+        self.rewards = np.zeros(capacity, np.float32)
+        self.terminated = np.zeros(capacity, np.float32)
+        self.discounts = np.zeros(capacity, np.float32)
+        self.next_masks = np.ones((capacity, actions), bool) if masked else None
+        self.position = 0
+        self.size = 0
+
+    def add(self, batch: Transitions) -> None:
+        n = len(batch.actions)
+        if n == 0:
+            return
+        index = (self.position + np.arange(n)) % self.capacity
+        for name in ("obs", "next_obs", "actions", "rewards", "terminated", "discounts"):
+            getattr(self, name)[index] = getattr(batch, name)
+        if self.next_masks is not None:
+            self.next_masks[index] = batch.next_masks
+        self.position = int((self.position + n) % self.capacity)
+        self.size = int(min(self.size + n, self.capacity))
+
+    def sample(self, index: np.ndarray) -> Transitions:
+        """The transitions at `index` (any shape, e.g. [gradient_steps, batch])."""
+        return Transitions(
+            self.obs[index], self.actions[index], self.rewards[index], self.next_obs[index], self.terminated[index],
+            self.discounts[index], None if self.next_masks is None else self.next_masks[index],
+        )
+
+    _FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated", "discounts", "next_masks")
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"position": self.position, "size": self.size}
+        for name in self._FIELDS:
+            array = getattr(self, name)
+            state[name] = None if array is None else array[: self.size].copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        size = int(state["size"])
+        if size > self.capacity:
+            raise ConfigError(f"the saved replay buffer holds {size} transitions, more than buffer_size {self.capacity}")
+        for name in self._FIELDS:
+            if getattr(self, name) is not None:
+                getattr(self, name)[:size] = state[name]
+        self.position, self.size = int(state["position"]), size
+
+
+class NStepCollector:
+    """Turns each env's stream of one-step transitions into n-step ones.
+
+    Keeps the last n (obs, action, reward) of every env; emits the oldest once n are
+    waiting, and all of them when the episode ends (with the shorter sums and discounts).
+    """
+
+    def __init__(self, num_envs: int, n: int, gamma: float, obs_dim: int) -> None:
+        self.n, self.gamma = n, gamma
+        self.obs = np.zeros((num_envs, n, obs_dim), np.float32)
+        self.actions = np.zeros((num_envs, n), np.int64)
+        self.rewards = np.zeros((num_envs, n), np.float64)
+        self.count = np.zeros(num_envs, np.int64)
+        self.powers = gamma ** np.arange(n)
+
+    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
+            terminated: np.ndarray, done: np.ndarray, next_masks: np.ndarray | None) -> Transitions:
+        envs = np.arange(len(actions))
+        self.obs[envs, self.count] = obs
+        self.actions[envs, self.count] = actions
+        self.rewards[envs, self.count] = rewards
+        self.count += 1
+        parts: list[tuple] = []
+        full = np.flatnonzero(self.count == self.n)
+        if len(full):
+            parts.append((self.obs[full, 0], self.actions[full, 0], self.rewards[full] @ self.powers, full,
+                          np.full(len(full), self.gamma**self.n)))
+            self.obs[full, :-1] = self.obs[full, 1:]
+            self.actions[full, :-1] = self.actions[full, 1:]
+            self.rewards[full, :-1] = self.rewards[full, 1:]
+            self.count[full] -= 1
+        for i in np.flatnonzero(done & (self.count > 0)):
+            k = int(self.count[i])
+            # Return of each waiting step j to the episode's end: sum_m gamma^(m-j) r_m.
+            returns = np.array([self.rewards[i, j:k] @ self.powers[: k - j] for j in range(k)])
+            parts.append((self.obs[i, :k], self.actions[i, :k], returns, np.full(k, i), self.gamma ** (k - np.arange(k))))
+            self.count[i] = 0
+        if not parts:
+            return Transitions(np.zeros((0, obs.shape[1]), np.float32), np.zeros(0, np.int64), *[np.zeros(0, np.float32)] * 4)
+        src = np.concatenate([p[3] for p in parts])
+        return Transitions(
+            np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]).astype(np.float32), next_obs[src], terminated[src].astype(np.float32),
+            np.concatenate([p[4] for p in parts]).astype(np.float32), None if next_masks is None else next_masks[src],
+        )
+
+    def clear(self) -> None:
+        self.count[:] = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"obs": self.obs.copy(), "actions": self.actions.copy(), "rewards": self.rewards.copy(), "count": self.count.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in ("obs", "actions", "rewards", "count"):
+            getattr(self, name)[...] = state[name]
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+def td_targets(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    discounts: torch.Tensor,
+    next_q_target: torch.Tensor,
+    next_q_online: torch.Tensor | None = None,
+    next_masks: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """y = r + (1 - terminated) * discount * Q_target(s', a'), a' the best legal action at s'
+    by the online network (double DQN, `next_q_online` given) or by the target network."""
+    if next_masks is not None:
+        next_q_target = next_q_target.masked_fill(~next_masks, -torch.inf)
+        if next_q_online is not None:
+            next_q_online = next_q_online.masked_fill(~next_masks, -torch.inf)
+    if next_q_online is None:
+        next_value = next_q_target.max(dim=-1).values
+    else:
+        next_value = next_q_target.gather(-1, next_q_online.argmax(dim=-1, keepdim=True)).squeeze(-1)
+    # where, not a product: 0 * -inf would be NaN for a (terminal) position with no legal move
+    return rewards + torch.where(terminated > 0, torch.zeros_like(next_value), discounts * next_value)
+
+
+def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+    """Huber (smooth L1 with delta 1, as SB3) or squared TD error, averaged over the batch."""
+    return F.smooth_l1_loss(q_taken, targets) if kind == "huber" else F.mse_loss(q_taken, targets)
+
+
+# ----------------------------------------------------------------------------- env state
+
+_SKIPPED = {"__skipped__": True}
+
+
+class _Snapshot:
+    """Walks an env (through wrappers and vector envs) and copies its state as plain data:
+    numpy arrays, Python scalars, numpy generators' states, nested in lists, dicts and
+    object attributes. Functions and classes are code, not state, and are left out; any
+    other value (e.g. a C extension object) makes the snapshot inexact."""
+
+    def __init__(self) -> None:
+        self.exact = True
+        self.seen: set[int] = set()
+
+    def take(self, value: Any) -> Any:
+        if isinstance(value, (bool, int, float, str, bytes, type(None))):
+            return value
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+            return value.copy()
+        if isinstance(value, np.ndarray) and value.dtype.kind in "SU":  # e.g. FrozenLake's map
+            return {"__text__": value.tolist(), "dtype": value.dtype.str}
+        if isinstance(value, np.random.Generator):
+            return {"__rng__": value.bit_generator.state}
+        if isinstance(value, (type, np.dtype)) or inspect.isroutine(value) or inspect.ismodule(value) or id(value) in self.seen:
+            return _SKIPPED
+        self.seen.add(id(value))
+        if isinstance(value, (list, tuple)):
+            return [self.take(v) for v in value]
+        if isinstance(value, dict) and all(isinstance(k, (str, int)) for k in value):
+            return {"__dict__": {k: self.take(v) for k, v in value.items()}}
+        if hasattr(value, "__dict__") and not isinstance(value, dict):
+            return {"__obj__": {k: self.take(v) for k, v in vars(value).items()}}
+        self.exact = False
+        return _SKIPPED
+
+
+def env_state(envs: Any) -> dict[str, Any]:
+    """Plain-data state of `envs` (see _Snapshot); 'exact' says whether all of it was captured."""
+    snapshot = _Snapshot()
+    state = snapshot.take(envs)
+    return {"state": state, "exact": snapshot.exact}
+
+
+def restore_env_state(target: Any, state: Any) -> Any:
+    """Write a snapshot back into a freshly made object of the same structure."""
+    if isinstance(state, dict):
+        if "__skipped__" in state:
+            return target
+        if "__text__" in state:
+            return np.array(state["__text__"], dtype=state["dtype"])
+        if "__rng__" in state:
+            target.bit_generator.state = state["__rng__"]
+            return target
+        if "__obj__" in state:
+            for key, value in state["__obj__"].items():
+                setattr(target, key, restore_env_state(getattr(target, key, None), value))
+            return target
+        if "__dict__" in state:
+            out = target if isinstance(target, dict) else {}
+            for key, value in state["__dict__"].items():
+                out[key] = restore_env_state(out.get(key), value)
+            return out
+    if isinstance(state, list):
+        same = isinstance(target, (list, tuple)) and len(target) == len(state)
+        items = [restore_env_state(target[i] if same else None, v) for i, v in enumerate(state)]
+        if isinstance(target, list):
+            target[:] = items
+            return target
+        return tuple(items) if isinstance(target, tuple) else items
+    if isinstance(state, np.ndarray):
+        return state.copy()
+    return state
+
+
+# ----------------------------------------------------------------------------- algorithm
+
+
+class DQN(Algorithm):
+    """Collect `train_freq` steps per env, update the target, take `gradient_steps` steps."""
+
+    name = "dqn"
+    Config = DQNConfig
+    unit = "env steps"
+    input_kind = "env"
+    description = "DQN: replay buffer, target net, double/dueling, n-step returns, legal-move masks (Discrete actions)"
+    default_monitor = "eval/return_mean"
+
+    def __init__(self, config: DQNConfig, trainer: Any) -> None:
+        config.resolve_defaults()
+        super().__init__(config, trainer)
+        cfg = config
+        self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs)
+        weakref.finalize(self, self.envs.close)
+        self.obs_space = self.envs.single_observation_space
+        self.action_space = self.envs.single_action_space
+        check_spaces(cfg.env, self.obs_space, self.action_space)
+        self.obs_dim, self.num_actions = obs_size(self.obs_space), int(self.action_space.n)
+        self.device = trainer.device
+
+        net = QNetwork(self.obs_dim, self.num_actions, list(cfg.hidden), cfg.dueling, cfg.activation)
+        self.q_raw = net
+        self.q = trainer.add_model("q", net)
+        self.target_raw = copy.deepcopy(net).requires_grad_(False)
+        self.target = trainer.add_model("target", self.target_raw)
+        # The scheduler's horizon is counted in optimizer steps, like SB3's learning-rate schedule.
+        chunk = cfg.train_freq * cfg.num_envs
+        updates = cfg.gradient_steps if cfg.gradient_steps > 0 else chunk
+        trainer.add_optimizer("main", ["q"], cfg.optim, total_steps=max(1, cfg.steps // chunk * updates))
+        self.steps_per_call = chunk
+
+        self.rng = np.random.default_rng(cfg.seed)
+        obs, _ = self.envs.reset(seed=cfg.seed)
+        self.obs = encode_obs(self.obs_space, obs)
+        self.masks = vec_action_masks(self.envs)
+        self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.num_actions, self.masks is not None)
+        self.nstep = NStepCollector(cfg.num_envs, cfg.n_steps, cfg.gamma, self.obs_dim)
+        self.env_steps = 0
+        self.vector_steps = 0
+        self.updates = 0
+        self.episode_returns = np.zeros(cfg.num_envs)
+        self.episode_lengths = np.zeros(cfg.num_envs, np.int64)
+        self.recent_returns: deque[float] = deque(maxlen=100)
+        self.recent_lengths: deque[int] = deque(maxlen=100)
+        self.episodes = 0
+
+    # -- acting
+
+    def epsilon(self) -> float:
+        """SB3's linear schedule over the fraction of `steps` done; 1 before learning_starts."""
+        cfg = self.config
+        if self.env_steps < cfg.learning_starts:
+            return 1.0
+        progress = self.env_steps / max(cfg.steps, 1)
+        if cfg.exploration_fraction <= 0 or progress >= cfg.exploration_fraction:
+            return cfg.exploration_final_eps
+        return cfg.exploration_initial_eps + progress / cfg.exploration_fraction * (cfg.exploration_final_eps - cfg.exploration_initial_eps)
+
+    @torch.no_grad()
+    def q_values(self, observations: np.ndarray) -> np.ndarray:
+        """float32 [B, A] Q-values of a batch of raw observations."""
+        x = encode_obs(self.obs_space, observations)
+        if x.shape[-1] != self.obs_dim:
+            raise ConfigError(
+                f"this agent takes observations of shape {self.obs_space.shape} ({self.obs_dim} values); "
+                f"got a batch of shape {np.shape(observations)}"
+            )
+        return self._q(x).cpu().numpy()
+
+    def _q(self, x: np.ndarray) -> torch.Tensor:
+        with self.trainer.autocast():
+            return self.q(torch.from_numpy(x).to(self.device)).float()
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, masks: np.ndarray | None, epsilon: float) -> np.ndarray:
+        """Epsilon-greedy actions, both the random and the greedy ones among legal actions."""
+        explore = self.rng.random(len(obs)) < epsilon
+        if masks is None:
+            actions = self.rng.integers(self.num_actions, size=len(obs))
+        else:
+            actions = (self.rng.random(masks.shape) * masks).argmax(axis=1)  # uniform over legal moves
+        if not explore.all():
+            q = self._q(obs)
+            if masks is not None:
+                q = q.masked_fill(~torch.from_numpy(masks).to(q.device), -torch.inf)
+            actions = np.where(explore, actions, q.argmax(dim=1).cpu().numpy())
+        return actions
+
+    # -- collecting
+
+    def collect(self) -> int:
+        """Step every env `train_freq` times into the replay buffer; returns how many target
+        updates fell due (SB3 counts them per vector step, while the network is unchanged)."""
+        cfg = self.config
+        every = max(cfg.target_update_interval // cfg.num_envs, 1)
+        due = 0
+        for _ in range(cfg.train_freq):
+            actions = self.act(self.obs, self.masks, self.epsilon())
+            next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
+            done = terminated | truncated
+            true_next = encode_obs(self.obs_space, final_observations(next_obs, done, info))
+            new_masks = vec_action_masks(self.envs)
+            next_masks = None
+            if new_masks is not None:
+                next_masks = new_masks.copy()
+                final = info.get("final_info", {}).get("action_mask")
+                if done.any() and final is not None:
+                    next_masks[done] = final[done]
+                next_masks[~next_masks.any(axis=1)] = True  # terminal: no bootstrap, any row will do
+            self.buffer.add(self.nstep.add(self.obs, actions, rewards, true_next, terminated, done, next_masks))
+            self.track_episodes(rewards, done)
+            self.obs, self.masks = encode_obs(self.obs_space, next_obs), new_masks
+            self.env_steps += cfg.num_envs
+            self.vector_steps += 1
+            due += self.vector_steps % every == 0
+        return due
+
+    def track_episodes(self, rewards: np.ndarray, done: np.ndarray) -> None:
+        self.episode_returns += rewards
+        self.episode_lengths += 1
+        for i in np.flatnonzero(done):
+            self.recent_returns.append(float(self.episode_returns[i]))
+            self.recent_lengths.append(int(self.episode_lengths[i]))
+            self.episodes += 1
+        self.episode_returns[done] = 0.0
+        self.episode_lengths[done] = 0
+
+    @torch.no_grad()
+    def update_target(self, times: int) -> None:
+        """`times` Polyak updates with the same online weights, in one: weight 1 - (1 - tau)^times."""
+        if times <= 0:
+            return
+        weight = 1.0 - (1.0 - self.config.tau) ** times
+        for target, online in zip(self.target_raw.parameters(), self.q_raw.parameters(), strict=True):
+            if weight >= 1.0:
+                target.copy_(online)
+            else:
+                target.lerp_(online, weight)
+
+    # -- learning
+
+    def learn(self, updates: int) -> dict[str, float]:
+        """`updates` gradient steps on uniformly sampled batches."""
+        cfg = self.config
+        index = self.rng.integers(0, self.buffer.size, size=(updates, cfg.batch_size))
+        batch = self.buffer.sample(index)
+        dev = self.device
+        obs, next_obs = torch.from_numpy(batch.obs).to(dev), torch.from_numpy(batch.next_obs).to(dev)
+        actions = torch.from_numpy(batch.actions).to(dev)
+        rewards, terminated = torch.from_numpy(batch.rewards).to(dev), torch.from_numpy(batch.terminated).to(dev)
+        discounts = torch.from_numpy(batch.discounts).to(dev)
+        masks = None if batch.next_masks is None else torch.from_numpy(batch.next_masks).to(dev)
+        # The target network is fixed for the whole phase: value every batch's next states at once.
+        with torch.no_grad(), self.trainer.autocast():
+            next_q_target = self.target(next_obs.flatten(0, 1)).float().view(updates, cfg.batch_size, -1)
+        sums = {"losses/td": torch.zeros((), device=dev), "losses/q_values": torch.zeros((), device=dev)}
+        grad_norm = lr = 0.0
+        self.q.train()
+        for g in range(updates):
+            with self.trainer.autocast():
+                q = self.q(obs[g]).float()
+            q_taken = q.gather(1, actions[g, :, None]).squeeze(1)
+            with torch.no_grad():
+                next_online = None
+                if cfg.double_q:
+                    with self.trainer.autocast():
+                        next_online = self.q(next_obs[g]).float()
+                targets = td_targets(rewards[g], terminated[g], discounts[g], next_q_target[g], next_online,
+                                     None if masks is None else masks[g])
+            loss = td_loss(q_taken, targets, cfg.loss)
+            metrics = self.trainer.optimize({"td": loss})
+            sums["losses/td"] += loss.detach()
+            sums["losses/q_values"] += q_taken.detach().mean()
+            grad_norm += metrics.get("train/grad_norm", 0.0)
+            lr = metrics.get("train/lr", lr)
+        self.updates += updates
+        out = {k: float(v) / updates for k, v in sums.items()}
+        out.update({"train/grad_norm": grad_norm / updates, "train/lr": lr, "charts/updates": float(self.updates)})
+        return out
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.config
+        start = time.perf_counter()
+        due = self.collect()
+        collect_s = time.perf_counter() - start
+        self.update_target(due)
+        metrics = {"charts/epsilon": self.epsilon(), "charts/replay_size": float(self.buffer.size),
+                   "charts/episodes": float(self.episodes), "charts/collect_steps_per_s": self.steps_per_call / max(collect_s, 1e-9)}
+        if self.recent_returns:
+            metrics["charts/episode_return"] = float(np.mean(self.recent_returns))
+            metrics["charts/episode_length"] = float(np.mean(self.recent_lengths))
+        if self.env_steps > cfg.learning_starts:
+            metrics.update(self.learn(cfg.gradient_steps if cfg.gradient_steps > 0 else self.steps_per_call))
+        return metrics
+
+    # -- evaluation
+
+    def agent(self, simulations: int | None = None) -> Agent:
+        """The greedy, legal-move-masked policy (`simulations` is for search agents; unused)."""
+        return Agent(self.q_values, self.action_space)
+
+    def evaluate(self) -> dict[str, float]:
+        cfg = self.config
+        result = evaluate_episodes(cfg.env, self.agent().act, cfg.eval_episodes, cfg.seed + EVAL_SEED, cfg.env_kwargs)
+        return {f"eval/{k}": v for k, v in result.items()}
+
+    def report(self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **_: Any) -> dict[str, Any]:
+        """Greedy episodes for `rlgen eval` (`--episodes N`; game envs: `--games N --opponent NAME`)."""
+        cfg = self.config
+        env_kwargs = dict(cfg.env_kwargs)
+        game = is_game_env(cfg.env)
+        if opponent is not None:
+            if not game:
+                raise ConfigError(f"--opponent applies to the game envs (rlgen/Connect4-v0, ...); '{cfg.env}' is not one")
+            env_kwargs["opponent"] = opponent
+        count = episodes or games or cfg.eval_episodes
+        if count < 1:
+            raise ConfigError(f"the number of episodes must be >= 1, got {count}")
+        out: dict[str, Any] = {"env": cfg.env, "episodes": count}
+        if game:
+            probe = make_env(cfg.env, env_kwargs)
+            out["opponent"] = str(probe.unwrapped.opponent_spec)
+            probe.close()
+        result = evaluate_episodes(cfg.env, self.agent().act, count, cfg.seed + REPORT_SEED, env_kwargs)
+        out.update({k: v for k, v in result.items() if k != "episodes"})
+        return out
+
+    # -- checkpoint
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "replay": self.buffer.state_dict(), "nstep": self.nstep.state_dict(), "rng": self.rng.bit_generator.state,
+            "envs": env_state(self.envs), "obs": self.obs.copy(), "masks": None if self.masks is None else self.masks.copy(),
+            "env_steps": self.env_steps, "vector_steps": self.vector_steps, "updates": self.updates,
+            "episode_returns": self.episode_returns.copy(), "episode_lengths": self.episode_lengths.copy(),
+            "recent_returns": list(self.recent_returns), "recent_lengths": list(self.recent_lengths), "episodes": self.episodes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self.buffer.load_state_dict(state["replay"])
+        self.rng.bit_generator.state = state["rng"]
+        self.env_steps, self.vector_steps = int(state["env_steps"]), int(state["vector_steps"])
+        self.updates, self.episodes = int(state["updates"]), int(state["episodes"])
+        self.recent_returns.extend(state["recent_returns"])
+        self.recent_lengths.extend(state["recent_lengths"])
+        if state["envs"]["exact"]:
+            restore_env_state(self.envs, state["envs"]["state"])
+            self.nstep.load_state_dict(state["nstep"])
+            self.obs, self.masks = state["obs"], state["masks"]
+            self.episode_returns[:], self.episode_lengths[:] = state["episode_returns"], state["episode_lengths"]
+            return
+        # Part of the envs' state could not be captured: start fresh episodes from a seed.
+        obs, _ = self.envs.reset(seed=self.config.seed + self.env_steps)
+        self.obs, self.masks = encode_obs(self.obs_space, obs), vec_action_masks(self.envs)
+        self.trainer.tracker.print(f"note: the state of '{self.config.env}' cannot be saved exactly; resuming from new episodes")

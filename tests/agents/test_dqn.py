@@ -1,0 +1,275 @@
+"""DQN: TD targets by hand, legal-move masks, exact resume (also after SIGKILL), clear
+errors, agents inside PettingZoo, and (slow) the CartPole and Connect Four floors."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO, RLGEN, run_cli
+from pettingzoo.classic import connect_four_v3
+
+from rlgen.agents import load_agent
+from rlgen.agents.dqn import DQNConfig, NStepCollector, td_targets
+from rlgen.checkpoint import load_checkpoint
+from rlgen.cli import main
+from rlgen.config import build_config
+from rlgen.envs.arena import RandomPolicy, play_pettingzoo
+from rlgen.errors import ConfigError
+from rlgen.run import train
+from rlgen.trainer import Callback
+
+QUIET = ["wandb.mode=disabled", "trainer.progress=off"]
+# Small but complete: vector envs, a buffer that wraps around, Polyak targets, n-step
+# returns, dueling head, masks; evaluation only at the end.
+TINY_CONNECT4 = ["env=rlgen/Connect4-v0", "steps=1024", "num_envs=2", "train_freq=16", "gradient_steps=4",
+                 "learning_starts=128", "buffer_size=600", "batch_size=32", "hidden=[32]", "n_steps=3", "dueling=true",
+                 "tau=0.5", "target_update_interval=64", "eval_episodes=4", "trainer.eval_every=0",
+                 "trainer.checkpoint_every=256", "trainer.log_every=64", "trainer.final_report=false"]
+TINY_CARTPOLE = ["env=CartPole-v1", "steps=8192", "train_freq=64", "gradient_steps=32", "learning_starts=512",
+                 "buffer_size=5000", "batch_size=32", "hidden=[64,64]", "target_update_interval=256", "eval_episodes=2",
+                 "trainer.eval_every=0", "trainer.checkpoint_every=1024", "trainer.log_every=256", "trainer.final_report=false"]
+
+
+def config(*overrides: str) -> DQNConfig:
+    return build_config(DQNConfig, {}, [*QUIET, *overrides])
+
+
+def cli_args(overrides: list[str]) -> list[str]:
+    args = ["train", "dqn", "--wandb", "disabled"]
+    for item in overrides:
+        args += ["--set", item]
+    return args
+
+
+def assert_same_training_state(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"]
+    for model in ("q", "target"):
+        for key, tensor in a["models"][model].items():
+            assert torch.equal(tensor, b["models"][model][key]), f"{model}.{key}"
+    state_a, state_b = a["optimizers"]["main"]["optimizer"]["state"], b["optimizers"]["main"]["optimizer"]["state"]
+    for index, slots in state_a.items():
+        for slot, value in slots.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(state_b[index][slot])), f"adam {index}.{slot}"
+    for key, value in a["algorithm"]["replay"].items():
+        assert np.array_equal(value, b["algorithm"]["replay"][key]), f"replay {key}"
+    assert np.array_equal(a["algorithm"]["obs"], b["algorithm"]["obs"])
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def test_double_dqn_n_step_target_by_hand():
+    """Three 2-step transitions (gamma 0.5): bootstrapped, terminated, and a 1-step tail."""
+    gamma = 0.5
+    collector = NStepCollector(num_envs=1, n=2, gamma=gamma, obs_dim=1)
+    obs = lambda v: np.array([[float(v)]], np.float32)  # noqa: E731
+    step = lambda o, a, r, nxt, term: collector.add(obs(o), np.array([a]), np.array([r]), obs(nxt),  # noqa: E731
+                                                     np.array([term]), np.array([term]), None)
+    assert len(step(0, 1, 1.0, 1, False).actions) == 0  # one reward waiting: nothing yet
+    first = step(1, 0, 2.0, 2, False)
+    ended = step(2, 1, 4.0, 3, True)
+    # s0 -a1-> r1 -> s1 -a0-> r2 -> s2: R = 1 + 0.5 * 2, bootstrap from s2 with gamma^2
+    assert first.obs.tolist() == [[0.0]] and first.actions.tolist() == [1] and first.next_obs.tolist() == [[2.0]]
+    assert first.rewards.tolist() == [2.0] and first.discounts.tolist() == [0.25] and first.terminated.tolist() == [0.0]
+    # s1 -> r2, r4 -> terminal s3; then the tail s2 -> r4 -> terminal s3 (gamma^1)
+    assert ended.obs.tolist() == [[1.0], [2.0]] and ended.actions.tolist() == [0, 1]
+    assert ended.rewards.tolist() == [2.0 + 0.5 * 4.0, 4.0]
+    assert ended.discounts.tolist() == [0.25, 0.5] and ended.terminated.tolist() == [1.0, 1.0]
+
+    # Q-values at each next state: the online net prefers action 1, the target net action 0.
+    online = torch.tensor([[1.0, 5.0], [0.0, 9.0], [3.0, 1.0]])
+    target = torch.tensor([[10.0, 2.0], [7.0, 8.0], [6.0, 4.0]])
+    rewards = torch.tensor([2.0, 4.0, 1.0])
+    terminated = torch.tensor([0.0, 1.0, 0.0])
+    discounts = torch.tensor([0.25, 0.5, 0.25])
+    double = td_targets(rewards, terminated, discounts, target, online)
+    # double: Q_target(s', argmax Q_online): 2.0 and 6.0; the terminated row keeps its reward
+    assert double.tolist() == [2.0 + 0.25 * 2.0, 4.0, 1.0 + 0.25 * 6.0]
+    vanilla = td_targets(rewards, terminated, discounts, target)
+    assert vanilla.tolist() == [2.0 + 0.25 * 10.0, 4.0, 1.0 + 0.25 * 6.0]
+
+
+def test_masked_targets_never_use_an_illegal_action():
+    """The illegal action has the largest Q in both networks; the target ignores it, also
+    in a terminal row whose next position has no legal move (no NaN)."""
+    online = torch.tensor([[9.0, 1.0, 2.0], [9.0, 3.0, 1.0], [9.0, 9.0, 9.0]])
+    target = torch.tensor([[50.0, 4.0, 5.0], [50.0, 6.0, 7.0], [50.0, 50.0, 50.0]])
+    masks = torch.tensor([[False, True, True], [False, True, True], [False, False, False]])
+    rewards, terminated, discounts = torch.tensor([0.0, 0.0, -1.0]), torch.tensor([0.0, 0.0, 1.0]), torch.ones(3)
+    assert td_targets(rewards, terminated, discounts, target, online, masks).tolist() == [5.0, 6.0, -1.0]
+    assert td_targets(rewards, terminated, discounts, target, None, masks).tolist() == [5.0, 7.0, -1.0]
+
+
+def make_algorithm(tmp_path, *overrides: str):
+    from rlgen.agents.dqn import DQN
+    from rlgen.trainer import Trainer
+
+    cfg = config(*overrides)
+    trainer = Trainer(cfg, tmp_path)
+    algorithm = DQN(cfg, trainer)
+    trainer.algorithm = algorithm
+    return algorithm
+
+
+def test_acting_is_legal_and_stored_masks_are_the_next_positions(tmp_path):
+    from rlgen.envs.arena import state_from_planes
+    from rlgen.envs.game import make_game
+
+    algorithm = make_algorithm(tmp_path, *TINY_CONNECT4)
+    rng = np.random.default_rng(0)
+    masks = rng.random((64, 7)) < 0.3
+    masks[np.arange(64), rng.integers(7, size=64)] = True
+    obs = rng.integers(0, 2, (64, 84)).astype(np.float32)
+    for epsilon in (0.0, 0.5, 1.0):
+        actions = algorithm.act(obs, masks, epsilon)
+        assert masks[np.arange(64), actions].all()
+    # Real games, random then greedy: the env raises IllegalMoveError on any illegal move.
+    for epsilon in (1.0, 0.0, 1.0, 0.0):
+        algorithm.epsilon = lambda e=epsilon: e
+        algorithm.collect()
+    buffer, game = algorithm.buffer, make_game("connect4")
+    live = np.flatnonzero(buffer.terminated[: buffer.size] == 0)
+    assert len(live) > 50
+    for i in live:
+        position = state_from_planes(game, buffer.next_obs[i].reshape(6, 7, 2))
+        assert np.array_equal(buffer.next_masks[i], game.legal_mask(position)[0])
+
+
+def test_learns_a_small_gridworld(tmp_path):
+    """Deterministic FrozenLake (one-hot observations): the greedy policy reaches the goal."""
+    cfg = config("env=FrozenLake-v1", "env_kwargs.is_slippery=false", "steps=4000", "learning_starts=500",
+                 "train_freq=4", "gradient_steps=1", "target_update_interval=200", "exploration_fraction=0.5",
+                 "batch_size=32", "hidden=[32]", "optim.lr=3e-3", "eval_episodes=1", "trainer.eval_every=1000")
+    run = train("dqn", cfg, tmp_path / "lake")
+    result = json.loads((run / "eval.json").read_text())
+    assert result["return_mean"] == 1.0 and result["length_mean"] == 6.0  # the shortest path
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = set().union(*metrics)
+    for name in ("charts/episode_return", "charts/epsilon", "losses/td", "losses/q_values", "charts/steps_per_s"):
+        assert name in logged, name
+
+
+# ----------------------------------------------------------------------------- resume
+
+
+class StopAt(Callback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, trainer, metrics) -> None:
+        if trainer.step >= self.step:
+            trainer.should_stop = True
+
+
+def test_resume_continues_exactly(tmp_path):
+    """N steps in one go == N/2, stop, `rlgen resume` to N: same networks, Adam moments,
+    replay buffer and env positions (game envs mid-game, n-step transitions half built)."""
+    whole = train("dqn", config(*TINY_CONNECT4), tmp_path / "whole")
+    half = train("dqn", config(*TINY_CONNECT4), tmp_path / "half", callbacks=(StopAt(512),))
+    stopped = load_checkpoint(half / "checkpoints" / "last.pt")
+    assert stopped["step"] == 512 and stopped["algorithm"]["nstep"]["count"].any()  # stopped mid-episode
+    run_cli("resume", str(half))
+    assert_same_training_state(load_checkpoint(whole / "checkpoints" / "last.pt"), load_checkpoint(half / "checkpoints" / "last.pt"))
+
+
+def test_sigkill_then_resume_finishes_exactly(tmp_path):
+    whole = train("dqn", config(*TINY_CARTPOLE), tmp_path / "whole")
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*RLGEN, *cli_args(TINY_CARTPOLE), "--run-dir", str(killed)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = killed / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not last.exists():
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert load_checkpoint(last)["step"] < 8192
+    run_cli("resume", str(killed))
+    assert_same_training_state(load_checkpoint(whole / "checkpoints" / "last.pt"), load_checkpoint(last))
+    assert json.loads((killed / "summary.json").read_text())["status"] == "finished"
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_clear_errors(tmp_path, capsys):
+    with pytest.raises(ConfigError, match=r"DQN needs Discrete actions.*Pendulum-v1.*rlgen train ppo.*sb3:SAC"):
+        config("env=Pendulum-v1")
+    assert main(["train", "dqn", "--env", "MountainCarContinuous-v0", "--wandb", "disabled", "--run-dir", str(tmp_path / "x")]) == 2
+    assert "DQN needs Discrete actions" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before a run directory was made
+    for bad, message in (("tau=0", "tau must be in"), ("gradient_steps=0", "gradient_steps must be"),
+                         ("gamma=1.5", "gamma must be in"), ("hidden=[0]", "hidden must be"),
+                         ("buffer_size=8", r"buffer_size \(8\) must hold at least one batch")):
+        with pytest.raises(ConfigError, match=message):
+            config("env=CartPole-v1", bad)
+    with pytest.raises(ConfigError, match="unknown config key 'eps_end'.*exploration_final_eps"):
+        config("eps_end=0.1")
+
+
+# ----------------------------------------------------------------------------- agents and eval
+
+
+class LegalOnly:
+    """Wraps an agent and fails on any move the PettingZoo action mask forbids."""
+
+    def __init__(self, agent) -> None:
+        self.agent, self.moves = agent, 0
+
+    def act(self, observation, action_mask=None):
+        move = self.agent.act(observation, action_mask)
+        assert observation["action_mask"][move], f"illegal move {move}"
+        self.moves += 1
+        return move
+
+
+def test_agent_plays_inside_pettingzoo_and_eval_cli(tmp_path, capsys):
+    run = train("dqn", config(*TINY_CONNECT4, "steps=256"), tmp_path / "c4")
+    agent = LegalOnly(load_agent(run))
+    table = play_pettingzoo(connect_four_v3.env(), {"dqn": agent, "random": RandomPolicy(0)}, games=6)
+    assert sum(table["dqn"].values()) == 6 and agent.moves >= 18
+    with pytest.raises(ConfigError, match=r"shape \(6, 7, 2\)"):
+        agent.agent.act(np.zeros((3, 3, 2), np.float32))
+    assert main(["eval", str(run), "--games", "6", "--opponent", "lookahead"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["opponent"] == "lookahead" and result["episodes"] == 6
+    assert result["win_rate"] + result["draw_rate"] + result["loss_rate"] == pytest.approx(1.0)
+    assert main(["eval", str(run), "--games", "2", "--opponent", "alphabeta"]) == 2
+    assert "depth" in capsys.readouterr().err
+
+    cartpole = train("dqn", config(*TINY_CARTPOLE, "steps=512"), tmp_path / "cartpole")
+    assert main(["eval", str(cartpole), "--episodes", "3"]) == 0
+    result = json.loads((cartpole / "eval.json").read_text())
+    assert result["episodes"] == 3 and result["return_mean"] >= 8 and "win_rate" not in result
+    assert main(["eval", str(cartpole), "--opponent", "random"]) == 2
+    assert "--opponent applies to the game envs" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- floors
+
+
+@pytest.mark.slow
+def test_cartpole_floor(tmp_path):
+    """Default config: greedy mean return >= 475 over 20 episodes."""
+    run_cli("train", "dqn", "--env", "CartPole-v1", "--wandb", "disabled", "--run-dir", str(tmp_path / "cp"))
+    run_cli("eval", str(tmp_path / "cp"), "--episodes", "20")
+    result = json.loads((tmp_path / "cp" / "eval.json").read_text())
+    assert result["episodes"] == 20 and result["return_mean"] >= 475, result
+
+
+@pytest.mark.slow
+def test_connect4_floor(tmp_path):
+    """Default config vs the random opponent, sides alternating: >= 95% wins in 200 greedy games."""
+    run_cli("train", "dqn", "--env", "rlgen/Connect4-v0", "--wandb", "disabled", "--run-dir", str(tmp_path / "c4"))
+    run_cli("eval", str(tmp_path / "c4"), "--games", "200")
+    result = json.loads((tmp_path / "c4" / "eval.json").read_text())
+    assert result["opponent"] == "random" and result["episodes"] == 200
+    assert result["win_rate"] >= 0.95, result

@@ -117,7 +117,7 @@ def dqn_rlgen_overrides() -> list[str]:
             f"target_update_interval={c['target_update_interval']}", f"train_freq={c['train_freq']}",
             f"gradient_steps={c['gradient_steps']}",
             f"exploration_fraction={c['exploration_fraction'] * DQN_SCHEDULE_STEPS / DQN_STEPS}",
-            f"exploration_final_eps={c['exploration_final_eps']}", "hidden=[256, 256]"]
+            f"exploration_final_eps={c['exploration_final_eps']}", "hidden=[256, 256]", "double_q=false"]
 
 
 def main() -> None:

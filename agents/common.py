@@ -1,5 +1,6 @@
 """Pieces the classic RL agents share: envs by id, vectorized envs, greedy evaluation
-episodes, and the acting `Agent` that `load_agent` returns.
+episodes, env state as plain data (for exact resume without pickles), and the acting
+`Agent` that `load_agent` returns.
 
 Vector envs reset a finished sub-env in the same step (gymnasium's SAME_STEP autoreset,
 the convention of SB3's VecEnv): the returned observation already starts the next
@@ -8,6 +9,7 @@ episode and the last one's final observation is in `info["final_obs"]`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -144,6 +146,83 @@ def evaluate_episodes(
         wins, draws, losses = (outcomes.count(k) / n for k in ("win", "draw", "loss"))
         result.update(win_rate=wins, draw_rate=draws, loss_rate=losses, score=wins + 0.5 * draws)
     return result
+
+
+# ----------------------------------------------------------------------------- env state for exact resume
+
+_SKIPPED = {"__skipped__": True}
+
+
+class _Snapshot:
+    """Walks an env (through wrappers and vector envs) and copies its state as plain data:
+    numpy arrays, Python scalars, numpy generators' states, nested in lists, dicts and
+    object attributes. Functions and classes are code, not state, and are left out; any
+    other value (e.g. a C extension object) makes the snapshot inexact."""
+
+    def __init__(self) -> None:
+        self.exact = True
+        self.seen: set[int] = set()
+
+    def take(self, value: Any) -> Any:
+        if isinstance(value, (bool, int, float, str, bytes, type(None))):
+            return value
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+            return value.copy()
+        if isinstance(value, np.ndarray) and value.dtype.kind in "SU":  # e.g. FrozenLake's map
+            return {"__text__": value.tolist(), "dtype": value.dtype.str}
+        if isinstance(value, np.random.Generator):
+            return {"__rng__": value.bit_generator.state}
+        if isinstance(value, (type, np.dtype)) or inspect.isroutine(value) or inspect.ismodule(value) or id(value) in self.seen:
+            return _SKIPPED
+        self.seen.add(id(value))
+        if isinstance(value, (list, tuple)):
+            return [self.take(v) for v in value]
+        if isinstance(value, dict) and all(isinstance(k, (str, int)) for k in value):
+            return {"__dict__": {k: self.take(v) for k, v in value.items()}}
+        if hasattr(value, "__dict__") and not isinstance(value, dict):
+            return {"__obj__": {k: self.take(v) for k, v in vars(value).items()}}
+        self.exact = False
+        return _SKIPPED
+
+
+def env_state(envs: Any) -> dict[str, Any]:
+    """Plain-data state of `envs` (see _Snapshot); 'exact' says whether all of it was captured."""
+    snapshot = _Snapshot()
+    state = snapshot.take(envs)
+    return {"state": state, "exact": snapshot.exact}
+
+
+def restore_env_state(target: Any, state: Any) -> Any:
+    """Write a snapshot back into a freshly made object of the same structure."""
+    if isinstance(state, dict):
+        if "__skipped__" in state:
+            return target
+        if "__text__" in state:
+            return np.array(state["__text__"], dtype=state["dtype"])
+        if "__rng__" in state:
+            target.bit_generator.state = state["__rng__"]
+            return target
+        if "__obj__" in state:
+            for key, value in state["__obj__"].items():
+                setattr(target, key, restore_env_state(getattr(target, key, None), value))
+            return target
+        if "__dict__" in state:
+            out = target if isinstance(target, dict) else {}
+            for key, value in state["__dict__"].items():
+                out[key] = restore_env_state(out.get(key), value)
+            return out
+    if isinstance(state, list):
+        same = isinstance(target, (list, tuple)) and len(target) == len(state)
+        items = [restore_env_state(target[i] if same else None, v) for i, v in enumerate(state)]
+        if isinstance(target, list):
+            target[:] = items
+            return target
+        return tuple(items) if isinstance(target, tuple) else items
+    if isinstance(state, np.ndarray):
+        return state.copy()
+    return state
 
 
 class Agent:

@@ -5,14 +5,13 @@ config fields and its `update`.
 
 Rollouts step `num_envs` copies of the env for `n_steps` each. A truncated episode (time
 limit) bootstraps from the value of its final observation; a terminated one does not.
-Checkpoints hold the envs themselves (pickled, when the env allows it), so `rlgen resume`
-continues mid-episode exactly; envs that cannot be pickled (MuJoCo) start new episodes.
+Checkpoints hold the envs' state as plain data (`rlgen.agents.common.env_state`), so
+`rlgen resume` continues mid-episode exactly; envs whose state lives in C structures
+(MuJoCo) start new episodes.
 """
 
 from __future__ import annotations
 
-import contextlib
-import pickle
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -20,18 +19,19 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.utils import EzPickle
 from torch import nn
 
 from rlgen.agents.common import (
     Agent,
     encode_obs,
+    env_state,
     evaluate_episodes,
     final_observations,
     is_game_env,
     make_env,
     make_vec_env,
     obs_size,
+    restore_env_state,
     vec_action_masks,
 )
 from rlgen.algorithm import Algorithm
@@ -411,15 +411,10 @@ class OnPolicy(Algorithm):
     # -- checkpoint
 
     def state_dict(self) -> dict[str, Any]:
-        envs = np.zeros(0, np.uint8)  # empty: the envs start fresh episodes on resume
-        # EzPickle envs (MuJoCo) pickle their constructor arguments, not their state
-        if not isinstance(self.envs.envs[0].unwrapped, EzPickle):
-            with contextlib.suppress(Exception):  # an env holding an unpicklable handle starts fresh too
-                envs = np.frombuffer(pickle.dumps(self.envs.envs), dtype=np.uint8).copy()
-        return {"ret_rms": self.ret_rms.state_dict(), "discounted": self.discounted,
+        return {"ret_rms": self.ret_rms.state_dict(), "discounted": self.discounted, "envs": env_state(self.envs),
                 "episode_return": self.episode_return, "episode_length": self.episode_length, "obs": np.asarray(self.obs),
                 "recent_returns": np.array(self.recent_returns), "recent_lengths": np.array(self.recent_lengths),
-                "episodes": self.episodes, "envs": envs}
+                "episodes": self.episodes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
@@ -430,12 +425,12 @@ class OnPolicy(Algorithm):
         self.recent_lengths.clear()
         self.recent_lengths.extend(int(n) for n in state["recent_lengths"])
         self.episodes = int(state["episodes"])
-        envs = np.asarray(state["envs"])
-        if envs.size:  # our own checkpoint, written by state_dict above
-            self.envs.envs = pickle.loads(envs.tobytes())
+        if state["envs"]["exact"]:  # continue the very episodes in progress
+            restore_env_state(self.envs, state["envs"]["state"])
             self.obs = np.asarray(state["obs"])
             self.discounted = np.asarray(state["discounted"], np.float64).copy()
             self.episode_return = np.asarray(state["episode_return"], np.float64).copy()
             self.episode_length = np.asarray(state["episode_length"], np.int64).copy()
-        else:
+        else:  # e.g. MuJoCo: its state lives in C structures; start new episodes
             self.obs, _ = self.envs.reset(seed=self.config.seed + self.episodes + 1)
+            self.trainer.tracker.print(f"note: the state of '{self.config.env}' cannot be saved exactly; resuming from new episodes")

@@ -35,6 +35,8 @@ bench: install
 	$(PY) benchmarks/game_core_vs_pettingzoo.py
 	$(PY) benchmarks/mcts_throughput.py --evaluator uniform
 	$(PY) benchmarks/alphazero_tictactoe.py
+	$(PY) benchmarks/bandits.py
+	$(PY) benchmarks/cartpole_vs_sb3.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

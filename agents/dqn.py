@@ -9,13 +9,16 @@
 collects `train_freq` steps of every env (epsilon-greedy, masked to legal moves on game
 envs), stores n-step transitions in a preallocated numpy replay buffer, updates the target
 network, then takes `gradient_steps` optimizer steps on the Huber (or MSE) TD error through
-the shared Trainer. Double DQN and dueling heads are options.
+the shared Trainer. Double DQN, a dueling head and (on board games) mirrored copies of each
+transition are options. The greedy agent acts with an exponential moving average of the
+Q-network's weights (trainer.ema_decay).
 
 The hyper-parameters mean what Stable-Baselines3's DQN means by the same names
 (`learning_starts`, `train_freq`, `target_update_interval` and `exploration_*` count env
 steps; `tau` < 1 makes the target update Polyak averaging; `optim.lr` is SB3's
 `learning_rate` and `optim.grad_clip` its `max_grad_norm`), so a config can be carried over
-as is. A field left at None (lr at 0) takes the env's value from ENV_DEFAULTS.
+as is. A field left at None (steps and optim.lr at 0, trainer.eval_every at -1) takes the
+env's value from ENV_DEFAULTS.
 
 Resume is exact: checkpoints carry the replay buffer, the half-built n-step transitions,
 every RNG and the envs' own state (their numpy arrays, scalars and random generators, read
@@ -27,7 +30,6 @@ resume, so its run continues from an episode boundary instead.
 from __future__ import annotations
 
 import copy
-import inspect
 import time
 import weakref
 from collections import deque
@@ -43,12 +45,14 @@ from torch import nn
 from rlgen.agents.common import (
     Agent,
     encode_obs,
+    env_state,
     evaluate_episodes,
     final_observations,
     is_game_env,
     make_env,
     make_vec_env,
     obs_size,
+    restore_env_state,
     vec_action_masks,
 )
 from rlgen.algorithm import Algorithm
@@ -57,23 +61,33 @@ from rlgen.errors import ConfigError, unknown_name
 from rlgen.nets import ACTIVATIONS, MLP, DuelingHead
 
 # Stable-Baselines3's DQN defaults, for envs without an entry of their own (the buffer is
-# 100k rather than 1M transitions, to stay small in memory and checkpoints).
+# 100k rather than 1M transitions, to stay small in memory and checkpoints). `optim` is
+# applied as a group when optim.lr is left at 0.
 FALLBACK_DEFAULTS: dict[str, Any] = dict(
-    steps=100_000, lr=1e-4, buffer_size=100_000, learning_starts=100, batch_size=32, gamma=0.99,
-    target_update_interval=10_000, train_freq=4, gradient_steps=1, exploration_fraction=0.1,
-    exploration_final_eps=0.05, hidden=[64, 64], n_steps=1, eval_episodes=20,
+    steps=100_000, optim=dict(lr=1e-4, schedule="constant"), buffer_size=100_000, learning_starts=100,
+    batch_size=32, gamma=0.99, target_update_interval=10_000, train_freq=4, gradient_steps=1,
+    exploration_fraction=0.1, exploration_final_eps=0.05, hidden=[64, 64], n_steps=1, eval_episodes=20,
+    eval_every=10_000,
 )
-# Per-env values over the fallback; CartPole's are rl-zoo's tuned DQN hyper-parameters.
+# Per-env values over the fallback (eval_every is trainer.eval_every, applied when left at
+# -1). CartPole: rl-zoo's tuned DQN hyper-parameters; its greedy return swings between
+# evaluations, so they come often. Connect Four vs random: a short discount (0.8 per own
+# move) keeps "win now" well apart from "win later" in Q, which the MLP otherwise confuses;
+# mirrored transitions, cosine lr decay and the averaged weights of the greedy agent
+# (trainer.ema_decay) steady the final policy, and few evaluations keep best.pt from
+# going to an early checkpoint that was lucky on the evaluation games.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "CartPole-v1": dict(
-        steps=50_000, lr=2.3e-3, buffer_size=100_000, learning_starts=1000, batch_size=64, gamma=0.99,
-        target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-        exploration_final_eps=0.04, hidden=[256, 256], eval_episodes=20,
+        steps=50_000, optim=dict(lr=2.3e-3, schedule="constant"), buffer_size=100_000, learning_starts=1000,
+        batch_size=64, gamma=0.99, target_update_interval=10, train_freq=256, gradient_steps=128,
+        exploration_fraction=0.16, exploration_final_eps=0.04, hidden=[256, 256], eval_episodes=20,
+        eval_every=5000,
     ),
     "rlgen/Connect4-v0": dict(
-        steps=100_000, lr=5e-4, buffer_size=50_000, learning_starts=2000, batch_size=64, gamma=0.99,
-        target_update_interval=1000, train_freq=8, gradient_steps=1, exploration_fraction=0.2,
-        exploration_final_eps=0.05, hidden=[256, 256], eval_episodes=100, n_steps=3,
+        steps=60_000, optim=dict(lr=1e-3, schedule="cosine", min_lr_ratio=0.1), buffer_size=50_000,
+        learning_starts=1000, batch_size=128, gamma=0.8, target_update_interval=500, train_freq=4, gradient_steps=1,
+        exploration_fraction=0.1, exploration_final_eps=0.05, hidden=[256, 256], n_steps=3, eval_episodes=300,
+        eval_every=30_000,
     ),
 }
 EVAL_SEED = 10_000
@@ -124,6 +138,8 @@ class DQNConfig(RunConfig):
     """Double DQN: the online network picks the next action, the target network values it."""
     dueling: bool = False
     """Dueling head: Q = V(s) + A(s, a) - mean A on top of the hidden layers."""
+    augment: bool = True
+    """Board-game envs: also store each transition's mirror images (the game's symmetries)."""
     loss: Literal["huber", "mse"] = "huber"
     """TD loss: huber (smooth L1, as SB3) or mse."""
     hidden: list[int] | None = None
@@ -133,9 +149,12 @@ class DQNConfig(RunConfig):
     eval_episodes: int | None = None
     """Greedy episodes (games on game envs) per evaluation."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=0.0, grad_clip=10.0))
-    """Optimizer: lr is SB3's learning_rate (0 = the env's default), grad_clip its max_grad_norm."""
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=1000, eval_every=5000, checkpoint_every=10_000))
-    """Trainer plumbing, counted in env steps (monitor defaults to eval/return_mean)."""
+    """Optimizer: lr is SB3's learning_rate, grad_clip its max_grad_norm; lr 0 = the env's lr and schedule."""
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
+        log_every=1000, eval_every=-1, checkpoint_every=10_000, ema_decay=0.998))
+    """Trainer plumbing, counted in env steps (eval_every -1 = the env's default). ema_decay > 0:
+    the greedy agent (evaluation, load_agent) uses an exponential moving average of the
+    Q-network's weights; exploration and TD targets always use the online and target networks."""
 
     def __post_init__(self) -> None:
         def check(key: str, ok: bool, rule: str) -> None:
@@ -162,11 +181,17 @@ class DQNConfig(RunConfig):
             raise ConfigError(f"buffer_size ({self.buffer_size}) must hold at least one batch ({self.batch_size})")
 
     def resolve_defaults(self) -> None:
-        """Fill None fields (lr 0, steps 0) from the env's defaults; check the env suits DQN."""
+        """Fill None fields (steps 0, optim.lr 0, trainer.eval_every -1) from the env's defaults;
+        check the env suits DQN."""
         check_env(self.env, self.env_kwargs)
         for key, value in {**FALLBACK_DEFAULTS, **ENV_DEFAULTS.get(self.env, {})}.items():
-            if key == "lr":
-                self.optim.lr = self.optim.lr or value
+            if key == "optim":
+                if self.optim.lr == 0:
+                    for name, setting in value.items():
+                        setattr(self.optim, name, setting)
+            elif key == "eval_every":
+                if self.trainer.eval_every == -1:
+                    self.trainer.eval_every = value
             elif getattr(self, key) is None or (key == "steps" and self.steps == 0):
                 setattr(self, key, copy.copy(value))
         self.__post_init__()
@@ -322,7 +347,9 @@ class NStepCollector:
             parts.append((self.obs[i, :k], self.actions[i, :k], returns, np.full(k, i), self.gamma ** (k - np.arange(k))))
             self.count[i] = 0
         if not parts:
-            return Transitions(np.zeros((0, obs.shape[1]), np.float32), np.zeros(0, np.int64), *[np.zeros(0, np.float32)] * 4)
+            empty = np.zeros(0, np.float32)
+            return Transitions(obs[:0], self.actions[:0, 0], empty, next_obs[:0], empty, empty,
+                               None if next_masks is None else next_masks[:0])
         src = np.concatenate([p[3] for p in parts])
         return Transitions(
             np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
@@ -330,15 +357,32 @@ class NStepCollector:
             np.concatenate([p[4] for p in parts]).astype(np.float32), None if next_masks is None else next_masks[src],
         )
 
-    def clear(self) -> None:
-        self.count[:] = 0
-
     def state_dict(self) -> dict[str, Any]:
         return {"obs": self.obs.copy(), "actions": self.actions.copy(), "rewards": self.rewards.copy(), "count": self.count.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name in ("obs", "actions", "rewards", "count"):
             getattr(self, name)[...] = state[name]
+
+
+def symmetric_copies(batch: Transitions, symmetries: list[tuple[np.ndarray, np.ndarray]]) -> list[Transitions]:
+    """`batch` under each board symmetry (cell and action permutations of the game core, as
+    gathers; identity first) for observations laid out as (H, W, planes)."""
+    if len(batch.actions) == 0:
+        return [batch]
+    return [
+        Transitions(
+            _permute_cells(batch.obs, cells), np.argsort(acts)[batch.actions], batch.rewards,
+            _permute_cells(batch.next_obs, cells), batch.terminated, batch.discounts,
+            None if batch.next_masks is None else batch.next_masks[:, acts],
+        )
+        for cells, acts in symmetries
+    ]
+
+
+def _permute_cells(obs: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Flat (H * W * planes) observations with their board cells gathered by `cells`."""
+    return obs.reshape(len(obs), len(cells), -1)[:, cells].reshape(len(obs), -1)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -372,81 +416,6 @@ def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Te
 
 
 # ----------------------------------------------------------------------------- env state
-
-_SKIPPED = {"__skipped__": True}
-
-
-class _Snapshot:
-    """Walks an env (through wrappers and vector envs) and copies its state as plain data:
-    numpy arrays, Python scalars, numpy generators' states, nested in lists, dicts and
-    object attributes. Functions and classes are code, not state, and are left out; any
-    other value (e.g. a C extension object) makes the snapshot inexact."""
-
-    def __init__(self) -> None:
-        self.exact = True
-        self.seen: set[int] = set()
-
-    def take(self, value: Any) -> Any:
-        if isinstance(value, (bool, int, float, str, bytes, type(None))):
-            return value
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
-            return value.copy()
-        if isinstance(value, np.ndarray) and value.dtype.kind in "SU":  # e.g. FrozenLake's map
-            return {"__text__": value.tolist(), "dtype": value.dtype.str}
-        if isinstance(value, np.random.Generator):
-            return {"__rng__": value.bit_generator.state}
-        if isinstance(value, (type, np.dtype)) or inspect.isroutine(value) or inspect.ismodule(value) or id(value) in self.seen:
-            return _SKIPPED
-        self.seen.add(id(value))
-        if isinstance(value, (list, tuple)):
-            return [self.take(v) for v in value]
-        if isinstance(value, dict) and all(isinstance(k, (str, int)) for k in value):
-            return {"__dict__": {k: self.take(v) for k, v in value.items()}}
-        if hasattr(value, "__dict__") and not isinstance(value, dict):
-            return {"__obj__": {k: self.take(v) for k, v in vars(value).items()}}
-        self.exact = False
-        return _SKIPPED
-
-
-def env_state(envs: Any) -> dict[str, Any]:
-    """Plain-data state of `envs` (see _Snapshot); 'exact' says whether all of it was captured."""
-    snapshot = _Snapshot()
-    state = snapshot.take(envs)
-    return {"state": state, "exact": snapshot.exact}
-
-
-def restore_env_state(target: Any, state: Any) -> Any:
-    """Write a snapshot back into a freshly made object of the same structure."""
-    if isinstance(state, dict):
-        if "__skipped__" in state:
-            return target
-        if "__text__" in state:
-            return np.array(state["__text__"], dtype=state["dtype"])
-        if "__rng__" in state:
-            target.bit_generator.state = state["__rng__"]
-            return target
-        if "__obj__" in state:
-            for key, value in state["__obj__"].items():
-                setattr(target, key, restore_env_state(getattr(target, key, None), value))
-            return target
-        if "__dict__" in state:
-            out = target if isinstance(target, dict) else {}
-            for key, value in state["__dict__"].items():
-                out[key] = restore_env_state(out.get(key), value)
-            return out
-    if isinstance(state, list):
-        same = isinstance(target, (list, tuple)) and len(target) == len(state)
-        items = [restore_env_state(target[i] if same else None, v) for i, v in enumerate(state)]
-        if isinstance(target, list):
-            target[:] = items
-            return target
-        return tuple(items) if isinstance(target, tuple) else items
-    if isinstance(state, np.ndarray):
-        return state.copy()
-    return state
-
 
 # ----------------------------------------------------------------------------- algorithm
 
@@ -482,6 +451,8 @@ class DQN(Algorithm):
         chunk = cfg.train_freq * cfg.num_envs
         updates = cfg.gradient_steps if cfg.gradient_steps > 0 else chunk
         trainer.add_optimizer("main", ["q"], cfg.optim, total_steps=max(1, cfg.steps // chunk * updates))
+        if trainer.tcfg.ema_decay > 0:
+            trainer.add_ema("q")
         self.steps_per_call = chunk
 
         self.rng = np.random.default_rng(cfg.seed)
@@ -490,6 +461,8 @@ class DQN(Algorithm):
         self.masks = vec_action_masks(self.envs)
         self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.num_actions, self.masks is not None)
         self.nstep = NStepCollector(cfg.num_envs, cfg.n_steps, cfg.gamma, self.obs_dim)
+        game = getattr(self.envs.envs[0].unwrapped, "game", None) if is_game_env(cfg.env) else None
+        self.symmetries = game.symmetries() if cfg.augment and game is not None else []
         self.env_steps = 0
         self.vector_steps = 0
         self.updates = 0
@@ -520,11 +493,13 @@ class DQN(Algorithm):
                 f"this agent takes observations of shape {self.obs_space.shape} ({self.obs_dim} values); "
                 f"got a batch of shape {np.shape(observations)}"
             )
-        return self._q(x).cpu().numpy()
+        # With trainer.ema_decay > 0 the greedy agent uses the averaged weights (steadier
+        # than the last update's); exploration during training always uses the online net.
+        return self._q(x, self.trainer.emas.get("q", self.q)).cpu().numpy()
 
-    def _q(self, x: np.ndarray) -> torch.Tensor:
+    def _q(self, x: np.ndarray, net: nn.Module | None = None) -> torch.Tensor:
         with self.trainer.autocast():
-            return self.q(torch.from_numpy(x).to(self.device)).float()
+            return (self.q if net is None else net)(torch.from_numpy(x).to(self.device)).float()
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, masks: np.ndarray | None, epsilon: float) -> np.ndarray:
@@ -562,7 +537,9 @@ class DQN(Algorithm):
                 if done.any() and final is not None:
                     next_masks[done] = final[done]
                 next_masks[~next_masks.any(axis=1)] = True  # terminal: no bootstrap, any row will do
-            self.buffer.add(self.nstep.add(self.obs, actions, rewards, true_next, terminated, done, next_masks))
+            batch = self.nstep.add(self.obs, actions, rewards, true_next, terminated, done, next_masks)
+            for copy_ in symmetric_copies(batch, self.symmetries) if self.symmetries else [batch]:
+                self.buffer.add(copy_)
             self.track_episodes(rewards, done)
             self.obs, self.masks = encode_obs(self.obs_space, next_obs), new_masks
             self.env_steps += cfg.num_envs

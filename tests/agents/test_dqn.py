@@ -21,7 +21,7 @@ from rlgen.cli import main
 from rlgen.config import build_config
 from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.errors import ConfigError
-from rlgen.run import train
+from rlgen.run import build_for_eval, train
 from rlgen.trainer import Callback
 
 QUIET = ["wandb.mode=disabled", "trainer.progress=off"]
@@ -29,9 +29,9 @@ QUIET = ["wandb.mode=disabled", "trainer.progress=off"]
 # returns, dueling head, masks; evaluation only at the end.
 TINY_CONNECT4 = ["env=rlgen/Connect4-v0", "steps=1024", "num_envs=2", "train_freq=16", "gradient_steps=4",
                  "learning_starts=128", "buffer_size=600", "batch_size=32", "hidden=[32]", "n_steps=3", "dueling=true",
-                 "tau=0.5", "target_update_interval=64", "eval_episodes=4", "trainer.eval_every=0",
+                 "tau=0.5", "target_update_interval=64", "trainer.ema_decay=0.9", "eval_episodes=4", "trainer.eval_every=0",
                  "trainer.checkpoint_every=256", "trainer.log_every=64", "trainer.final_report=false"]
-TINY_CARTPOLE = ["env=CartPole-v1", "steps=8192", "train_freq=64", "gradient_steps=32", "learning_starts=512",
+TINY_CARTPOLE = ["env=CartPole-v1", "steps=8192", "train_freq=64", "gradient_steps=16", "learning_starts=512",
                  "buffer_size=5000", "batch_size=32", "hidden=[64,64]", "target_update_interval=256", "eval_episodes=2",
                  "trainer.eval_every=0", "trainer.checkpoint_every=1024", "trainer.log_every=256", "trainer.final_report=false"]
 
@@ -52,6 +52,8 @@ def assert_same_training_state(a: dict, b: dict) -> None:
     for model in ("q", "target"):
         for key, tensor in a["models"][model].items():
             assert torch.equal(tensor, b["models"][model][key]), f"{model}.{key}"
+    for key, tensor in a["emas"]["q"].items():  # the averaged weights the greedy agent uses
+        assert torch.equal(tensor, b["emas"]["q"][key]), f"ema.{key}"
     state_a, state_b = a["optimizers"]["main"]["optimizer"]["state"], b["optimizers"]["main"]["optimizer"]["state"]
     for index, slots in state_a.items():
         for slot, value in slots.items():
@@ -139,6 +141,10 @@ def test_acting_is_legal_and_stored_masks_are_the_next_positions(tmp_path):
     for i in live:
         position = state_from_planes(game, buffer.next_obs[i].reshape(6, 7, 2))
         assert np.array_equal(buffer.next_masks[i], game.legal_mask(position)[0])
+    # augment=true: every stored position's mirror image is stored too
+    stored = {row.tobytes() for row in buffer.obs[: buffer.size]}
+    mirrored = buffer.obs[: buffer.size].reshape(-1, 6, 7, 2)[:, :, ::-1].reshape(buffer.size, -1)
+    assert all(row.tobytes() in stored for row in mirrored)
 
 
 def test_learns_a_small_gridworld(tmp_path):
@@ -238,6 +244,13 @@ def test_agent_plays_inside_pettingzoo_and_eval_cli(tmp_path, capsys):
     assert sum(table["dqn"].values()) == 6 and agent.moves >= 18
     with pytest.raises(ConfigError, match=r"shape \(6, 7, 2\)"):
         agent.agent.act(np.zeros((3, 3, 2), np.float32))
+    # The greedy agent acts with the averaged weights (trainer.ema_decay), not the last update's.
+    algorithm, trainer, _ = build_for_eval(run)
+    planes = np.random.default_rng(0).integers(0, 2, (4, 6, 7, 2)).astype(np.float32)
+    flat = torch.from_numpy(planes.reshape(4, -1))
+    with torch.no_grad():
+        averaged, online = trainer.emas["q"](flat).numpy(), algorithm.q(flat).numpy()
+    assert np.allclose(algorithm.q_values(planes), averaged) and not np.allclose(averaged, online)
     assert main(["eval", str(run), "--games", "6", "--opponent", "lookahead"]) == 0
     result = json.loads((run / "eval.json").read_text())
     assert result["opponent"] == "lookahead" and result["episodes"] == 6

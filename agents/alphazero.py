@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlgen.agents.match import elo_difference, fit_elo, play_match, resolve_opponent
+from rlgen.agents.match import GameAgent, elo_difference, fit_elo, play_match, resolve_opponent
 from rlgen.agents.mcts import MCTS, MCTSConfig, SearchResult
 from rlgen.agents.replay import ReplayWindow
 from rlgen.agents.selfplay import SelfPlayParams, SelfPlayPool, play_games
@@ -186,7 +186,7 @@ class NetworkEvaluator:
 # ----------------------------------------------------------------------------- agent
 
 
-class AlphaZeroAgent:
+class AlphaZeroAgent(GameAgent):
     """A trained network with search. `act(observation, action_mask)` takes PettingZoo
     classic observations ((H, W, 2) planes from the side to move) and returns a move."""
 
@@ -205,38 +205,6 @@ class AlphaZeroAgent:
         result = self.search(state)
         self.last_value = float(result.value[0])
         return result.visits.argmax(axis=1)
-
-    def state_from_observation(self, observation: Any) -> GameState:
-        planes = observation["observation"] if isinstance(observation, dict) else observation
-        planes = np.asarray(planes)
-        if planes.shape[:2] != self.game.board_shape:
-            planes = np.moveaxis(planes, 0, -1)  # accept [2, H, W] too
-        if planes.shape != (*self.game.board_shape, 2):
-            raise ValueError(f"{self.game.name} observations are ({self.game.height}, {self.game.width}, 2) planes, got {planes.shape}")
-        # The rules are colour-symmetric: the side to move can always play as player 0.
-        state = self.game.initial(1)
-        state.board[0] = np.where(planes[..., 0] > 0, 1, np.where(planes[..., 1] > 0, -1, 0))
-        state.to_play[0] = 0
-        return state
-
-    def act(self, observation: Any, action_mask: np.ndarray | None = None) -> int:
-        state = self.state_from_observation(observation)
-        move = int(self.act_states(state)[0])
-        mask = action_mask if action_mask is not None else (observation.get("action_mask") if isinstance(observation, dict) else None)
-        if mask is not None and not mask[move]:
-            raise ValueError(f"the agent chose {move}, which the given action mask forbids; is the observation from the side to move?")
-        return move
-
-    def as_opponent(self, name: str | None = None) -> Any:
-        agent = self
-
-        class _Opponent:
-            def act(self, game: Game, state: GameState) -> np.ndarray:
-                return agent.act_states(state)
-
-        opponent = _Opponent()
-        opponent.name = name or self.name
-        return opponent
 
 
 # ----------------------------------------------------------------------------- algorithm

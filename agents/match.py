@@ -26,6 +26,50 @@ class MCTSOpponent:
         return self.mcts.run(state).visits.argmax(axis=1)
 
 
+
+class GameAgent:
+    """What every trained board-game agent shares: PettingZoo classic observations in,
+    a move out, and an opponent view for matches. Subclasses set `game` and `name` and
+    implement `act_states(state) -> moves` for a batch of positions."""
+
+    game: Game
+    name: str = "agent"
+
+    def act_states(self, state: GameState) -> np.ndarray:
+        raise NotImplementedError
+
+    def state_from_observation(self, observation: Any) -> GameState:
+        """The position of a ((H, W, 2) planes from the side to move) observation, or its dict."""
+        planes = np.asarray(observation["observation"] if isinstance(observation, dict) else observation)
+        if planes.ndim == 3 and planes.shape[:2] != self.game.board_shape:
+            planes = np.moveaxis(planes, 0, -1)  # accept [2, H, W] too
+        if planes.shape != (*self.game.board_shape, 2):
+            raise ValueError(f"{self.game.name} observations are ({self.game.height}, {self.game.width}, 2) planes, got {planes.shape}")
+        # The rules are colour-symmetric: the side to move can always play as player 0.
+        state = self.game.initial(1)
+        state.board[0] = np.where(planes[..., 0] > 0, 1, np.where(planes[..., 1] > 0, -1, 0))
+        state.to_play[0] = 0
+        return state
+
+    def act(self, observation: Any, action_mask: np.ndarray | None = None) -> int:
+        move = int(self.act_states(self.state_from_observation(observation))[0])
+        mask = action_mask if action_mask is not None else (observation.get("action_mask") if isinstance(observation, dict) else None)
+        if mask is not None and not np.asarray(mask)[move]:
+            raise ValueError(f"the agent chose {move}, which the given action mask forbids; is the observation from the side to move?")
+        return move
+
+    def as_opponent(self, name: str | None = None) -> Any:
+        """This agent in the opponents' interface `act(game, state) -> moves`."""
+        agent = self
+
+        class _Opponent:
+            def act(self, game: Game, state: GameState) -> np.ndarray:
+                return agent.act_states(state)
+
+        opponent = _Opponent()
+        opponent.name = name or self.name
+        return opponent
+
 def resolve_opponent(spec: Any, game: Game, seed: int | None = None) -> Any:
     """'random' | 'lookahead' | 'minimax' | 'alphabeta:D' | 'mcts:N' | a run directory."""
     if isinstance(spec, str) and spec.startswith("mcts:"):

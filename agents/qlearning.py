@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium import spaces
 
 from rlgen.agents.common import Agent, evaluate_episodes, make_env
-from rlgen.agents.match import elo_difference, play_match, resolve_opponent
+from rlgen.agents.match import GameAgent, elo_difference, play_match, resolve_opponent
 from rlgen.algorithm import Algorithm
 from rlgen.config import RunConfig, TrainerConfig
 from rlgen.envs.game import GAMES, Game, GameState, make_game
@@ -310,7 +310,7 @@ class GreedyChoice:
     value: np.ndarray
 
 
-class TableGameAgent:
+class TableGameAgent(GameAgent):
     """Greedy play from a position table. `act(observation, action_mask)` takes PettingZoo
     classic observations ((H, W, 2) planes from the side to move, own stones in plane 0)."""
 
@@ -341,36 +341,6 @@ class TableGameAgent:
         result = self.search(state)
         self.last_value = float(result.value[0])
         return result.visits.argmax(axis=1)
-
-    def state_from_observation(self, observation: Any) -> GameState:
-        planes = np.asarray(observation["observation"] if isinstance(observation, dict) else observation)
-        if planes.ndim == 3 and planes.shape[:2] != self.game.board_shape:
-            planes = np.moveaxis(planes, 0, -1)  # accept [2, H, W] too
-        if planes.shape != (*self.game.board_shape, 2):
-            raise ValueError(f"{self.game.name} observations are ({self.game.height}, {self.game.width}, 2) planes, got {planes.shape}")
-        # The rules are colour-symmetric: the side to move can always play as player 0.
-        state = self.game.initial(1)
-        state.board[0] = np.where(planes[..., 0] > 0, 1, np.where(planes[..., 1] > 0, -1, 0))
-        state.to_play[0] = 0
-        return state
-
-    def act(self, observation: Any, action_mask: np.ndarray | None = None) -> int:
-        move = int(self.act_states(self.state_from_observation(observation))[0])
-        mask = action_mask if action_mask is not None else (observation.get("action_mask") if isinstance(observation, dict) else None)
-        if mask is not None and not np.asarray(mask)[move]:
-            raise ValueError(f"the agent chose {move}, which the given action mask forbids; is the observation from the side to move?")
-        return move
-
-    def as_opponent(self, name: str | None = None) -> Any:
-        agent = self
-
-        class _Opponent:
-            def act(self, game: Game, state: GameState) -> np.ndarray:
-                return agent.act_states(state)
-
-        opponent = _Opponent()
-        opponent.name = name or self.name
-        return opponent
 
 
 # ----------------------------------------------------------------------------- algorithm

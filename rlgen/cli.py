@@ -61,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--human-first", action="store_true", help="you move first")
     p.add_argument("--sims", type=int, help="agent's MCTS simulations per move")
 
+    p = sub.add_parser("sample", help="draw images from a trained generative model into a PNG grid")
+    p.add_argument("run_dir")
+    p.add_argument("--condition", help="class, 'factor=value,...' or a caption (conditional models)")
+    p.add_argument("--condition-image", help="input image file (image-to-image models)")
+    p.add_argument("--n", type=int, default=64, help="number of images (default 64)")
+    p.add_argument("--out", required=True, help="output PNG file")
+    p.add_argument("--seed", type=int, help="noise seed (default: the run's seed)")
+    p.add_argument("--interpolate", action="store_true", help="rows of latent interpolations instead of samples")
+    p.add_argument("--columns", type=int, default=8, help="images per row")
+
     p = sub.add_parser("tune", help="hyper-parameter search with Optuna; each trial is a run directory")
     _add_run_options(p)
     p.add_argument("--trials", type=int, required=True)
@@ -148,6 +158,31 @@ def cmd_list(what: str) -> None:
         console.print(table)
 
 
+def cmd_sample(args: argparse.Namespace) -> None:
+    """`rlgen sample`: a grid of samples for one condition, one row per condition, or interpolations."""
+    from rlgen.errors import ConfigError
+    from rlgen.generative import load_generator
+    from rlgen.generative.base import save_images
+
+    if args.condition is not None and args.condition_image is not None:
+        raise ConfigError("give --condition or --condition-image, not both")
+    if args.n < 1 or args.columns < 1:
+        raise ConfigError(f"--n and --columns must be >= 1, got {args.n} and {args.columns}")
+    generator = load_generator(args.run_dir)
+    condition = args.condition_image if args.condition_image is not None else args.condition
+    if args.interpolate:
+        images = generator.interpolate(steps=args.columns, rows=max(1, args.n // args.columns), condition=condition, seed=args.seed)
+    elif condition is None and generator.condition_kind not in ("none", "image"):
+        images, names = generator.grid(seed=args.seed, columns=args.columns)
+        print("rows: " + "; ".join(names))
+    else:
+        if generator.condition_kind == "image" and condition is None:
+            raise ConfigError(f"this model translates images: {generator.accepts}")
+        images = generator.sample(args.n, condition=condition, seed=args.seed)
+    path = save_images(images, args.out, columns=args.columns)
+    print(f"wrote {path} ({len(images)} images)")
+
+
 def _print_results(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -205,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             from rlgen.agents.play import play_terminal
 
             play_terminal(args.run_dir, human_first=args.human_first, simulations=args.sims)
+        elif args.command == "sample":
+            cmd_sample(args)
         elif args.command == "tune":
             from rlgen.tune import tune
 

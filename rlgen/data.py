@@ -19,20 +19,44 @@ from rlgen.extras import require
 
 @dataclass
 class ImageDataset:
-    """Images in [0, 1] as float32 [N, C, H, W] with integer labels [N]."""
+    """Images in [0, 1] as float32 [N, C, H, W] with integer labels [N].
+
+    Optional per-image conditions for generative models: `attributes` holds one value
+    index per factor of `factors` (shapes: shape, colour, size, ...), `captions` one text
+    per image, `extras` other aligned tensors (e.g. an outline image per picture).
+    """
 
     name: str
     x: torch.Tensor
     y: torch.Tensor
     classes: list[str] = field(default_factory=list)
+    factors: dict[str, list[str]] = field(default_factory=dict)
+    """Attribute factor name -> its value names, in order."""
+    attributes: torch.Tensor | None = None
+    """long [N, len(factors)]: the value index of each factor."""
+    captions: list[str] | None = None
+    """One caption per image."""
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Other per-image tensors aligned with `x` (first dimension N)."""
 
     def __post_init__(self) -> None:
+        n = len(self.x)
         if self.x.dim() != 4:
             raise ConfigError(f"dataset '{self.name}': images must be [N, C, H, W], got shape {tuple(self.x.shape)}")
-        if self.y.dim() != 1 or len(self.y) != len(self.x):
+        if self.y.dim() != 1 or len(self.y) != n:
             raise ConfigError(
-                f"dataset '{self.name}': {len(self.x)} images but labels of shape {tuple(self.y.shape)}"
+                f"dataset '{self.name}': {n} images but labels of shape {tuple(self.y.shape)}"
             )
+        if self.attributes is not None and tuple(self.attributes.shape) != (n, len(self.factors)):
+            raise ConfigError(
+                f"dataset '{self.name}': attributes must be [{n}, {len(self.factors)}] "
+                f"(one value per factor {list(self.factors)}), got {tuple(self.attributes.shape)}"
+            )
+        if self.captions is not None and len(self.captions) != n:
+            raise ConfigError(f"dataset '{self.name}': {n} images but {len(self.captions)} captions")
+        for key, value in self.extras.items():
+            if len(value) != n:
+                raise ConfigError(f"dataset '{self.name}': {n} images but {len(value)} entries in extras['{key}']")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -42,12 +66,28 @@ class ImageDataset:
     def num_classes(self) -> int:
         return len(self.classes) if self.classes else int(self.y.max()) + 1
 
+    def attribute_vector(self, attributes: torch.Tensor | None = None) -> torch.Tensor:
+        """Multi-hot float [N, sum of factor sizes]: one block of one-hot values per factor."""
+        attributes = self.attributes if attributes is None else attributes
+        if attributes is None:
+            raise ConfigError(f"dataset '{self.name}' has no attributes")
+        blocks = [
+            torch.nn.functional.one_hot(attributes[:, i], len(values)).float()
+            for i, values in enumerate(self.factors.values())
+        ]
+        return torch.cat(blocks, dim=1)
+
     def __len__(self) -> int:
         return len(self.x)
 
     def subset(self, index: np.ndarray | torch.Tensor) -> ImageDataset:
         index = torch.as_tensor(index, dtype=torch.long)
-        return ImageDataset(self.name, self.x[index], self.y[index], self.classes)
+        return ImageDataset(
+            self.name, self.x[index], self.y[index], self.classes, self.factors,
+            None if self.attributes is None else self.attributes[index],
+            None if self.captions is None else [self.captions[i] for i in index.tolist()],
+            {key: value[index] for key, value in self.extras.items()},
+        )
 
 
 def _digits() -> ImageDataset:

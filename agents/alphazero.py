@@ -80,6 +80,12 @@ class AlphaZeroConfig(RunConfig):
     """Moves sampled in proportion to visits before switching to the most visited (-1 = game default)."""
     reuse_tree: bool = True
     """Keep the chosen child's subtree between moves."""
+    root_selection: str = "puct"
+    """Root search: puct (AlphaZero, Dirichlet noise + temperature in self-play) or gumbel
+    (Gumbel MuZero: Gumbel top-k + sequential halving, trains on the improved policy;
+    made for small simulation budgets)."""
+    gumbel_actions: int = 16
+    """Gumbel: root actions considered before sequential halving."""
     workers: int = 0
     """Self-play worker processes (1 = in process; 0 = one per CPU core, in process for tic-tac-toe)."""
     replay_window: int = 50_000
@@ -127,6 +133,7 @@ class AlphaZeroConfig(RunConfig):
             raise unknown_name("game for alphazero", self.env, list(GAMES))
         if not 0.0 <= self.resign_check_fraction <= 1.0:
             raise ConfigError(f"resign_check_fraction must be in [0, 1], got {self.resign_check_fraction}")
+        MCTSConfig(root_selection=self.root_selection, gumbel_actions=self.gumbel_actions)  # validates both
         if not 0.0 < self.gate_threshold <= 1.0:
             raise ConfigError(f"gate_threshold must be in (0, 1], got {self.gate_threshold}")
         for key in ("batch_size", "replay_window"):
@@ -190,11 +197,14 @@ class AlphaZeroAgent(GameAgent):
     """A trained network with search. `act(observation, action_mask)` takes PettingZoo
     classic observations ((H, W, 2) planes from the side to move) and returns a move."""
 
-    def __init__(self, game: Game, model: nn.Module, device: torch.device, simulations: int, c_puct: float = 1.5, seed: int | None = None) -> None:
+    def __init__(self, game: Game, model: nn.Module, device: torch.device, simulations: int, c_puct: float = 1.5,
+                 seed: int | None = None, root_selection: str = "puct", gumbel_actions: int = 16) -> None:
         self.game, self.model, self.device = game, model, device
         self.name = "alphazero"
         self.evaluator = NetworkEvaluator(game, model, device)
-        self.mcts = MCTS(game, self.evaluator, MCTSConfig(simulations=simulations, c_puct=c_puct, reuse_tree=False), seed=seed)
+        config = MCTSConfig(simulations=simulations, c_puct=c_puct, reuse_tree=False,
+                            root_selection=root_selection, gumbel_actions=gumbel_actions)
+        self.mcts = MCTS(game, self.evaluator, config, seed=seed)
         self.last_value: float | None = None
 
     def search(self, state: GameState, simulations: int | None = None) -> SearchResult:
@@ -204,7 +214,7 @@ class AlphaZeroAgent(GameAgent):
         """Most visited move for every position of a batch (no noise)."""
         result = self.search(state)
         self.last_value = float(result.value[0])
-        return result.visits.argmax(axis=1)
+        return result.best_actions()
 
 
 # ----------------------------------------------------------------------------- algorithm
@@ -228,8 +238,7 @@ class AlphaZero(Algorithm):
         trainer.add_optimizer("main", ["model"], config.optim, total_steps=config.steps * config.train_steps)
         self.rng = np.random.default_rng(config.seed)
         self.evaluator = NetworkEvaluator(self.game, self.model, trainer.device, trainer.autocast)
-        mcts_cfg = MCTSConfig(config.simulations, config.c_puct, config.dirichlet_alpha, config.dirichlet_eps, reuse_tree=config.reuse_tree)
-        self.mcts = MCTS(self.game, self.evaluator, mcts_cfg)
+        self.mcts = MCTS(self.game, self.evaluator, self.mcts_config())
         self.mcts.rng = self.rng
         self.replay = ReplayWindow(config.replay_window, (2, *self.game.board_shape), self.game.num_actions)
         self.games_played = 0
@@ -243,6 +252,12 @@ class AlphaZero(Algorithm):
         self.evaluations = 0
         self.workers_pool: SelfPlayPool | None = None
 
+    def mcts_config(self) -> MCTSConfig:
+        """The self-play search settings."""
+        cfg = self.config
+        return MCTSConfig(cfg.simulations, cfg.c_puct, cfg.dirichlet_alpha, cfg.dirichlet_eps, reuse_tree=cfg.reuse_tree,
+                          root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions)
+
     # -- self-play
 
     def self_play(self) -> dict[str, float]:
@@ -253,8 +268,7 @@ class AlphaZero(Algorithm):
         model = self.trainer.models["best"] if cfg.gating else self.model
         if cfg.workers > 1:
             if self.workers_pool is None:
-                mcts_cfg = MCTSConfig(cfg.simulations, cfg.c_puct, cfg.dirichlet_alpha, cfg.dirichlet_eps, reuse_tree=cfg.reuse_tree)
-                self.workers_pool = SelfPlayPool(cfg.workers, cfg.env, cfg.blocks, cfg.channels, mcts_cfg)
+                self.workers_pool = SelfPlayPool(cfg.workers, cfg.env, cfg.blocks, cfg.channels, self.mcts_config())
                 weakref.finalize(self, self.workers_pool.close)
             batch = self.workers_pool.play(model, self.rng, params)
         else:
@@ -323,7 +337,8 @@ class AlphaZero(Algorithm):
         best = self.trainer.models["best"]
         cfg = self.config
         candidate = self.agent().as_opponent()
-        incumbent = AlphaZeroAgent(self.game, best, self.trainer.device, cfg.eval_simulations, cfg.c_puct)
+        incumbent = AlphaZeroAgent(self.game, best, self.trainer.device, cfg.eval_simulations, cfg.c_puct,
+                                   root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions)
         incumbent.mcts.rng = self.rng
         result = play_match(self.game, candidate, incumbent.as_opponent(), cfg.gate_games, self.rng, cfg.opening_moves)
         accepted = result["score"] >= cfg.gate_threshold
@@ -334,7 +349,9 @@ class AlphaZero(Algorithm):
     # -- evaluation
 
     def agent(self, simulations: int | None = None) -> AlphaZeroAgent:
-        agent = AlphaZeroAgent(self.game, self.model, self.trainer.device, simulations or self.config.eval_simulations, self.config.c_puct)
+        cfg = self.config
+        agent = AlphaZeroAgent(self.game, self.model, self.trainer.device, simulations or cfg.eval_simulations, cfg.c_puct,
+                               root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions)
         agent.mcts.rng = self.rng
         return agent
 

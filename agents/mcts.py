@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlgen.envs.game import Game, GameState
+from rlgen.errors import ConfigError
 
 Evaluator = Callable[[GameState], tuple[np.ndarray, np.ndarray]]
 
@@ -38,6 +39,21 @@ class MCTSConfig:
     """Value assumed for unvisited children (first-play urgency)."""
     reuse_tree: bool = True
     """Keep the chosen child's subtree for the next move."""
+    root_selection: str = "puct"
+    """puct (AlphaZero: PUCT at the root, Dirichlet noise in self-play) or gumbel (Gumbel
+    top-k sampling + sequential halving at the root, Gumbel MuZero; strong at small budgets)."""
+    gumbel_actions: int = 16
+    """Gumbel: root actions considered before sequential halving."""
+    gumbel_c_visit: float = 50.0
+    """Gumbel: sigma(q) = (c_visit + max visits) * c_scale * q, q rescaled to [0, 1]."""
+    gumbel_c_scale: float = 0.1
+    """Gumbel: scale of the value term against the prior logits."""
+
+    def __post_init__(self) -> None:
+        if self.root_selection not in ("puct", "gumbel"):
+            raise ConfigError(f"root_selection must be 'puct' or 'gumbel', got '{self.root_selection}'")
+        if self.gumbel_actions < 1:
+            raise ConfigError(f"gumbel_actions must be >= 1, got {self.gumbel_actions}")
 
 
 @dataclass
@@ -81,6 +97,18 @@ class SearchResult:
     q: np.ndarray  # float32 [G, A], root action values (fpu where unvisited)
     value: np.ndarray  # float32 [G], root value estimate from the side to move
     tree: Tree
+    improved: np.ndarray | None = None
+    """Gumbel search: softmax(prior logits + sigma(completed q)) [G, A], the training target."""
+    selected: np.ndarray | None = None
+    """Gumbel search: the action sequential halving chose, per game."""
+
+    def target(self) -> np.ndarray:
+        """The policy to train on: the improved policy after a Gumbel search, else visits."""
+        return self.improved if self.improved is not None else self.policy(1.0)
+
+    def best_actions(self) -> np.ndarray:
+        """The move to play without exploration: Gumbel's selection, else the most visited."""
+        return self.selected if self.selected is not None else self.visits.argmax(axis=1)
 
     def policy(self, temperature: float = 1.0) -> np.ndarray:
         """Visit distribution sharpened by 1/temperature (0 = one-hot argmax)."""
@@ -178,26 +206,100 @@ class MCTS:
         fresh = games[~tree.expanded[:, 0]]
         if len(fresh):
             tree.root_value[fresh] = self._expand(tree, fresh, np.zeros_like(fresh))
-        if noise:
+        gumbel = self.config.root_selection == "gumbel"
+        if noise and not gumbel:
             live = games[~tree.states.done[self._flat(tree, games, np.zeros_like(games))]]
             if len(live):
                 self._add_noise(tree, live)
         sims = self.config.simulations if simulations is None else simulations
         before = tree.visits[:, 0].sum(axis=1)
-        for _ in range(sims):
-            room = tree.num_nodes < tree.capacity
-            if not room.any():
-                break
-            self._simulate(tree, room)
+        improved = selected = None
+        if gumbel:
+            improved, selected = self._gumbel_root(tree, sims, noise)
+        else:
+            for _ in range(sims):
+                room = tree.num_nodes < tree.capacity
+                if not room.any():
+                    break
+                self._simulate(tree, room)
         self.last_simulations = int((tree.visits[:, 0].sum(axis=1) - before).sum())
         root_visits = tree.visits[:, 0].astype(np.float32)
         visited = root_visits > 0
         q = np.where(visited, tree.value_sum[:, 0] / np.maximum(root_visits, 1), self.config.fpu).astype(np.float32)
         total = root_visits.sum(axis=1)
         value = np.where(total > 0, (tree.value_sum[:, 0].sum(axis=1) + tree.root_value) / (total + 1), tree.root_value)
-        return SearchResult(root_visits, q, value.astype(np.float32), tree)
+        return SearchResult(root_visits, q, value.astype(np.float32), tree, improved, selected)
 
-    def _simulate(self, tree: Tree, room: np.ndarray) -> None:
+    # ------------------------------------------------------------------ Gumbel root
+
+    def _sigma(self, tree: Tree) -> np.ndarray:
+        """sigma(completed q) of every root action [G, A] (Gumbel MuZero's monotone transform):
+        unvisited actions take the mixed value, q is min-max rescaled to [0, 1] per root."""
+        cfg = self.config
+        visits = tree.visits[:, 0].astype(np.float64)
+        prior = tree.prior[:, 0].astype(np.float64)
+        visited = visits > 0
+        q = np.where(visited, tree.value_sum[:, 0] / np.maximum(visits, 1), 0.0)
+        total = visits.sum(axis=1)
+        seen_prior = (prior * visited).sum(axis=1)
+        weighted_q = (prior * q * visited).sum(axis=1) / np.maximum(seen_prior, 1e-12)
+        mixed = (tree.root_value + total * np.where(seen_prior > 0, weighted_q, 0.0)) / (1.0 + total)
+        completed = np.where(visited, q, mixed[:, None])
+        legal = prior > 0
+        low = np.where(legal, completed, np.inf).min(axis=1, keepdims=True)
+        high = np.where(legal, completed, -np.inf).max(axis=1, keepdims=True)
+        scaled = (completed - low) / np.maximum(high - low, 1e-8)
+        return (cfg.gumbel_c_visit + visits.max(axis=1, keepdims=True)) * cfg.gumbel_c_scale * scaled
+
+    def _gumbel_root(self, tree: Tree, sims: int, noise: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Sequential halving over the top-m actions by Gumbel + prior logits; each wave
+        forces one considered root action per game, all games in one evaluator call."""
+        cfg = self.config
+        g_all = np.arange(tree.games)
+        prior = tree.prior[:, 0]
+        legal = prior > 0
+        logits = np.where(legal, np.log(np.maximum(prior, 1e-30)), -np.inf)
+        # Self-play samples Gumbel noise (exploration without Dirichlet); evaluation does not.
+        gumbel = self.rng.gumbel(size=prior.shape) if noise else np.zeros(prior.shape)
+        base = np.where(legal, gumbel + logits, -np.inf)
+        root_done = tree.states.done[self._flat(tree, g_all, np.zeros_like(g_all))]
+        m = np.minimum(cfg.gumbel_actions, legal.sum(axis=1))
+        rank = np.argsort(np.argsort(-base, axis=1, kind="stable"), axis=1, kind="stable")
+        considered = legal & (rank < m[:, None]) & ~root_done[:, None]
+        phases = max(1, int(np.ceil(np.log2(max(int(m.max()), 2)))))
+        used = np.zeros(tree.games, np.int64)
+        for phase in range(phases):
+            k = considered.sum(axis=1)
+            if phase == phases - 1:  # the last phase spends what is left
+                per = (sims - used) // np.maximum(k, 1)
+            else:
+                per = sims // (phases * np.maximum(k, 1))
+            per = np.where(k > 0, np.maximum(per, 1 if phase == 0 else 0), 0)
+            order = np.argsort(~considered, axis=1, kind="stable")  # considered actions first
+            for visit in range(int(per.max(initial=0))):
+                for slot in range(int(k.max(initial=0))):
+                    take = (slot < k) & (visit < per) & (used < sims)
+                    room = take & (tree.num_nodes < tree.capacity)
+                    if not room.any():
+                        continue
+                    forced = np.where(room, order[g_all, np.minimum(slot, prior.shape[1] - 1)], -1)
+                    self._simulate(tree, room, forced)
+                    used += room
+            if phase < phases - 1:
+                score = np.where(considered, base + self._sigma(tree), -np.inf)
+                keep = np.maximum(np.ceil(k / 2), 1)[:, None]
+                rank = np.argsort(np.argsort(-score, axis=1, kind="stable"), axis=1, kind="stable")
+                considered &= rank < keep
+        sigma = self._sigma(tree)
+        score = np.where(considered, base + sigma, -np.inf)
+        selected = np.where(considered.any(axis=1), score.argmax(axis=1), np.where(legal, prior, -1).argmax(axis=1))
+        improved_logits = np.where(legal, logits + sigma, -np.inf)
+        improved_logits -= improved_logits.max(axis=1, keepdims=True)
+        improved = np.where(legal, np.exp(improved_logits), 0.0)
+        improved /= np.maximum(improved.sum(axis=1, keepdims=True), 1e-12)
+        return improved.astype(np.float32), selected.astype(np.int64)
+
+    def _simulate(self, tree: Tree, room: np.ndarray, forced: np.ndarray | None = None) -> None:
         cfg = self.config
         g_all = np.arange(tree.games)
         node = np.zeros(tree.games, np.int64)
@@ -226,6 +328,8 @@ class MCTS:
             legal = tree.prior[g, n] > 0
             score = np.where(legal, q + u + 1e-7 * self.rng.random(q.shape), -np.inf)
             a = score.argmax(axis=1)
+            if forced is not None:  # Gumbel: the root action is chosen by sequential halving
+                a = np.where((depth[g] == 0) & (forced[g] >= 0), forced[g], a)
             path_nodes[g, depth[g]] = n
             path_actions[g, depth[g]] = a
             depth[g] += 1

@@ -45,7 +45,7 @@ def play_terminal(
                 continue
         else:
             result = agent.search(state)
-            action = int(result.visits.argmax(axis=1)[0])
+            action = int(result.best_actions()[0])
             value = float(result.value[0])
             write(f"agent plays {game.action_to_text(action)}  (its value {value:+.2f}: expects to score {(value + 1) / 2:.0%})")
         state = game.step(state, np.array([action]))

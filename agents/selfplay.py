@@ -67,8 +67,10 @@ def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPla
         sub = state.take(live)
         result = mcts.run(sub if tree is None else None, noise=True, tree=tree)
         simulations += mcts.last_simulations
-        pi = result.policy(1.0)
-        if int(sub.moves[0]) < params.temperature_moves:
+        pi = result.target()
+        if result.selected is not None:  # Gumbel: the sampled noise already explores
+            actions = result.selected
+        elif int(sub.moves[0]) < params.temperature_moves:
             actions = (rng.random(len(live))[:, None] > np.cumsum(pi, axis=1)).sum(axis=1)
         else:
             best = result.policy(0.0)

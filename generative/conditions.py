@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -208,7 +209,7 @@ def load_condition_image(path: str | Path, shape: tuple[int, int, int]) -> torch
     if image.size != (width, height):
         raise ConfigError(f"condition image '{path}' is {image.size[0]}x{image.size[1]}; the model takes {width}x{height}")
     image = image.convert("L" if channels == 1 else "RGB")
-    array = torch.tensor(list(image.getdata()), dtype=torch.float32).view(height, width, -1) / 255.0
+    array = torch.tensor(np.asarray(image), dtype=torch.float32).view(height, width, -1) / 255.0
     return array.permute(2, 0, 1).unsqueeze(0)
 
 

@@ -181,3 +181,18 @@ def test_fit_elo_recovers_known_ratings():
             expected = 1 / (1 + 10 ** ((truth[j] - truth[i]) / 400))
             results.append((i, j, expected, 1000))
     assert np.allclose(fit_elo(results, 3), truth, atol=1.0)
+
+
+def test_gumbel_root_selection_trains_on_improved_policies(tmp_path):
+    run = train("alphazero", tiny("connect4", "steps=1", "root_selection=gumbel", "gumbel_actions=4"), tmp_path / "g")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and np.isfinite(summary["losses/policy"])
+    policies = np.asarray(load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]["replay"]["policy"])
+    assert len(policies) == summary["charts/replay_size"]
+    assert np.allclose(policies.sum(axis=1), 1.0, atol=1e-4)
+    # Improved policies are soft (every legal move keeps mass), unlike 8-simulation visit counts.
+    assert (policies > 0).sum(axis=1).mean() > 4
+    from rlgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'puct' or 'gumbel'"):
+        tiny("tictactoe", "root_selection=sampled")

@@ -92,3 +92,57 @@ def test_pure_mcts_beats_random_at_tictactoe(sims):
         state.put(live, game.step(sub, moves))
     lost = (state.winner >= 0) & (state.winner != mcts_side)
     assert lost.sum() <= (6 if sims == 16 else 2)
+
+
+def gumbel_search(name, moves, sims, batch=1, noise=False, seed=0, **kwargs):
+    game = make_game(name)
+    roots = GameState.concat([position(name, moves)] * batch)
+    config = MCTSConfig(simulations=sims, root_selection="gumbel", **kwargs)
+    return MCTS(game, uniform_evaluator(game), config, seed=seed).run(roots, noise=noise)
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_gumbel_finds_win_and_block_with_a_small_budget(noise):
+    cases = [("tictactoe", [0, 3, 1, 4], 8, 2), ("connect4", [0, 6, 0, 6, 0, 6], 32, 0), ("connect4", [0, 6, 0, 6, 0], 64, 0)]
+    for name, moves, sims, answer in cases:
+        result = gumbel_search(name, moves, sims=sims, batch=16, noise=noise)
+        # The improved policy (the training target) ranks the right move first in every game.
+        assert np.all(result.improved.argmax(axis=1) == answer), (name, moves)
+        if noise:  # self-play samples through the Gumbel noise: a win in one still dominates
+            if len(moves) % 2 == 0:
+                assert np.mean(result.best_actions() == answer) >= 0.75, (name, moves)
+        else:
+            assert np.all(result.best_actions() == answer), (name, moves)
+
+
+def test_gumbel_budget_improved_policy_and_halving():
+    game = make_game("connect4")
+    roots = GameState.concat([game.initial(3), position("connect4", [0, 6, 0, 6, 0, 6])])
+    for sims in (4, 7, 50):
+        config = MCTSConfig(simulations=sims, root_selection="gumbel", gumbel_actions=4)
+        result = MCTS(game, uniform_evaluator(game), config, seed=1).run(roots, noise=True)
+        used = result.visits.sum(axis=1)
+        assert np.all(used <= sims) and np.all(used >= min(sims, 4))
+        assert np.allclose(result.improved.sum(axis=1), 1.0, atol=1e-5)
+        assert np.all(np.count_nonzero(result.visits, axis=1) <= 4)  # only the considered actions
+        # The selected action is among the most visited (halving keeps visiting the survivors).
+        chosen = result.visits[np.arange(len(used)), result.selected]
+        assert np.all(chosen == result.visits.max(axis=1))
+    full = MCTS(make_game("tictactoe"), uniform_evaluator(make_game("tictactoe")),
+                MCTSConfig(simulations=20, root_selection="gumbel")).run(position("tictactoe", [4]))
+    illegal = ~make_game("tictactoe").legal_mask(position("tictactoe", [4]))[0]
+    assert full.improved[0][illegal].sum() == 0 and full.visits[0][illegal].sum() == 0
+    # Without noise the search is deterministic; with noise, games explore differently.
+    a = gumbel_search("connect4", [], sims=16, batch=4)
+    assert np.all(a.selected == a.selected[0])
+    b = gumbel_search("connect4", [], sims=16, batch=32, noise=True)
+    assert len(np.unique(b.selected)) > 1
+
+
+def test_gumbel_config_errors():
+    from rlgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'puct' or 'gumbel'"):
+        MCTSConfig(root_selection="greedy")
+    with pytest.raises(ConfigError, match="gumbel_actions"):
+        MCTSConfig(root_selection="gumbel", gumbel_actions=0)

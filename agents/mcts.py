@@ -176,8 +176,9 @@ class MCTS:
             values[live] = np.asarray(value, np.float32)
         ended = ~live
         if ended.any():
-            # The player who just moved won (or drew); the node's side to move lost.
-            term = np.where(states.winner[ended] >= 0, -1.0, 0.0).astype(np.float32)
+            # From the node's side to move; the last mover need not be the winner (Othello counts discs).
+            winner, to_play = states.winner[ended], states.to_play[ended]
+            term = np.where(winner < 0, 0.0, np.where(winner == to_play, 1.0, -1.0)).astype(np.float32)
             tree.terminal_value[games[ended], nodes[ended]] = term
             values[ended] = term
         tree.expanded[games, nodes] = True

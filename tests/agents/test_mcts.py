@@ -146,3 +146,23 @@ def test_gumbel_config_errors():
         MCTSConfig(root_selection="greedy")
     with pytest.raises(ConfigError, match="gumbel_actions"):
         MCTSConfig(root_selection="gumbel", gumbel_actions=0)
+
+
+def test_terminal_values_follow_the_winner_not_the_last_mover():
+    """Othello counts discs at the end: the last mover can lose, and search must see it."""
+    game = make_game("othello6")
+    rng = np.random.default_rng(0)
+    state = game.initial(64)
+    last_mover = np.zeros(64, np.int8)
+    while not state.done.all():
+        live = np.flatnonzero(~state.done)
+        sub = state.take(live)
+        mask = game.legal_mask(sub)
+        last_mover[live] = sub.to_play
+        state.put(live, game.step(sub, (rng.random(mask.shape) * mask).argmax(axis=1)))
+    lost = np.flatnonzero((state.winner >= 0) & (state.winner != last_mover))
+    won = np.flatnonzero((state.winner >= 0) & (state.winner == last_mover))
+    assert len(lost) and len(won)
+    result = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=4)).run(state.take(np.concatenate([lost, won])))
+    # Values are from the side to move at the finished position (the player after the last mover).
+    assert np.all(result.value[: len(lost)] == 1.0) and np.all(result.value[len(lost):] == -1.0)

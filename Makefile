@@ -12,6 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	@# A torch already importable (a user's CUDA build, say) is kept; otherwise the CPU wheel.
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "torch==2.13.0"
 	$(PY) -m pip install -e ".[$(EXTRAS)]"
+	@# The 'animal' dataset's arrays; its metadata requires TensorFlow, which rlgen never imports.
+	$(PY) -m pip install --no-deps animal-mnist==0.4
 	@touch $@
 
 install: $(VENV)/.installed

@@ -16,13 +16,10 @@ import torch
 
 from rlgen.algorithm import Algorithm
 from rlgen.config import RunConfig
-from rlgen.data import BatchIterator, ImageDataset, load_dataset, split_indices
+from rlgen.data import GENERATIVE_SPLIT, BatchIterator, ImageDataset, load_dataset, split_dataset
 from rlgen.errors import ConfigError
 
 from .conditions import ConditionSpec, load_condition_image
-
-GENERATIVE_SPLIT = (0.7, 0.1, 0.2)
-"""Train / dev / test fractions (stratified, split_seed 0): mnist5k's test split is 1,000 digits."""
 
 
 @dataclass
@@ -56,10 +53,10 @@ class Splits:
 
 def make_splits(data: ImageDataset, seed: int) -> Splits:
     """The fixed generative split of a dataset."""
-    train, dev, test = split_indices(data.y, GENERATIVE_SPLIT, seed)
+    train, dev, test = split_dataset(data, GENERATIVE_SPLIT, seed)
     if len(test) == 0 or len(train) == 0:
         raise ConfigError(f"dataset '{data.name}' has too few images ({len(data)}) for a train/dev/test split")
-    return Splits(data.subset(train), data.subset(dev), data.subset(test))
+    return Splits(train, dev, test)
 
 
 class GenerativeAlgorithm(Algorithm):

@@ -4,14 +4,19 @@ It exercises the toolbox the lab promises (splits, k-fold cross-validation, drop
 batch norm, weight decay, early stopping on dev loss, augmentation, per-class metrics,
 a bias/variance report) and is the feature network the generative metrics reuse.
 
+Two targets: the class label (one softmax), or, on datasets with attribute factors
+(`shapes`: shape, colour, size, ...), every factor at once: one network whose logits are
+split into one softmax per factor, trained on the mean cross-entropy over factors.
+
     rlgen train classifier --data digits
+    rlgen train classifier --data shapes --set target=attributes
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -33,12 +38,14 @@ class ClassifierConfig(RunConfig):
 
     data: str = "digits"
     """Dataset name (`rlgen list datasets`)."""
+    target: Literal["label", "attributes"] = "label"
+    """What to predict: the class label, or every attribute factor of the dataset (one softmax per factor)."""
     steps: int = 1500
     """Optimizer steps."""
     batch_size: int = 64
     """Mini-batch size."""
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    """Train / dev / test fractions (stratified, fixed by `split_seed`)."""
+    """Train / dev / test fractions (stratified, fixed by `split_seed`); generative reference classifiers use (0.7, 0.1, 0.2)."""
     split_seed: int = 0
     """Seed of the data split, kept apart from `seed` so runs with other seeds share a test set."""
     cv_folds: int = 0
@@ -83,6 +90,8 @@ class ClassifierConfig(RunConfig):
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.cv_folds == 1 or self.cv_folds < 0:
             raise ConfigError(f"cv_folds must be 0 (off) or >= 2, got {self.cv_folds}")
+        if self.target not in ("label", "attributes"):
+            raise ConfigError(f"target must be 'label' or 'attributes', got {self.target!r}")
 
 
 # ----------------------------------------------------------------------------- data
@@ -98,6 +107,11 @@ class Splits:
 def make_splits(cfg: ClassifierConfig) -> Splits:
     """Stratified train/dev/test split; in a CV child run, fold `cv_fold` of train+dev is dev."""
     data = load_dataset(cfg.data)
+    if cfg.target == "attributes" and (not data.factors or data.attributes is None):
+        raise ConfigError(
+            f"target 'attributes' needs a dataset with attribute factors, and '{cfg.data}' has none; "
+            "use target=label, or a dataset with attributes such as 'shapes'"
+        )
     train_idx, dev_idx, test_idx = split_indices(data.y, cfg.split, cfg.split_seed)
     if cfg.cv_fold >= 0:
         pool = np.concatenate([train_idx, dev_idx])
@@ -109,6 +123,41 @@ def make_splits(cfg: ClassifierConfig) -> Splits:
     if len(dev_idx) == 0 or len(test_idx) == 0:
         raise ConfigError(f"split {cfg.split} leaves an empty dev or test set for {len(data)} examples")
     return Splits(data.subset(train_idx), data.subset(dev_idx), data.subset(test_idx))
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def targets(data: ImageDataset, target: str) -> torch.Tensor:
+    """long [N] labels, or long [N, F] attribute value indices."""
+    if target == "attributes":
+        assert data.attributes is not None  # make_splits checked
+        return data.attributes.long()
+    return data.y
+
+
+def split_logits(logits: torch.Tensor, sizes: list[int]) -> tuple[torch.Tensor, ...]:
+    """One [N, size] block of logits per factor."""
+    return torch.split(logits, sizes, dim=-1)
+
+
+def decode(logits: torch.Tensor, sizes: list[int] | None) -> torch.Tensor:
+    """Predicted labels [N] (sizes None), or attribute value indices [N, F]."""
+    if sizes is None:
+        return logits.argmax(-1)
+    return torch.stack([block.argmax(-1) for block in split_logits(logits, sizes)], dim=-1)
+
+
+def target_loss(logits: torch.Tensor, target: torch.Tensor, sizes: list[int] | None, smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy on the label, or the mean of the per-factor cross-entropies."""
+    logits = logits.float()
+    if sizes is None:
+        return F.cross_entropy(logits, target, label_smoothing=smoothing)
+    losses = [
+        F.cross_entropy(block, target[:, i], label_smoothing=smoothing)
+        for i, block in enumerate(split_logits(logits, sizes))
+    ]
+    return torch.stack(losses).mean()
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -175,11 +224,15 @@ class Classifier(Algorithm):
         super().__init__(config, trainer)
         self.splits = make_splits(config)
         self.classes = self.splits.train.classes or [str(i) for i in range(self.splits.train.num_classes)]
+        self.factors: dict[str, list[str]] = dict(self.splits.train.factors) if config.target == "attributes" else {}
+        # Logit block sizes, one per factor; None in label mode.
+        self.sizes: list[int] | None = [len(v) for v in self.factors.values()] if self.factors else None
         device = trainer.device
         self.train_x = self.splits.train.x.to(device)
-        self.train_y = self.splits.train.y.to(device)
+        self.train_y = targets(self.splits.train, config.target).to(device)
+        outputs = sum(self.sizes) if self.sizes else len(self.classes)
         network = CNN(
-            self.splits.train.image_shape, len(self.classes), config.channels, config.hidden,
+            self.splits.train.image_shape, outputs, config.channels, config.hidden,
             config.activation, config.norm, config.dropout, config.init,
         )
         self.model = trainer.add_model("model", network)
@@ -191,8 +244,8 @@ class Classifier(Algorithm):
 
     # -- training
 
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return target_loss(logits, target, self.sizes, self.config.label_smoothing)
 
     def train_step(self) -> dict[str, float]:
         index = self.batches.next_index().to(self.train_x.device)
@@ -205,7 +258,7 @@ class Classifier(Algorithm):
         loss = self.loss(logits, y)
         metrics = self.trainer.optimize({"xent": loss})
         metrics["train/loss"] = float(loss.detach())
-        metrics["train/accuracy"] = float((logits.argmax(-1) == y).float().mean())
+        metrics["train/accuracy"] = float((decode(logits.detach(), self.sizes) == y).float().mean())
         metrics["charts/epoch"] = float(self.batches.epoch)
         return metrics
 
@@ -226,16 +279,24 @@ class Classifier(Algorithm):
                 out.append(model(x[start : start + batch_size].to(self.trainer.device)).float())
         return torch.cat(out)
 
-    def _split_metrics(self, data: ImageDataset) -> tuple[float, float, np.ndarray]:
+    def _split_metrics(self, data: ImageDataset) -> tuple[float, dict[str, float], np.ndarray]:
+        """Loss, accuracies ('' = overall, else per factor) and predictions on one split."""
         logits = self.predict(data.x)
-        labels = data.y.to(logits.device)
-        loss = float(F.cross_entropy(logits, labels))
-        pred = logits.argmax(-1)
-        return loss, float((pred == labels).float().mean()), pred.cpu().numpy()
+        target = targets(data, self.config.target).to(logits.device)
+        loss = float(target_loss(logits, target, self.sizes))
+        pred = decode(logits, self.sizes)
+        correct = (pred == target).float()
+        if self.sizes is None:
+            accuracy = {"": float(correct.mean())}
+        else:
+            per_factor = correct.mean(0).tolist()
+            # Overall = mean over factors, so every factor weighs the same whatever its size.
+            accuracy = {"": float(np.mean(per_factor)), **{f"/{name}": a for name, a in zip(self.factors, per_factor, strict=True)}}
+        return loss, accuracy, pred.cpu().numpy()
 
     def evaluate(self) -> dict[str, float]:
-        loss, acc, _ = self._split_metrics(self.splits.dev)
-        return {"dev/loss": loss, "dev/accuracy": acc}
+        loss, accuracy, _ = self._split_metrics(self.splits.dev)
+        return {"dev/loss": loss, **{f"dev/accuracy{key}": value for key, value in accuracy.items()}}
 
     def report(self, **options: Any) -> dict[str, Any]:
         """Train/dev/test accuracy and loss, per-class metrics on test, bias/variance."""
@@ -243,22 +304,33 @@ class Classifier(Algorithm):
         errors = {}
         for split in ("train", "dev", "test"):
             data = getattr(self.splits, split)
-            loss, acc, pred = self._split_metrics(data)
+            loss, accuracy, pred = self._split_metrics(data)
             # 'train_eval/' (eval mode, no augmentation) keeps apart from the running 'train/' metrics.
             prefix = "train_eval" if split == "train" else split
-            results[f"{prefix}/loss"], results[f"{prefix}/accuracy"] = loss, acc
-            errors[split] = 1.0 - acc
+            results[f"{prefix}/loss"] = loss
+            results.update({f"{prefix}/accuracy{key}": value for key, value in accuracy.items()})
+            errors[split] = 1.0 - accuracy[""]
             if split == "test":
-                results["test/report"] = classification_report(data.y.numpy(), pred, self.classes)
+                true = targets(data, self.config.target).numpy()
+                if self.sizes is None:
+                    results["test/report"] = classification_report(true, pred, self.classes)
+                else:
+                    for i, (name, values) in enumerate(self.factors.items()):
+                        results[f"test/report/{name}"] = classification_report(true[:, i], pred[:, i], values)
         results["bias_variance"] = bias_variance(errors["train"], errors["dev"], errors["test"], self.config.bayes_error)
         results["data"] = {
-            "name": self.config.data,
+            "name": self.config.data, "target": self.config.target,
             "train": len(self.splits.train), "dev": len(self.splits.dev), "test": len(self.splits.test),
         }
-        self._confusion_plot(results["test/report"]["confusion_matrix"])
+        if self.sizes is None:
+            self._confusion_plot(results["test/report"]["confusion_matrix"], self.classes, "test/confusion_matrix")
+        else:
+            for name, values in self.factors.items():
+                matrix = results[f"test/report/{name}"]["confusion_matrix"]
+                self._confusion_plot(matrix, values, f"test/confusion_matrix/{name}")
         return results
 
-    def _confusion_plot(self, matrix: list[list[int]]) -> None:
+    def _confusion_plot(self, matrix: list[list[int]], names: list[str], key: str) -> None:
         import matplotlib
 
         matplotlib.use("Agg")
@@ -268,14 +340,14 @@ class Classifier(Algorithm):
         ax.imshow(np.asarray(matrix), cmap="Blues")
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_xticks(range(len(self.classes)), self.classes)
-        ax.set_yticks(range(len(self.classes)), self.classes)
+        ax.set_xticks(range(len(names)), names, rotation=90 if max(map(len, names)) > 2 else 0)
+        ax.set_yticks(range(len(names)), names)
         for i, row in enumerate(matrix):
             for j, count in enumerate(row):
                 if count:
                     ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
-        ax.set_title(f"{self.config.data}: test confusion matrix")
-        self.trainer.tracker.log_image("test/confusion_matrix", fig, self.trainer.step)
+        ax.set_title(f"{self.config.data}: test confusion matrix" + (f" ({key.rsplit('/', 1)[1]})" if key.count("/") > 1 else ""))
+        self.trainer.tracker.log_image(key, fig, self.trainer.step)
         plt.close(fig)
 
     def state_dict(self) -> dict[str, Any]:

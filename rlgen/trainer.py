@@ -53,11 +53,11 @@ class _Optimizer:
 
 
 def monitor_mode(name: str, mode: str) -> str:
-    """'min' or 'max' for a monitored metric; auto = min for losses, errors, regret, FID."""
+    """'min' or 'max' for a monitored metric; auto = min for losses, errors, regret, FID / Frechet."""
     if mode in ("min", "max"):
         return mode
     lowered = name.lower()
-    return "min" if any(w in lowered for w in ("loss", "error", "regret", "fid", "nll", "bpd")) else "max"
+    return "min" if any(w in lowered for w in ("loss", "error", "regret", "fid", "frechet", "nll", "bpd")) else "max"
 
 
 class Trainer:

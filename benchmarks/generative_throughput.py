@@ -16,8 +16,8 @@ import torch
 
 from rlgen.config import build_config
 from rlgen.registry import get_algo
-from rlgen.trainer import Trainer
 from rlgen.tracking import Tracker
+from rlgen.trainer import Trainer
 
 MODELS = ("gan", "cgan", "vae", "cvae", "pix2pix")
 

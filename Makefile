@@ -23,7 +23,10 @@ demo: install
 	$(VENV)/bin/rlgen eval runs/demo-classifier-digits
 	$(VENV)/bin/rlgen train alphazero --env tictactoe --wandb offline --overwrite --run-dir runs/demo-alphazero-tictactoe
 	$(VENV)/bin/rlgen eval runs/demo-alphazero-tictactoe --opponent minimax --games 200
+	$(VENV)/bin/rlgen train cgan --data mnist5k --steps 400 --set metrics=false --wandb offline --overwrite --run-dir runs/demo-cgan-mnist5k
+	$(VENV)/bin/rlgen sample runs/demo-cgan-mnist5k --out runs/demo-cgan-mnist5k/digits.png
 	@echo "play against it: $(VENV)/bin/rlgen play runs/demo-alphazero-tictactoe --human-first"
+	@echo "one row per digit: runs/demo-cgan-mnist5k/digits.png"
 
 test: install
 	$(VENV)/bin/ruff check .

@@ -369,7 +369,8 @@ def build_config(
         apply_override(config, assignment)
     preset = getattr(cls, "preset", None)
     if preset is not None:  # second pass: the env is known now, so its tuned defaults go under the user's values
-        config = from_dict(cls, deep_merge(preset(getattr(config, "env", "")), file_data or {}))
+        source = getattr(config, "env", "") or getattr(config, "data", "")  # env id or dataset name
+        config = from_dict(cls, deep_merge(preset(source), file_data or {}))
         for assignment in overrides:
             apply_override(config, assignment)
     validate(config)

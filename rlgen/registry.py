@@ -29,6 +29,11 @@ ALGOS: dict[str, str | type[Algorithm]] = {
     "sb3:SAC": "rlgen.agents.sb3:SB3SAC",
     "sb3:TD3": "rlgen.agents.sb3:SB3TD3",
     "sb3:MaskablePPO": "rlgen.agents.sb3:SB3MaskablePPO",
+    "pix2pix": "rlgen.generative.pix2pix:Pix2Pix",
+    "gan": "rlgen.generative.gan:GAN",
+    "cgan": "rlgen.generative.gan:CGAN",
+    "vae": "rlgen.generative.vae:VAE",
+    "cvae": "rlgen.generative.vae:CVAE",
 }
 
 
@@ -56,10 +61,10 @@ def get_algo(name: str) -> type[Algorithm]:
 
 
 def dataset_catalog() -> dict[str, str]:
-    """Dataset name -> one-line description."""
-    from rlgen.data import DATASETS
+    """Dataset name -> one-line description, then the prefixed forms (npz:PATH, ...)."""
+    from rlgen.data import DATASET_FORMS, DATASETS
 
-    return {name: desc for name, (_, desc) in DATASETS.items()}
+    return {**{name: desc for name, (_, desc) in DATASETS.items()}, **DATASET_FORMS}
 
 
 def env_catalog() -> dict[str, str]:

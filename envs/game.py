@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import string
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,8 +29,33 @@ class IllegalMoveError(RlgenError, ValueError):
     """A move that is not legal in that position (or a game that is already over)."""
 
 
+class BatchedArrays:
+    """Copy / select / write / join for dataclasses whose fields are arrays, batch first."""
+
+    def copy(self: _Batch) -> _Batch:
+        return type(self)(**{f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)})
+
+    def take(self: _Batch, index: Any) -> _Batch:
+        """The positions at `index` (an int array, a bool mask or a slice), as a new batch."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return type(self)(**{f.name: getattr(self, f.name)[index].copy() for f in dataclasses.fields(self)})
+
+    def put(self: _Batch, index: Any, other: _Batch) -> None:
+        """Write `other`'s positions into this batch at `index`, in place."""
+        for f in dataclasses.fields(self):
+            getattr(self, f.name)[index] = getattr(other, f.name)
+
+    @classmethod
+    def concat(cls: type[_Batch], states: list[_Batch]) -> _Batch:
+        return cls(**{f.name: np.concatenate([getattr(s, f.name) for s in states]) for f in dataclasses.fields(cls)})
+
+
+_Batch = TypeVar("_Batch", bound=BatchedArrays)
+
+
 @dataclass
-class GameState:
+class GameState(BatchedArrays):
     """B positions of one game. All fields are arrays with the batch first."""
 
     board: np.ndarray  # int8 [B, H, W]
@@ -43,24 +68,6 @@ class GameState:
     @property
     def batch(self) -> int:
         return int(self.board.shape[0])
-
-    def copy(self) -> GameState:
-        return GameState(**{f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)})
-
-    def take(self, index: Any) -> GameState:
-        """The positions at `index` (an int array, a bool mask or a slice), as a new state."""
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
-        return GameState(**{f.name: getattr(self, f.name)[index].copy() for f in dataclasses.fields(self)})
-
-    def put(self, index: Any, other: GameState) -> None:
-        """Write `other`'s positions into this state at `index`, in place."""
-        for f in dataclasses.fields(self):
-            getattr(self, f.name)[index] = getattr(other, f.name)
-
-    @staticmethod
-    def concat(states: list[GameState]) -> GameState:
-        return GameState(**{f.name: np.concatenate([getattr(s, f.name) for s in states]) for f in dataclasses.fields(GameState)})
 
     def key(self) -> np.ndarray:
         """A hashable byte string per position (board + side to move), for tables and dedupe."""

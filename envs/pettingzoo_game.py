@@ -12,14 +12,13 @@ play chess_v6, go_v5 or a user's own AEC env:
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from rlgen.envs.arena import load_pettingzoo
-from rlgen.envs.game import IllegalMoveError
+from rlgen.envs.game import BatchedArrays, IllegalMoveError
 from rlgen.errors import ConfigError
 
 
@@ -39,7 +38,7 @@ def clone_env(env: Any, memo: dict[int, Any] | None = None) -> Any:
 
 
 @dataclass
-class EnvState:
+class EnvState(BatchedArrays):
     """B positions, each an env object, with the fields search reads as arrays."""
 
     envs: np.ndarray  # object [B]: AEC envs, never stepped in place
@@ -51,22 +50,6 @@ class EnvState:
     @property
     def batch(self) -> int:
         return len(self.envs)
-
-    def copy(self) -> EnvState:
-        return EnvState(**{f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)})
-
-    def take(self, index: Any) -> EnvState:
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
-        return EnvState(**{f.name: getattr(self, f.name)[index].copy() for f in dataclasses.fields(self)})
-
-    def put(self, index: Any, other: EnvState) -> None:
-        for f in dataclasses.fields(self):
-            getattr(self, f.name)[index] = getattr(other, f.name)
-
-    @staticmethod
-    def concat(states: list[EnvState]) -> EnvState:
-        return EnvState(**{f.name: np.concatenate([getattr(s, f.name) for s in states]) for f in dataclasses.fields(EnvState)})
 
 
 class PettingZooGame:

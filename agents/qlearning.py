@@ -309,6 +309,9 @@ class GreedyChoice:
     visits: np.ndarray
     value: np.ndarray
 
+    def best_actions(self) -> np.ndarray:
+        return self.visits.argmax(axis=1)
+
 
 class TableGameAgent(GameAgent):
     """Greedy play from a position table. `act(observation, action_mask)` takes PettingZoo
@@ -340,7 +343,7 @@ class TableGameAgent(GameAgent):
         """The greedy move of every position of a batch (ties: the lowest action)."""
         result = self.search(state)
         self.last_value = float(result.value[0])
-        return result.visits.argmax(axis=1)
+        return result.best_actions()
 
 
 # ----------------------------------------------------------------------------- algorithm

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -159,18 +161,46 @@ class ConditionalBatchNorm(nn.Module):
         return x * gain[:, :, None, None] + self.bias(embedding)[:, :, None, None]
 
 
+@contextmanager
+def _without_onednn() -> Iterator[None]:
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
+
+
+class _NativeConvTranspose(torch.autograd.Function):
+    """A stride-2, padding-1 transposed conv whose forward and backward both skip oneDNN."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        with _without_onednn():
+            return F.conv_transpose2d(x, weight, bias, stride=2, padding=1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, weight = ctx.saved_tensors
+        with _without_onednn():
+            return torch.ops.aten.convolution_backward(
+                grad.contiguous(), x, weight, [weight.shape[1]], [2, 2], [1, 1], [1, 1], True, [0, 0], 1,
+                [True, True, True],
+            )
+
+
 class ToImage(nn.ConvTranspose2d):
-    """The generator's last 2x transposed conv, to image channels. On CPU it runs on the
-    native kernel: oneDNN is about 20x slower for so few output channels."""
+    """The generator's last 2x transposed conv, to image channels. On CPU (fp32) it runs on
+    the native kernels: oneDNN is 5-20x slower for so few output channels."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 4, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or not torch.backends.mkldnn.enabled:
+        if x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or x.dtype != torch.float32:
             return super().forward(x)
-        torch.backends.mkldnn.enabled = False
-        try:
-            return super().forward(x)
-        finally:
-            torch.backends.mkldnn.enabled = True
+        return _NativeConvTranspose.apply(x, self.weight, self.bias)
 
 
 def plan_channels(image_size: int, width: int, cap: int) -> tuple[int, list[int]]:
@@ -197,8 +227,7 @@ class GANGenerator(nn.Module):
         for i, width in enumerate(widths):
             last = i == len(widths) - 1
             out = channels if last else widths[i + 1]
-            up = ToImage if last else nn.ConvTranspose2d
-            self.ups.append(up(width, out, 4, stride=2, padding=1, bias=last))
+            self.ups.append(ToImage(width, out) if last else nn.ConvTranspose2d(width, out, 4, 2, 1, bias=False))
             if not last:
                 self.norms.append(ConditionalBatchNorm(out, cbn_dim))
         self.width0 = widths[0]
@@ -235,11 +264,21 @@ class GANDiscriminator(nn.Module):
         self.encoder = ConditionEncoder(spec, cfg.embed_dim) if spec.kind != "none" else None
         self.project = _sn(nn.Linear(cfg.embed_dim, features, bias=False), sn) if self.encoder is not None else None
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(self, condition: torch.Tensor | None) -> torch.Tensor | None:
+        """V e(c), the condition's direction in feature space (None without a condition)."""
+        if self.encoder is None or condition is None:
+            return None
+        return self.project(self.encoder(condition))
+
+    def forward(
+        self, x: torch.Tensor, condition: torch.Tensor | None = None, embedding: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Scores [N]; pass `embedding` (from `embed`) to reuse one for several image batches."""
         phi = self.body(x)
         score = self.out(phi).squeeze(1)
-        if self.encoder is not None and condition is not None:
-            score = score + (self.project(self.encoder(condition)) * phi).sum(1)
+        embedding = self.embed(condition) if embedding is None else embedding
+        if embedding is not None:
+            score = score + (embedding * phi).sum(1)
         return score
 
 
@@ -367,14 +406,17 @@ class GAN(GenerativeAlgorithm):
             with self.trainer.autocast():
                 # The last critic step's fakes keep their graph: the generator step reuses them.
                 fake = self.generator(z, condition)
-                real_score = self.discriminator(self.d_input(real), condition).float()
-                fake_score = self.discriminator(self.d_input(fake.detach()), condition).float()
+                embedding = self.discriminator.embed(condition)  # once for real and fake
+                real_score = self.discriminator(self.d_input(real), embedding=embedding).float()
+                fake_score = self.discriminator(self.d_input(fake.detach()), embedding=embedding).float()
             losses = {"d": discriminator_loss(cfg.loss, real_score, fake_score)}
             if cfg.loss == "wgan-gp":
                 losses["gp"] = cfg.gp_weight * gradient_penalty(self.discriminator, real, fake.detach().float(), condition)
             metrics.update(self.trainer.optimize(losses, optimizer="d"))
         with self.trainer.autocast():
-            g_score = self.discriminator(self.d_input(fake), condition).float()
+            with torch.no_grad():  # G's loss needs no gradient for D's condition embedding
+                embedding = self.discriminator.embed(condition)
+            g_score = self.discriminator(self.d_input(fake), embedding=embedding).float()
         g_loss = generator_loss(cfg.loss, g_score)
         metrics.update(self.trainer.optimize({"g": g_loss}, optimizer="g"))
         real_acc, fake_acc = d_accuracy(cfg.loss, real_score.detach(), fake_score.detach())

@@ -72,8 +72,8 @@ class VAEConfig(GenerativeConfig):
     """Size of the condition embedding fed to both encoder and decoder (cvae)."""
     factor_dropout: float = 0.25
     """Attribute conditions: chance of hiding each factor ('any value') in a training batch, so partial conditions work."""
-    likelihood: Literal["auto", "bernoulli", "gaussian"] = "auto"
-    """p(x | z): bernoulli (logits per pixel) or gaussian (mean per pixel, learned scale); auto = bernoulli for grayscale, gaussian for colour."""
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+    """p(x | z): bernoulli (logits per pixel; on colour data a cross-entropy, not a density) or gaussian (mean per pixel, learned scale, bits/dim)."""
     gaussian_scale: Literal["global", "pixel"] = "global"
     """Gaussian likelihood: one learned scale for all pixels, or one per pixel and channel."""
     binarize: Literal["auto", "none", "dynamic", "static"] = "auto"
@@ -306,11 +306,9 @@ class VAE(GenerativeAlgorithm):
             self.spec = ConditionSpec.from_dataset(self.splits.train, "attributes")
         self.latent_dim = config.latent_dim
         channels = self.image_shape[0]
-        self.likelihood = config.likelihood if config.likelihood != "auto" else ("bernoulli" if channels == 1 else "gaussian")
+        self.likelihood = config.likelihood
         binary = self.likelihood == "bernoulli" and channels == 1  # binarized colour would be a different image
         self.binarize = config.binarize if config.binarize != "auto" else ("dynamic" if binary else "none")
-        if self.binarize != "none" and self.likelihood != "bernoulli":
-            raise ConfigError(f"binarize={self.binarize} needs likelihood=bernoulli (got {self.likelihood})")
         if self.binarize == "static":
             self.train_x = self.fixed_view(self.train_x, offset=0)
         # The dev and test sets are prepared once with fixed seeds: every run and every

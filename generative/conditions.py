@@ -24,6 +24,8 @@ from rlgen.data import ImageDataset
 from rlgen.errors import ConfigError, unknown_name
 
 CONDITION_KINDS = ("none", "label", "attributes", "caption", "image")
+TEXT_ENCODERS = ("gru", "pool")
+"""How a caption encoder reads its words: a GRU, or a sum of word embeddings."""
 UNSPECIFIED = -1
 """Attribute value index meaning 'any value of this factor'."""
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -218,20 +220,25 @@ class ConditionEncoder(nn.Module):
 
     label: a learned table; attributes: one table per factor, summed (an unspecified factor
     has its own 'any' row, so partial conditions work); caption: word embeddings read by
-    a GRU whose last state (at each caption's true length) is projected.
+    a GRU whose last state (at each caption's true length) is projected, or with
+    text='pool' summed and projected (a bag of words: much quicker to learn, and enough
+    when word order carries no meaning, as in the shapes captions).
     """
 
-    def __init__(self, spec: ConditionSpec, dim: int) -> None:
+    def __init__(self, spec: ConditionSpec, dim: int, text: str = "gru") -> None:
         super().__init__()
+        if text not in TEXT_ENCODERS:
+            raise unknown_name("text encoder", text, list(TEXT_ENCODERS))
         self.kind = spec.kind
         self.dim = dim
+        self.text = text
         if spec.kind == "label":
             self.table = nn.Embedding(len(spec.classes), dim)
         elif spec.kind == "attributes":
             self.tables = nn.ModuleList(nn.Embedding(len(v) + 1, dim) for v in spec.factors.values())
         elif spec.kind == "caption":
             self.words = nn.Embedding(len(spec.vocab) + 1, dim, padding_idx=0)
-            self.gru = nn.GRU(dim, dim, batch_first=True)
+            self.gru = nn.GRU(dim, dim, batch_first=True) if text == "gru" else None
             self.out = nn.Linear(dim, dim)
         else:
             raise ConfigError(f"ConditionEncoder takes label, attributes or caption conditions, not '{spec.kind}'")
@@ -242,6 +249,8 @@ class ConditionEncoder(nn.Module):
         if self.kind == "attributes":
             # UNSPECIFIED (-1) maps to each table's last row, the learned 'any value' entry.
             return sum(table(condition[:, i] % table.num_embeddings) for i, table in enumerate(self.tables))
+        if self.gru is None:  # bag of words: padding (id 0) embeds to zeros
+            return self.out(self.words(condition).sum(1))
         lengths = (condition > 0).sum(1).clamp(min=1)
         states, _ = self.gru(self.words(condition))
         last = states[torch.arange(len(condition), device=condition.device), lengths - 1]

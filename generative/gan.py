@@ -80,6 +80,9 @@ class GANConfig(GenerativeConfig):
     0.995 suits runs of a few thousand steps, 0.999 longer ones."""
     embed_dim: int = 128
     """Condition embedding size (conditional models)."""
+    text_encoder: Literal["pool", "gru"] = "pool"
+    """Caption encoder: a bag of words (summed word embeddings; quick to learn) or a GRU
+    (when word order matters)."""
     attribute_drop: float = 0.3
     """Probability that an attribute factor is hidden ('any value') in a training condition,
     so partial conditions such as 'shape=circle' work (attribute conditions only)."""
@@ -217,7 +220,7 @@ class GANGenerator(nn.Module):
         super().__init__()
         channels, size, _ = image_shape
         self.base, widths = plan_channels(size, cfg.g_channels, cfg.max_channels)
-        self.encoder = ConditionEncoder(spec, cfg.embed_dim) if spec.kind != "none" else None
+        self.encoder = ConditionEncoder(spec, cfg.embed_dim, cfg.text_encoder) if spec.kind != "none" else None
         self.concat = self.encoder is not None and cfg.g_conditioning == "concat"
         cbn_dim = cfg.embed_dim if self.encoder is not None and not self.concat else 0
         in_dim = cfg.latent_dim + (cfg.embed_dim if self.concat else 0)
@@ -261,7 +264,7 @@ class GANDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers, nn.Flatten())
         features = previous * base * base
         self.out = _sn(nn.Linear(features, 1), sn)
-        self.encoder = ConditionEncoder(spec, cfg.embed_dim) if spec.kind != "none" else None
+        self.encoder = ConditionEncoder(spec, cfg.embed_dim, cfg.text_encoder) if spec.kind != "none" else None
         self.project = _sn(nn.Linear(cfg.embed_dim, features, bias=False), sn) if self.encoder is not None else None
 
     def embed(self, condition: torch.Tensor | None) -> torch.Tensor | None:

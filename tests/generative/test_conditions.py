@@ -93,16 +93,30 @@ def test_encoders_give_one_embedding_per_row_and_any_value_row() -> None:
         assert not torch.allclose(free, encoder(torch.tensor([[0, colour, 0]])))
 
 
-def test_caption_encoder_ignores_padding_beyond_length() -> None:
+@pytest.mark.parametrize("text", ["gru", "pool"])
+def test_caption_encoder_ignores_padding_beyond_length(text: str) -> None:
     data = toy_dataset()
     spec = ConditionSpec.from_dataset(data, "caption")
     spec.max_tokens += 3
-    encoder = ConditionEncoder(spec, 8)
+    encoder = ConditionEncoder(spec, 8, text=text)
     ids = spec.encode_captions(["a small red circle"])
     longer = ids.clone()
     assert encoder(ids).shape == (1, 8)
     longer[0, -1] = 0  # still padding: same embedding
     assert torch.allclose(encoder(ids), encoder(longer))
+    other = spec.encode_captions(["a small green circle"])
+    assert not torch.allclose(encoder(ids), encoder(other))
+
+
+def test_pool_encoder_ignores_word_order_and_unknown_text_encoder_errors() -> None:
+    data = toy_dataset()
+    spec = ConditionSpec.from_dataset(data, "caption")
+    encoder = ConditionEncoder(spec, 8, text="pool")
+    assert torch.allclose(
+        encoder(spec.encode_captions(["a small red circle"])), encoder(spec.encode_captions(["circle red small a"]))
+    )
+    with pytest.raises(RlgenError, match="gru"):
+        ConditionEncoder(spec, 8, text="lstm")
 
 
 def test_drop_factors_rate() -> None:

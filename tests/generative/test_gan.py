@@ -230,9 +230,10 @@ def test_dataset_presets_sit_under_the_users_values():
     for key, value in CGANConfig.preset("shapes").items():
         if not isinstance(value, dict):
             assert getattr(shapes, key) == value, key
-    assert build_config(CGANConfig, {}, ["data=shapes:n=500"]).latent_dim == shapes.latent_dim
-    mine = build_config(CGANConfig, {}, ["data=shapes", "latent_dim=7"])
-    assert mine.latent_dim == 7
+    assert shapes.optim_g.lr == CGANConfig.preset("shapes")["optim_g"]["lr"] != CGANConfig().optim_g.lr
+    assert build_config(CGANConfig, {}, ["data=shapes:n=500"]).g_channels == shapes.g_channels
+    mine = build_config(CGANConfig, {}, ["data=shapes", "g_channels=48", "optim_g.lr=3e-4"])
+    assert (mine.g_channels, mine.optim_g.lr, mine.optim_d.lr) == (48, 3e-4, shapes.optim_d.lr)
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rlgen.data import ImageDataset
@@ -183,6 +184,42 @@ class ConditionSpec:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
             setattr(self, key, value)
+
+
+def readout_size(spec: ConditionSpec) -> int:
+    """Outputs of a head that reads a condition back from an image: one per class (label),
+    per value of every factor (attributes), or per vocabulary word (caption)."""
+    if spec.kind == "label":
+        return len(spec.classes)
+    if spec.kind == "attributes":
+        return sum(len(values) for values in spec.factors.values())
+    if spec.kind == "caption":
+        return len(spec.vocab)
+    raise ConfigError(f"a '{spec.kind}' condition cannot be read back from an image")
+
+
+def readout_loss(spec: ConditionSpec, logits: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """How badly `logits` (from `readout_size` outputs) read back `condition`: cross-entropy
+    for a label and for each specified factor (hidden factors are skipped), and for a
+    caption a binary cross-entropy per vocabulary word on whether the caption uses it
+    (summed over words, divided by the caption length, so it is on a label's scale)."""
+    logits = logits.float()
+    if spec.kind == "label":
+        return F.cross_entropy(logits, condition)
+    if spec.kind == "attributes":
+        losses, start = [], 0
+        for i, values in enumerate(spec.factors.values()):
+            target = condition[:, i]
+            if (target != UNSPECIFIED).any():
+                losses.append(F.cross_entropy(logits[:, start : start + len(values)], target, ignore_index=UNSPECIFIED))
+            start += len(values)
+        return torch.stack(losses).mean() if losses else logits.sum() * 0.0
+    if spec.kind == "caption":
+        words = torch.zeros(len(condition), len(spec.vocab) + 1, device=logits.device)
+        words.scatter_(1, condition, 1.0)
+        bce = F.binary_cross_entropy_with_logits(logits, words[:, 1:], reduction="sum")
+        return bce / (len(condition) * max(spec.max_tokens, 1))
+    raise ConfigError(f"a '{spec.kind}' condition cannot be read back from an image")
 
 
 def _distinct(texts: list[str], n: int) -> list[str]:

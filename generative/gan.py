@@ -12,6 +12,9 @@ spectral norm. With a condition, the generator's batch norms take their gain and
 from the condition embedding (conditional batch norm) and the discriminator is a
 projection discriminator: D(x, c) = w . phi(x) + <V e(c), phi(x)>. Labels, attribute
 rows and captions all reach the networks through `ConditionEncoder`s (one in G, one in D).
+With `readout_weight` > 0, D also reads the condition back from real images (an
+auxiliary classifier, as in AC-GAN) and G is trained so that D reads the requested
+condition from its fakes: on `shapes` (its preset) that is what gets the shape right.
 An EMA of the generator is what samples, grids and metrics use.
 """
 
@@ -33,7 +36,7 @@ from rlgen.errors import ConfigError, unknown_name
 from rlgen.nets import _scale_plan
 
 from .base import GenerativeAlgorithm, GenerativeConfig
-from .conditions import ConditionEncoder, ConditionSpec, drop_factors
+from .conditions import ConditionEncoder, ConditionSpec, drop_factors, readout_loss, readout_size
 
 LOSSES = ("nonsaturating", "hinge", "wgan-gp")
 AUGMENTS = ("translation", "cutout")
@@ -83,6 +86,10 @@ class GANConfig(GenerativeConfig):
     text_encoder: Literal["pool", "gru"] = "pool"
     """Caption encoder: a bag of words (summed word embeddings; quick to learn) or a GRU
     (when word order matters)."""
+    readout_weight: float = 0.0
+    """Auxiliary-classifier term (as in AC-GAN): D also reads the condition back from real
+    images (the class, each attribute, the words of a caption) and G is trained so that D
+    reads the requested condition from its fakes. 0 = off (projection alone)."""
     attribute_drop: float = 0.3
     """Probability that an attribute factor is hidden ('any value') in a training condition,
     so partial conditions such as 'shape=circle' work (attribute conditions only)."""
@@ -101,7 +108,7 @@ class GANConfig(GenerativeConfig):
         "mnist5k": {"optim_g": _adam(1e-3), "optim_d": _adam(1e-3), "augment": "translation"},
         # A narrower generator takes ~1.5x the steps per second; shape accuracy is what
         # the shapes runs are short of, and it tracks steps more than width.
-        "shapes": {"g_channels": 32, "optim_g": _adam(1e-3), "optim_d": _adam(1e-3)},
+        "shapes": {"g_channels": 32, "optim_g": _adam(1e-3), "optim_d": _adam(1e-3), "readout_weight": 1.0},
     }
 
     @classmethod
@@ -121,6 +128,8 @@ class GANConfig(GenerativeConfig):
             raise ConfigError(f"attribute_drop must be in [0, 1), got {self.attribute_drop}")
         if self.gp_weight < 0:
             raise ConfigError(f"gp_weight must be >= 0, got {self.gp_weight}")
+        if self.readout_weight < 0:
+            raise ConfigError(f"readout_weight must be >= 0 (0 = off), got {self.readout_weight}")
         for name in augment_policy(self.augment):
             if name not in AUGMENTS:
                 raise unknown_name("augmentation", name, list(AUGMENTS))
@@ -269,6 +278,9 @@ class GANDiscriminator(nn.Module):
         self.out = _sn(nn.Linear(features, 1), sn)
         self.encoder = ConditionEncoder(spec, cfg.embed_dim, cfg.text_encoder) if spec.kind != "none" else None
         self.project = _sn(nn.Linear(cfg.embed_dim, features, bias=False), sn) if self.encoder is not None else None
+        # Not spectrally normalized: a classifier needs logits larger than a critic's scores.
+        reads = self.encoder is not None and cfg.readout_weight > 0
+        self.readout = nn.Linear(features, readout_size(spec)) if reads else None
 
     def embed(self, condition: torch.Tensor | None) -> torch.Tensor | None:
         """V e(c), the condition's direction in feature space (None without a condition)."""
@@ -280,12 +292,18 @@ class GANDiscriminator(nn.Module):
         self, x: torch.Tensor, condition: torch.Tensor | None = None, embedding: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Scores [N]; pass `embedding` (from `embed`) to reuse one for several image batches."""
+        return self.score_and_readout(x, condition, embedding)[0]
+
+    def score_and_readout(
+        self, x: torch.Tensor, condition: torch.Tensor | None = None, embedding: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scores [N] and the condition read back from the images (None without a readout head)."""
         phi = self.body(x)
         score = self.out(phi).squeeze(1)
         embedding = self.embed(condition) if embedding is None else embedding
         if embedding is not None:
             score = score + (embedding * phi).sum(1)
-        return score
+        return score, None if self.readout is None else self.readout(phi)
 
 
 def diff_augment(x: torch.Tensor, policy: list[str]) -> torch.Tensor:
@@ -384,16 +402,16 @@ class GAN(GenerativeAlgorithm):
 
     # -- data
 
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Real images in [-1, 1] and their (partly hidden, for attributes) conditions."""
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Real images in [-1, 1], their conditions as G and D see them (attributes partly
+        hidden) and their whole conditions (what the readout learns from real images)."""
         index = self.batches.next_index().to(self.trainer.device)
         x = self.train_x[index] * 2 - 1
         if self.train_c is None:
-            return x, None
-        condition = self.train_c[index]
-        if self.spec.kind == "attributes":
-            condition = drop_factors(condition, self.config.attribute_drop)
-        return x, condition
+            return x, None, None
+        whole = self.train_c[index]
+        condition = drop_factors(whole, self.config.attribute_drop) if self.spec.kind == "attributes" else whole
+        return x, condition, whole
 
     def d_input(self, x: torch.Tensor) -> torch.Tensor:
         return diff_augment(x, self.policy) if self.policy else x
@@ -407,24 +425,30 @@ class GAN(GenerativeAlgorithm):
         self.discriminator.train()
         metrics: dict[str, float] = {}
         for _ in range(cfg.n_critic):
-            real, condition = self.batch()
+            real, condition, whole = self.batch()
             z = torch.randn(len(real), cfg.latent_dim, device=real.device)
             with self.trainer.autocast():
                 # The last critic step's fakes keep their graph: the generator step reuses them.
                 fake = self.generator(z, condition)
                 embedding = self.discriminator.embed(condition)  # once for real and fake
-                real_score = self.discriminator(self.d_input(real), embedding=embedding).float()
+                real_score, real_read = self.discriminator.score_and_readout(self.d_input(real), embedding=embedding)
                 fake_score = self.discriminator(self.d_input(fake.detach()), embedding=embedding).float()
+            real_score = real_score.float()
             losses = {"d": discriminator_loss(cfg.loss, real_score, fake_score)}
+            if real_read is not None:  # learned from real images only, so D never learns to read G's mistakes
+                losses["readout"] = cfg.readout_weight * readout_loss(self.spec, real_read, whole)
             if cfg.loss == "wgan-gp":
                 losses["gp"] = cfg.gp_weight * gradient_penalty(self.discriminator, real, fake.detach().float(), condition)
             metrics.update(self.trainer.optimize(losses, optimizer="d"))
         with self.trainer.autocast():
             with torch.no_grad():  # G's loss needs no gradient for D's condition embedding
                 embedding = self.discriminator.embed(condition)
-            g_score = self.discriminator(self.d_input(fake), embedding=embedding).float()
-        g_loss = generator_loss(cfg.loss, g_score)
-        metrics.update(self.trainer.optimize({"g": g_loss}, optimizer="g"))
+            g_score, fake_read = self.discriminator.score_and_readout(self.d_input(fake), embedding=embedding)
+        g_loss = generator_loss(cfg.loss, g_score.float())
+        g_terms = {"g": g_loss}
+        if fake_read is not None:
+            g_terms["readout"] = cfg.readout_weight * readout_loss(self.spec, fake_read, condition)
+        metrics.update(self.trainer.optimize(g_terms, optimizer="g"))
         real_acc, fake_acc = d_accuracy(cfg.loss, real_score.detach(), fake_score.detach())
         metrics.update({
             "losses/d": float(losses["d"].detach()),
@@ -437,6 +461,9 @@ class GAN(GenerativeAlgorithm):
         })
         if "gp" in losses:
             metrics["losses/gp"] = float(losses["gp"].detach()) / max(cfg.gp_weight, 1e-12)
+        if "readout" in losses:
+            metrics["losses/readout_real"] = float(losses["readout"].detach()) / cfg.readout_weight
+            metrics["losses/readout_fake"] = float(g_terms["readout"].detach()) / cfg.readout_weight
         return metrics
 
     # -- sampling

@@ -14,6 +14,8 @@ from rlgen.generative.conditions import (
     ConditionSpec,
     drop_factors,
     load_condition_image,
+    readout_loss,
+    readout_size,
 )
 
 FACTORS = {"shape": ["circle", "square", "triangle"], "colour": ["red", "green"], "size": ["small", "large"]}
@@ -117,6 +119,35 @@ def test_pool_encoder_ignores_word_order_and_unknown_text_encoder_errors() -> No
     )
     with pytest.raises(RlgenError, match="gru"):
         ConditionEncoder(spec, 8, text="lstm")
+
+
+def test_readout_loss_targets_each_condition_kind() -> None:
+    data = toy_dataset()
+    sure = 30.0  # logits this confident cost ~0 when right
+    label = ConditionSpec.from_dataset(data, "label")
+    assert readout_size(label) == 3
+    right = torch.nn.functional.one_hot(torch.tensor([2, 0]), 3) * sure
+    assert readout_loss(label, right, torch.tensor([2, 0])) < 1e-6
+    assert readout_loss(label, right, torch.tensor([0, 2])) > 10
+
+    attributes = ConditionSpec.from_dataset(data, "attributes")
+    assert readout_size(attributes) == 3 + 2 + 2
+    logits = torch.full((1, 7), -sure)
+    logits[0, [0, 3 + 1, 5 + 0]] = sure  # circle, green, small
+    assert readout_loss(attributes, logits, torch.tensor([[0, 1, 0]])) < 1e-6
+    assert readout_loss(attributes, logits, torch.tensor([[0, 0, 0]])) > 10
+    # A hidden factor is not asked for: a wrong colour reading costs nothing then.
+    assert readout_loss(attributes, logits, torch.tensor([[0, UNSPECIFIED, 0]])) < 1e-6
+
+    caption = ConditionSpec.from_dataset(data, "caption")
+    assert readout_size(caption) == len(caption.vocab)
+    ids = caption.encode_captions(["a small red circle"])
+    used = {caption.vocab.index(w) for w in ("a", "small", "red", "circle")}
+    logits = torch.tensor([[sure if i in used else -sure for i in range(len(caption.vocab))]])
+    assert readout_loss(caption, logits, ids) < 1e-6
+    assert readout_loss(caption, logits, caption.encode_captions(["a large red circle"])) > 1
+    with pytest.raises(ConfigError, match="read back"):
+        readout_size(ConditionSpec())
 
 
 def test_drop_factors_rate() -> None:

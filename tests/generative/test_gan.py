@@ -77,6 +77,26 @@ def test_discriminator_learns_to_tell_real_from_fake_on_a_tiny_batch(tmp_path):
     assert last["charts/d_real_accuracy"] + last["charts/d_fake_accuracy"] > 1.8
 
 
+def test_readout_head_learns_the_condition_from_real_images_and_steers_the_generator(tmp_path):
+    """readout_weight > 0: D's readout loss on real digits falls; G's loss includes the
+    readout of its fakes, so the readout head's gradient reaches the generator."""
+    cgan = build(CGAN, tiny(CGANConfig, "readout_weight=1", "batch_size=64", "optim_d.lr=3e-3"), tmp_path)
+    assert cgan.discriminator.readout is not None
+    first = [cgan.train_step()["losses/readout_real"] for _ in range(3)]
+    for _ in range(60):
+        last = cgan.train_step()
+    assert last["losses/readout_real"] < sum(first) / 3 - 0.5
+    assert torch.isfinite(torch.tensor(last["losses/readout_fake"]))
+    real, condition, _ = cgan.batch()
+    fake = cgan.generator(torch.randn(len(real), 8), condition)
+    _, read = cgan.discriminator.score_and_readout(fake)
+    torch.nn.functional.cross_entropy(read, condition).backward()
+    assert cgan.generator.fc.weight.grad.abs().sum() > 0
+    assert build(CGAN, tiny(CGANConfig), tmp_path / "off").discriminator.readout is None
+    with pytest.raises(ConfigError, match="readout_weight"):
+        tiny(CGANConfig, "readout_weight=-1")
+
+
 SPECS = {
     "none": ConditionSpec(),
     "label": ConditionSpec(kind="label", classes=["a", "b", "c"]),

@@ -32,21 +32,23 @@ from rlgen.envs.game import GAMES, Game, GameState, make_game
 from rlgen.errors import ConfigError, unknown_name
 from rlgen.nets import PolicyHead, ResidualTower, ValueHead
 
-# Small defaults per game; a config value of 0 (or '') means "use these".
+# Small defaults per game; a config value of 0 (or '') means "use these". Iterations
+# (`steps`): tic-tac-toe is perfect in well under a minute; the board games' 120
+# iterations take over an hour on 2 CPU cores, so `--minutes` is what ends them there.
 GAME_DEFAULTS: dict[str, dict[str, Any]] = {
-    "tictactoe": dict(blocks=2, channels=32, simulations=32, games=64, temperature_moves=3, dirichlet_alpha=1.0,
+    "tictactoe": dict(steps=40, blocks=2, channels=32, simulations=32, games=64, temperature_moves=3, dirichlet_alpha=1.0,
                       train_steps=30, eval_opponent="minimax", eval_games=100, eval_simulations=64, opening_moves=0,
                       elo_pool="random,lookahead,mcts:50"),
-    "connect4": dict(blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=1.0,
+    "connect4": dict(steps=120, blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=1.0,
                      train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
                      elo_pool="random,alphabeta:2,alphabeta:4,mcts:200"),
-    "othello6": dict(blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=0.5,
+    "othello6": dict(steps=120, blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=0.5,
                      train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
                      elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200"),
-    "othello8": dict(blocks=6, channels=64, simulations=128, games=128, temperature_moves=12, dirichlet_alpha=0.3,
+    "othello8": dict(steps=120, blocks=6, channels=64, simulations=128, games=128, temperature_moves=12, dirichlet_alpha=0.3,
                      train_steps=80, eval_opponent="alphabeta:2", eval_games=20, eval_simulations=128, opening_moves=2,
                      elo_pool="random,alphabeta:1,alphabeta:2,mcts:200"),
-    "gomoku": dict(blocks=4, channels=64, simulations=128, games=64, temperature_moves=8, dirichlet_alpha=0.3,
+    "gomoku": dict(steps=120, blocks=4, channels=64, simulations=128, games=64, temperature_moves=8, dirichlet_alpha=0.3,
                    train_steps=60, eval_opponent="alphabeta:1", eval_games=20, eval_simulations=128, opening_moves=2,
                    elo_pool="random,lookahead,alphabeta:1,mcts:200"),
 }
@@ -60,8 +62,8 @@ class AlphaZeroConfig(RunConfig):
 
     env: str = "tictactoe"
     """Game: tictactoe, connect4, othello6, othello8, gomoku."""
-    steps: int = 40
-    """Self-play iterations."""
+    steps: int = 0
+    """Self-play iterations (0 = the game's default: 40 for tic-tac-toe, 120 otherwise)."""
     blocks: int = 0
     """Residual blocks of the network tower."""
     channels: int = 0

@@ -44,6 +44,9 @@ def test_worker_processes_match_across_runs(tmp_path):
 def test_config_fills_game_defaults_and_rejects_unknown_games():
     cfg = build_config(AlphaZeroConfig, {}, ["env=connect4"])
     assert cfg.blocks == 3 and cfg.eval_opponent == "alphabeta:2" and cfg.temperature_moves == 8
+    # The board games run long enough that --minutes ends them; tic-tac-toe needs few.
+    assert (cfg.steps, build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).steps) == (120, 40)
+    assert build_config(AlphaZeroConfig, {}, ["env=connect4", "steps=7"]).steps == 7
     from rlgen.errors import UnknownNameError
 
     with pytest.raises(UnknownNameError, match="choices: connect4"):

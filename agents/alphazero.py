@@ -125,6 +125,9 @@ class AlphaZeroConfig(RunConfig):
     """Games against each pool opponent per Elo round."""
     elo_every: int = 3
     """Play the Elo round at every this-many-th evaluation (and the first)."""
+    elo_snapshots: int = 3
+    """Earlier versions of the network in the Elo pool: each round snapshots the network,
+    and the newest this-many snapshots play the next round too (0 = fixed pool only)."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adamw", lr=2e-3, weight_decay=1e-4, schedule="cosine", min_lr_ratio=0.1))
     """Optimizer (L2 as weight decay)."""
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=1, eval_every=5, checkpoint_every=1))
@@ -250,7 +253,10 @@ class AlphaZero(Algorithm):
             best = trainer.add_model("best", copy.deepcopy(self.model))
             self.mcts.evaluate = NetworkEvaluator(self.game, best, trainer.device, trainer.autocast)
         self.elo_specs = [] if config.elo_pool == "none" else [p.strip() for p in config.elo_pool.split(",") if p.strip()]
-        self.pool_results: list[tuple[int, int, float, int]] = []  # among pool members, played once
+        # Elo: every result so far as (player, player, score of the first, games), players by
+        # name (pool specs and 'iteration N' snapshots); the pool's round robin is played once.
+        self.elo_results: list[tuple[str, str, float, int]] = []
+        self.snapshots: list[tuple[str, dict[str, torch.Tensor]]] = []  # newest elo_snapshots networks
         self.evaluations = 0
         self.workers_pool: SelfPlayPool | None = None
 
@@ -362,29 +368,46 @@ class AlphaZero(Algorithm):
         return play_match(self.game, self.agent().as_opponent(), opp, games, self.rng, self.config.opening_moves)
 
     def elo(self) -> dict[str, float]:
-        """The agent's Elo against the fixed pool (pool ratings from one round robin, the
-        first pool member anchored at 0)."""
+        """The network's Elo against the fixed pool and its own earlier snapshots: one
+        maximum-likelihood fit over every result so far, the first pool member at 0."""
         cfg = self.config
         self.evaluations += 1
         if not self.elo_specs or (self.evaluations - 1) % max(cfg.elo_every, 1):
             return {}
         seed = int(self.rng.integers(2**31))
-        members = [resolve_opponent(spec, self.game, seed + k) for k, spec in enumerate(self.elo_specs)]
-        if not self.pool_results:
-            for a in range(len(members)):
-                for b in range(a + 1, len(members)):
-                    r = play_match(self.game, members[a], members[b], cfg.elo_games, self.rng, cfg.opening_moves)
-                    self.pool_results.append((a, b, r["score"], cfg.elo_games))
-        me = len(members)
-        results = list(self.pool_results)
+        members = {spec: resolve_opponent(spec, self.game, seed + k) for k, spec in enumerate(self.elo_specs)}
+        if not self.elo_results:
+            names = list(members)
+            for a, first in enumerate(names):
+                for second in names[a + 1 :]:
+                    r = play_match(self.game, members[first], members[second], cfg.elo_games, self.rng, cfg.opening_moves)
+                    self.elo_results.append((first, second, r["score"], cfg.elo_games))
+        for name, weights in self.snapshots:
+            members[name] = self.snapshot_agent(weights)
+        me = f"iteration {self.trainer.step}"
         agent = self.agent().as_opponent()
-        for k, member in enumerate(members):
+        for name, member in members.items():
             r = play_match(self.game, agent, member, cfg.elo_games, self.rng, cfg.opening_moves)
-            results.append((me, k, r["score"], cfg.elo_games))
-        ratings = fit_elo(results, me + 1)
-        out = {"eval/elo": float(ratings[me])}
-        out.update({f"eval/elo_pool/{spec}": float(ratings[k]) for k, spec in enumerate(self.elo_specs)})
+            self.elo_results.append((me, name, r["score"], cfg.elo_games))
+        if cfg.elo_snapshots > 0:
+            weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            self.snapshots = [*self.snapshots, (me, weights)][-cfg.elo_snapshots :]
+        players = list(dict.fromkeys([*self.elo_specs, *(n for r in self.elo_results for n in r[:2])]))
+        index = {name: i for i, name in enumerate(players)}
+        ratings = fit_elo([(index[a], index[b], sc, n) for a, b, sc, n in self.elo_results], len(players))
+        out = {"eval/elo": float(ratings[index[me]])}
+        out.update({f"eval/elo_pool/{spec}": float(ratings[index[spec]]) for spec in self.elo_specs})
         return out
+
+    def snapshot_agent(self, weights: dict[str, torch.Tensor]) -> Any:
+        """An earlier network (its weights) searching as the evaluation agent does."""
+        cfg = self.config
+        model = PolicyValueNet(self.game.board_shape, self.game.num_actions, cfg.blocks, cfg.channels).to(self.trainer.device)
+        model.load_state_dict(weights)
+        agent = AlphaZeroAgent(self.game, model, self.trainer.device, cfg.eval_simulations, cfg.c_puct,
+                               root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions)
+        agent.mcts.rng = self.rng
+        return agent.as_opponent()
 
     def evaluate(self) -> dict[str, float]:
         result = self.match(self.config.eval_opponent, self.config.eval_games)
@@ -431,7 +454,8 @@ class AlphaZero(Algorithm):
 
     def state_dict(self) -> dict[str, Any]:
         return {"replay": self.replay.state_dict(), "rng": self.rng.bit_generator.state, "games_played": self.games_played,
-                "pool_results": [list(r) for r in self.pool_results], "evaluations": self.evaluations}
+                "elo_results": [list(r) for r in self.elo_results], "evaluations": self.evaluations,
+                "snapshots": [[name, weights] for name, weights in self.snapshots]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
@@ -439,5 +463,6 @@ class AlphaZero(Algorithm):
         self.replay.load_state_dict(state["replay"])
         self.rng.bit_generator.state = state["rng"]
         self.games_played = int(state["games_played"])
-        self.pool_results = [(int(a), int(b), float(sc), int(n)) for a, b, sc, n in state.get("pool_results", [])]
+        self.elo_results = [(str(a), str(b), float(sc), int(n)) for a, b, sc, n in state.get("elo_results", [])]
+        self.snapshots = [(str(name), weights) for name, weights in state.get("snapshots", [])]
         self.evaluations = int(state.get("evaluations", 0))

@@ -171,7 +171,25 @@ def test_gating_resignation_elo_and_example_games(tmp_path):
     assert evals and np.isfinite(evals[-1]["eval/elo"]) and evals[-1]["eval/elo_pool/random"] == 0.0
     assert list((run / "media").glob("example_game_*.txt"))
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert "best" in ckpt["models"] and ckpt["algorithm"]["pool_results"]
+    assert "best" in ckpt["models"] and ckpt["algorithm"]["elo_results"]
+
+
+def test_elo_pool_grows_with_earlier_snapshots_and_survives_resume(tmp_path):
+    """Each Elo round snapshots the network; the newest `elo_snapshots` play the next
+    round, and their results and weights are in the checkpoint."""
+    cfg = tiny("tictactoe", "steps=3", "elo_pool=random,lookahead", "elo_games=4", "elo_every=1", "elo_snapshots=2",
+               "trainer.eval_every=1")
+    run = train("alphazero", cfg, tmp_path / "run")
+    state = load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]
+    played = {(a, b) for a, b, _, _ in state["elo_results"]}
+    assert ("random", "lookahead") in played
+    assert {("iteration 2", "iteration 1"), ("iteration 3", "iteration 1"), ("iteration 3", "iteration 2")} <= played
+    assert [name for name, _ in state["snapshots"]] == ["iteration 2", "iteration 3"]  # the newest two kept
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics if "eval/elo" in m] == [1, 2, 3]
+    main(["resume", str(run), "--steps", "4"])
+    state = load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]
+    assert ("iteration 4", "iteration 2") in {(a, b) for a, b, _, _ in state["elo_results"]}
 
 
 def test_fit_elo_recovers_known_ratings():

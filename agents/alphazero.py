@@ -363,9 +363,9 @@ class AlphaZero(Algorithm):
         agent.mcts.rng = self.rng
         return agent
 
-    def match(self, opponent: str, games: int) -> dict[str, Any]:
+    def match(self, opponent: str, games: int, simulations: int | None = None) -> dict[str, Any]:
         opp = resolve_opponent(opponent, self.game, int(self.rng.integers(2**31)))
-        return play_match(self.game, self.agent().as_opponent(), opp, games, self.rng, self.config.opening_moves)
+        return play_match(self.game, self.agent(simulations).as_opponent(), opp, games, self.rng, self.config.opening_moves)
 
     def elo(self) -> dict[str, float]:
         """The network's Elo against the fixed pool and its own earlier snapshots: one
@@ -442,11 +442,17 @@ class AlphaZero(Algorithm):
 
             run.log({"media/example_game": wandb.Html(f"<pre>{text}</pre>")}, step=self.trainer.step)
 
-    def report(self, opponent: str | None = None, games: int | None = None, **_: Any) -> dict[str, Any]:
+    def report(self, opponent: str | None = None, games: int | None = None, sims: int | None = None,
+               **_: Any) -> dict[str, Any]:
+        """A match against `opponent` (default: the eval opponent), searching `sims`
+        simulations per move (default: eval_simulations)."""
         opponent = opponent or self.config.eval_opponent
         games = games or max(self.config.eval_games, 2)
-        result = self.match(opponent, games)
-        return {"opponent": opponent, "games": games, "score": result["score"],
+        if sims is not None and sims < 1:
+            raise ConfigError(f"--sims must be >= 1, got {sims}")
+        sims = sims or self.config.eval_simulations
+        result = self.match(opponent, games, sims)
+        return {"opponent": opponent, "games": games, "simulations": sims, "score": result["score"],
                 "elo_vs_opponent": elo_difference(result["score"], games),
                 "as_first": result["first"], "as_second": result["second"], "total": result["total"]}
 

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opponent", help="opponent name (game agents)")
     p.add_argument("--games", type=int, help="number of games (game agents)")
     p.add_argument("--episodes", type=int, help="number of episodes (RL agents)")
+    p.add_argument("--sims", type=int, help="MCTS simulations per move (search agents; default: the run's eval_simulations)")
 
     p = sub.add_parser("play", help="play against a trained game agent in the terminal")
     p.add_argument("run_dir")
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "eval":
             from rlgen.run import evaluate
 
-            options = {k: getattr(args, k) for k in ("opponent", "games", "episodes") if getattr(args, k) is not None}
+            options = {k: getattr(args, k) for k in ("opponent", "games", "episodes", "sims") if getattr(args, k) is not None}
             results = evaluate(args.run_dir, **options)
             _print_results(results)
             print(f"wrote {Path(args.run_dir) / 'eval.json'}")

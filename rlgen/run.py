@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import shutil
@@ -221,6 +222,11 @@ class _EvalTracker(Tracker):
 def evaluate(run_dir: str | Path, output: str = "eval.json", **options: Any) -> dict[str, Any]:
     """Run the algorithm's full report on the run's best checkpoint; writes eval.json."""
     algorithm, _, _ = build_for_eval(run_dir)
+    takes = inspect.signature(algorithm.report).parameters
+    for option in options:
+        if option not in takes:  # reports swallow unknown options (**_): say so rather than ignore one
+            raise ConfigError(f"'{algorithm.name}' evaluation takes no '{option}' option; it takes: "
+                              f"{', '.join(k for k, p in takes.items() if p.kind is p.POSITIONAL_OR_KEYWORD) or 'none'}")
     results = algorithm.report(**options)
     _write_eval(Path(run_dir), results, output)
     return results

@@ -117,10 +117,18 @@ def test_cli_eval_against_opponents(tmp_path, capsys):
         assert sum(result["total"].values()) == 4
     assert main(["eval", str(run), "--opponent", "alphabeta"]) == 2
     assert "needs a depth" in capsys.readouterr().err
+    assert main(["eval", str(run), "--opponent", "random", "--games", "2", "--sims", "3"]) == 0
+    assert json.loads((run / "eval.json").read_text())["simulations"] == 3
+    assert main(["eval", str(run), "--sims", "0"]) == 2
+    assert "--sims must be >= 1" in capsys.readouterr().err
+    assert main(["eval", str(run), "--episodes", "3"]) == 2  # an option this report does not take is refused
+    assert "takes no 'episodes' option; it takes: opponent, games, sims" in capsys.readouterr().err
     classifier = tmp_path / "classifier"
     assert main(["train", "classifier", "--steps", "5", "--wandb", "disabled", "--run-dir", str(classifier)]) == 0
     assert main(["play", str(classifier)]) == 2
     assert "has no acting agent" in capsys.readouterr().err
+    assert main(["eval", str(classifier), "--sims", "8"]) == 2
+    assert "takes no 'sims' option" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--games", type=int, help="number of games (game agents)")
     p.add_argument("--episodes", type=int, help="number of episodes (RL agents)")
     p.add_argument("--sims", type=int, help="MCTS simulations per move (search agents; default: the run's eval_simulations)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                   help="weights to evaluate: best.pt (the default) or last.pt (the end of training)")
 
     p = sub.add_parser("play", help="play against a trained game agent in the terminal")
     p.add_argument("run_dir")
@@ -234,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             from rlgen.run import evaluate
 
             options = {k: getattr(args, k) for k in ("opponent", "games", "episodes", "sims") if getattr(args, k) is not None}
-            results = evaluate(args.run_dir, **options)
+            results = evaluate(args.run_dir, checkpoint=args.checkpoint, **options)
             _print_results(results)
             print(f"wrote {Path(args.run_dir) / 'eval.json'}")
         elif args.command == "play":

@@ -219,9 +219,9 @@ class _EvalTracker(Tracker):
         return None
 
 
-def evaluate(run_dir: str | Path, output: str = "eval.json", **options: Any) -> dict[str, Any]:
-    """Run the algorithm's full report on the run's best checkpoint; writes eval.json."""
-    algorithm, _, _ = build_for_eval(run_dir)
+def evaluate(run_dir: str | Path, output: str = "eval.json", checkpoint: str = "best", **options: Any) -> dict[str, Any]:
+    """Run the algorithm's full report on the run's best (or last) checkpoint; writes eval.json."""
+    algorithm, _, _ = build_for_eval(run_dir, checkpoint)
     takes = inspect.signature(algorithm.report).parameters
     for option in options:
         if option not in takes:  # reports swallow unknown options (**_): say so rather than ignore one

@@ -119,6 +119,7 @@ def test_cli_eval_against_opponents(tmp_path, capsys):
     assert "needs a depth" in capsys.readouterr().err
     assert main(["eval", str(run), "--opponent", "random", "--games", "2", "--sims", "3"]) == 0
     assert json.loads((run / "eval.json").read_text())["simulations"] == 3
+    assert main(["eval", str(run), "--checkpoint", "last", "--games", "2"]) == 0
     assert main(["eval", str(run), "--sims", "0"]) == 2
     assert "--sims must be >= 1" in capsys.readouterr().err
     assert main(["eval", str(run), "--episodes", "3"]) == 2  # an option this report does not take is refused

@@ -154,8 +154,11 @@ def test_diff_augment_translates_and_cuts_out_differentiably():
 @pytest.mark.parametrize("condition, prompt", [("caption", "a large blue square at the centre on a black background"),
                                                ("attributes", "shape=circle,colour=red")])
 def test_shapes_conditions_train_and_sample(tmp_path, condition, prompt):
-    cfg = build_config(CGANConfig, {}, ["data=shapes:n=300", *TINY, f"condition={condition}", "steps=2"])
+    cfg = build_config(CGANConfig, {}, ["data=shapes:n=300", *TINY, f"condition={condition}", "steps=2",
+                                        "readout_weight=1"])
     run = train("cgan", cfg, tmp_path / condition)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["losses/readout_real"] > 0 and summary["losses/readout_fake"] > 0
     generator = load_generator(run)
     images = generator.sample(5, condition=prompt, seed=1)
     assert images.shape == (5, 3, 32, 32) and images.min() >= 0 and images.max() <= 1

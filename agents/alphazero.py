@@ -141,6 +141,8 @@ class AlphaZeroConfig(RunConfig):
         MCTSConfig(root_selection=self.root_selection, gumbel_actions=self.gumbel_actions)  # validates both
         if not 0.0 < self.gate_threshold <= 1.0:
             raise ConfigError(f"gate_threshold must be in (0, 1], got {self.gate_threshold}")
+        if self.elo_snapshots < 0:
+            raise ConfigError(f"elo_snapshots must be >= 0 (0 = fixed pool only), got {self.elo_snapshots}")
         for key in ("batch_size", "replay_window"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")

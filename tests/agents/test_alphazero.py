@@ -47,10 +47,12 @@ def test_config_fills_game_defaults_and_rejects_unknown_games():
     # The board games run long enough that --minutes ends them; tic-tac-toe needs few.
     assert (cfg.steps, build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).steps) == (120, 40)
     assert build_config(AlphaZeroConfig, {}, ["env=connect4", "steps=7"]).steps == 7
-    from rlgen.errors import UnknownNameError
+    from rlgen.errors import ConfigError, UnknownNameError
 
     with pytest.raises(UnknownNameError, match="choices: connect4"):
         build_config(AlphaZeroConfig, {}, ["env=chess"])
+    with pytest.raises(ConfigError, match="elo_snapshots must be >= 0"):
+        build_config(AlphaZeroConfig, {}, ["env=connect4", "elo_snapshots=-1"])
 
 
 @pytest.mark.parametrize("env", ["tictactoe", "connect4", "othello6", "gomoku"])

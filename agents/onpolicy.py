@@ -226,6 +226,11 @@ class Rollout:
     returns: torch.Tensor
     masks: torch.Tensor | None
 
+    def take(self, idx: torch.Tensor) -> Rollout:
+        """The samples at `idx` (a mini-batch)."""
+        return Rollout(self.obs[idx], self.actions[idx], self.log_probs[idx], self.values[idx], self.advantages[idx],
+                       self.returns[idx], None if self.masks is None else self.masks[idx])
+
 
 def gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, last_values: np.ndarray, gamma: float, lam: float) -> np.ndarray:
     """Generalized advantage estimates over [T, N] arrays; `dones[t]` ends the episode after step t."""

@@ -23,9 +23,10 @@ from rlgen.errors import ConfigError
 MUJOCO: dict[str, Any] = dict(num_envs=1, n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99, gae_lambda=0.95, clip_range=0.2,
                               normalize_obs=True, normalize_reward=True, steps=1_000_000, optim=dict(lr=3e-4, schedule="linear"))
 PRESETS: dict[str, dict[str, Any]] = {
-    # rl-baselines3-zoo's tuned CartPole PPO
+    # rl-baselines3-zoo's tuned CartPole PPO; SB3's value loss is vf_coef x MSE, ours vf_coef x MSE / 2,
+    # so its vf_coef 0.5 is our 1.0
     "CartPole-v1": dict(num_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
-                        clip_range=0.2, clip_decay=True, optim=dict(lr=1e-3, schedule="linear")),
+                        vf_coef=1.0, clip_range=0.2, clip_decay=True, optim=dict(lr=1e-3, schedule="linear")),
     CONTINUOUS: MUJOCO,
     "InvertedPendulum-v5": {**MUJOCO, "steps": 100_000},
 }
@@ -76,41 +77,44 @@ class PPO(OnPolicy):
         clip = cfg.clip_range * (1.0 - progress) if cfg.clip_decay else cfg.clip_range
         clip = max(clip, 1e-8)
         size = rollout.obs.shape[0]
+        whole = cfg.batch_size >= size  # one mini-batch per epoch: the whole rollout, so no shuffle, no gather
+        advantages = rollout.advantages
+        if whole and cfg.normalize_advantage and size > 1:  # the same batch every epoch: normalize once
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         sums: dict[str, float] = {}
         stats: list[torch.Tensor] = []
         count = 0
         stopped = False
         for _ in range(cfg.n_epochs):
-            order = torch.randperm(size, device=rollout.obs.device)
+            order = None if whole else torch.randperm(size, device=rollout.obs.device)
             for start in range(0, size, cfg.batch_size):
-                idx = order[start : start + cfg.batch_size]
-                obs, actions = rollout.obs[idx], rollout.actions[idx]
-                masks = None if rollout.masks is None else rollout.masks[idx]
+                idx = None if order is None else order[start : start + cfg.batch_size]
+                batch = rollout if idx is None else rollout.take(idx)
                 with self.trainer.autocast():
-                    params = self.model.policy(obs, masks)
-                    values = self.model.value(obs).float()
-                log_probs, entropy = log_prob_entropy(params, actions, self.discrete)
-                log_ratio = log_probs - rollout.log_probs[idx]
+                    params = self.model.policy(batch.obs, batch.masks)
+                    values = self.model.value(batch.obs).float()
+                log_probs, entropy = log_prob_entropy(params, batch.actions, self.discrete)
+                log_ratio = log_probs - batch.log_probs
                 ratio = log_ratio.exp()
-                adv = rollout.advantages[idx]
-                if cfg.normalize_advantage and len(idx) > 1:
+                adv = advantages if idx is None else advantages[idx]
+                if idx is not None and cfg.normalize_advantage and len(idx) > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                policy_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)).mean()
-                returns = rollout.returns[idx]
+                policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(1 - clip, 1 + clip)).mean()
                 if cfg.clip_range_vf > 0:
-                    old = rollout.values[idx]
-                    clipped = old + (values - old).clamp(-cfg.clip_range_vf, cfg.clip_range_vf)
-                    value_loss = 0.5 * torch.max((values - returns) ** 2, (clipped - returns) ** 2).mean()
+                    clipped = batch.values + (values - batch.values).clamp(-cfg.clip_range_vf, cfg.clip_range_vf)
+                    value_loss = 0.5 * torch.max((values - batch.returns) ** 2, (clipped - batch.returns) ** 2).mean()
                 else:
-                    value_loss = 0.5 * ((values - returns) ** 2).mean()
+                    value_loss = 0.5 * ((values - batch.returns) ** 2).mean()
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()
                     clip_fraction = ((ratio - 1).abs() > clip).float().mean()
                 if cfg.target_kl > 0 and float(approx_kl) > 1.5 * cfg.target_kl:
                     stopped = True
                     break
-                metrics = self.trainer.optimize({"policy": policy_loss, "value": cfg.vf_coef * value_loss,
-                                                 "entropy": -cfg.ent_coef * entropy.mean()})
+                losses = {"policy": policy_loss, "value": cfg.vf_coef * value_loss}
+                if cfg.ent_coef != 0:  # a zero-weighted term would still cost its backward pass
+                    losses["entropy"] = -cfg.ent_coef * entropy.mean()
+                metrics = self.trainer.optimize(losses)
                 # kept as tensors and read once per rollout: a float() per step costs more than the math here
                 stats.append(torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach().mean(), approx_kl, clip_fraction]))
                 for key, value in metrics.items():

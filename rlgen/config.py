@@ -302,16 +302,27 @@ def _unknown_key(cls: type, key: str, full_key: str) -> ConfigError:
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     """Build dataclass `cls` from a (partial) nested dict, checking keys and types."""
     hints = _hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        if key not in names:
+        if key not in fields:
             raise _unknown_key(cls, key, prefix + key)
+        default = _field_default(fields[key])
+        if isinstance(value, dict) and dataclasses.is_dataclass(default):
+            # a partial section sits on this field's own default (e.g. the on-policy optim with
+            # its eps and grad_clip), not on the bare section class's defaults
+            value = deep_merge(to_dict(default), value)
         kwargs[key] = coerce(value, hints[key], prefix + key)
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a field without a default is missing
         raise ConfigError(f"{cls.__name__}: {exc}") from exc
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
 
 
 def apply_override(config: Any, assignment: str) -> None:

@@ -19,6 +19,20 @@ def test_overrides_reach_nested_fields_with_their_types():
     assert cfg.split == (0.8, 0.1, 0.1)
 
 
+def test_a_partial_section_keeps_the_fields_own_defaults():
+    from rlgen.agents.a2c import A2CConfig
+    from rlgen.agents.ppo import PPOConfig
+
+    # The CartPole presets and a file both name only some optim keys; the rest must come from
+    # the algorithm's optim default (RMSprop for A2C, eps 1e-5 and grad_clip 0.5 on-policy),
+    # not from the bare OptimConfig class.
+    a2c = build_config(A2CConfig, {"optim": {"lr": 1e-3}}, ["env=CartPole-v1"])
+    assert (a2c.optim.name, a2c.optim.lr, a2c.optim.eps, a2c.optim.grad_clip, a2c.optim.momentum) == ("rmsprop", 1e-3, 1e-5, 0.5, 0.0)
+    ppo = build_config(PPOConfig, {}, ["env=CartPole-v1"])
+    assert (ppo.optim.lr, ppo.optim.schedule, ppo.optim.eps, ppo.optim.grad_clip) == (1e-3, "linear", 1e-5, 0.5)
+    assert from_dict(PPOConfig, {"optim": {"eps": 1e-7}}).optim.grad_clip == 0.5
+
+
 def test_unknown_key_lists_valid_keys_and_closest_match():
     with pytest.raises(ConfigError) as err:
         build_config(ClassifierConfig, {}, ["optim.lrr=0.1"])

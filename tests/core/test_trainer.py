@@ -40,6 +40,30 @@ def test_every_optimizer_learns_the_toy_regression(tmp_path, name):
     assert end < 0.25 * start, f"{name}: dev loss {start:.3f} -> {end:.3f}"
 
 
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "adam", "adamw"])
+def test_fused_optimizer_kernels_do_the_same_update_as_foreach(name, monkeypatch):
+    from rlgen import optim
+    from rlgen.config import OptimConfig
+
+    torch.manual_seed(0)
+    cfg = OptimConfig(name=name, lr=0.01, momentum=0.9, weight_decay=0.01)
+    nets = [torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    fused = optim.build_optimizer(nets[0].parameters(), cfg)
+    assert fused.defaults.get("fused"), f"{name} on CPU should use the fused kernel"
+    monkeypatch.setattr(optim, "_can_fuse", lambda params, name: False)
+    reference = optim.build_optimizer(nets[1].parameters(), cfg)
+    assert reference.defaults.get("foreach") and not reference.defaults.get("fused")
+    x, y = torch.randn(64, 3), torch.randn(64, 1)
+    for _ in range(20):
+        for net, opt in zip(nets, (fused, reference), strict=True):
+            opt.zero_grad()
+            ((net(x) - y) ** 2).mean().backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("schedule", "checks"),
     [

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
@@ -122,6 +123,31 @@ class OnPolicyConfig(RunConfig):
 # ----------------------------------------------------------------------------- model
 
 
+def linear_stack(body: nn.Module, head: nn.Module) -> tuple[list[nn.Linear], str] | None:
+    """The Linear layers of `body` then `head` and their (single) activation, tanh or relu;
+    None when the body holds anything else (norms, dropout, other activations)."""
+    linears: list[nn.Linear] = []
+    kinds = set()
+    for layer in [*body, head]:
+        if type(layer) is nn.Linear:
+            linears.append(layer)
+        elif type(layer) in (nn.Tanh, nn.ReLU):
+            kinds.add("tanh" if type(layer) is nn.Tanh else "relu")
+        elif type(layer) is not nn.Identity:
+            return None
+    if len(kinds) != 1 or len(linears) < 2:
+        return None
+    return linears, kinds.pop()
+
+
+def stack_forward(x: torch.Tensor, linears: list[nn.Linear], act: str) -> torch.Tensor:
+    """`head(body(x))` for a `linear_stack`."""
+    activation = torch.tanh if act == "tanh" else torch.relu
+    for layer in linears[:-1]:
+        x = activation(F.linear(x, layer.weight, layer.bias))
+    return F.linear(x, linears[-1].weight, linears[-1].bias)
+
+
 class ActorCritic(nn.Module):
     """Separate MLPs: policy logits (or Gaussian mean and state-independent log std) and value."""
 
@@ -149,13 +175,18 @@ class ActorCritic(nn.Module):
             nn.init.zeros_(self.v_head.bias)
         else:
             init_weights(self.v_head)
+        # plain Linear + activation stacks run as functional calls: module dispatch costs more than the math at these sizes
+        self.v_stack = linear_stack(self.v_body, self.v_head)
+        self.pi_stack = linear_stack(self.pi_body, self.pi_head) if self.discrete else None
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.v_stack is not None:
+            return stack_forward(obs, *self.v_stack).squeeze(-1)
         return self.v_head(self.v_body(obs)).squeeze(-1)
 
     def policy(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Masked logits (discrete) or (mean, log_std) (continuous)."""
-        out = self.pi_head(self.pi_body(obs))
+        out = stack_forward(obs, *self.pi_stack) if self.pi_stack is not None else self.pi_head(self.pi_body(obs))
         if self.discrete and mask is not None:
             out = out.masked_fill(~mask, MASKED_LOGIT)
         return out
@@ -163,9 +194,10 @@ class ActorCritic(nn.Module):
 
 def sample_actions(params: Any, discrete: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw actions from the policy and return them with their log-probabilities."""
-    if discrete:
+    if discrete:  # argmax(log p - log Exp(1)) is torch.multinomial's own draw (same noise, same action), without its overhead
         log_p = torch.log_softmax(params, dim=-1)
-        actions = torch.multinomial(log_p.exp(), 1).squeeze(-1)
+        noise = torch.empty_like(log_p).exponential_().clamp_min_(1e-30).log_()  # bounded: a masked logit never wins
+        actions = (log_p - noise).argmax(-1)
         return actions, log_p.gather(-1, actions[:, None]).squeeze(-1)
     mean, log_std = params
     actions = mean + log_std.exp() * torch.randn_like(mean)

@@ -64,6 +64,26 @@ def test_fused_optimizer_kernels_do_the_same_update_as_foreach(name, monkeypatch
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("max_norm", [0.5, 100.0, float("inf")])
+def test_clip_gradients_matches_torch(max_norm):
+    from rlgen.optim import clip_gradients
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    x = torch.randn(16, 3)
+    for net in nets:
+        (net(x) ** 2).sum().backward()
+    nets[0][2].bias.grad = None  # a parameter without a gradient is skipped, as torch does
+    nets[1][2].bias.grad = None
+    ours = clip_gradients(list(nets[0].parameters()), max_norm)
+    theirs = float(torch.nn.utils.clip_grad_norm_(list(nets[1].parameters()), max_norm))
+    assert ours == pytest.approx(theirs, rel=1e-6)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        if a.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad)
+
+
 @pytest.mark.parametrize(
     ("schedule", "checks"),
     [

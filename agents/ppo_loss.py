@@ -1,0 +1,127 @@
+"""The PPO loss of a categorical MLP actor-critic with its gradient written out by hand.
+
+Autograd records ~40 nodes for this loss (6 linear layers, their activations and
+transposes, softmax, ratio, clipping, value error) and on CPU each one costs more than its
+arithmetic on a 256 x 64 batch. `ppo_loss` is a single autograd node: the forward pass
+keeps the activations, the backward pass is the chain rule in ~30 tensor ops. Same values
+and gradients as the autograd loss in `rlgen.agents.ppo` (a test checks both, with masks
+and an entropy bonus); used where it applies — discrete actions, bodies of Linear + tanh or
+ReLU, no value clipping, fp32 — and the autograd loss everywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rlgen.agents.onpolicy import MASKED_LOGIT, ActorCritic
+
+Layers = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def _tanh(z: torch.Tensor) -> torch.Tensor:
+    """tanh as 2 sigmoid(2z) - 1 (within 2e-7 of torch.tanh): torch's CPU tanh kernel costs
+    ~6x the sigmoid kernel per element, and these batches are large enough for it to show."""
+    return torch.sigmoid(z.mul_(2)).mul_(2).sub_(1)
+
+
+def _forward(x: torch.Tensor, layers: Layers, act: str) -> list[torch.Tensor]:
+    """Inputs of every layer, then the output."""
+    outs = [x]
+    for i, (weight, bias) in enumerate(layers):
+        z = F.linear(outs[-1], weight, bias)
+        if i < len(layers) - 1:
+            z = _tanh(z) if act == "tanh" else torch.relu(z)
+        outs.append(z)
+    return outs
+
+
+def _backward(grad: torch.Tensor, inputs: list[torch.Tensor], layers: Layers, act: str) -> list[torch.Tensor]:
+    """Weight and bias gradients of every layer, from the gradient of the output."""
+    grads: list[torch.Tensor] = [grad] * (2 * len(layers))
+    for i in range(len(layers) - 1, -1, -1):
+        h = inputs[i]
+        grads[2 * i], grads[2 * i + 1] = grad.t().mm(h), grad.sum(0)
+        if i > 0:  # into the activation that produced h, from its output (tanh' = 1 - h^2, relu' = [h > 0])
+            grad = grad.mm(layers[i][0])
+            grad = grad.addcmul_(grad, h * h, value=-1) if act == "tanh" else grad.mul_(h > 0)
+    return grads
+
+
+class _PPOLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, spec: tuple[int, str], obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
+                advantages: torch.Tensor, returns: torch.Tensor, masks: torch.Tensor | None, clip: float,
+                *params: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        n_policy, act = spec
+        flat = list(params)
+        pi_layers = list(zip(flat[0 : 2 * n_policy : 2], flat[1 : 2 * n_policy : 2], strict=True))
+        v_layers = list(zip(flat[2 * n_policy :: 2], flat[2 * n_policy + 1 :: 2], strict=True))
+        pi = _forward(obs, pi_layers, act)
+        v = _forward(obs, v_layers, act)
+        logits = pi[-1] if masks is None else pi[-1].masked_fill(~masks, MASKED_LOGIT)
+        log_p = torch.log_softmax(logits, -1)
+        p = log_p.exp()
+        log_ratio = log_p.gather(-1, actions[:, None]).squeeze(-1) - old_log_probs
+        ratio = log_ratio.exp()
+        surrogate = advantages * ratio
+        clipped = advantages * ratio.clamp(1 - clip, 1 + clip)
+        policy_loss = -torch.min(surrogate, clipped).mean()
+        entropy = -(p * log_p).sum(-1)
+        error = v[-1].squeeze(-1) - returns
+        value_loss = 0.5 * error.pow(2).mean()
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clip_fraction = ((ratio - 1).abs() > clip).float().mean()
+        # the policy gradient flows only where the unclipped term is the smaller one
+        policy_weight = torch.where(surrogate <= clipped, surrogate, 0.0)
+        ctx.spec, ctx.n_params = spec, len(params)
+        ctx.save_for_backward(actions, masks, p, log_p, entropy, error, policy_weight, *pi[:-1], *v[:-1], *params)
+        ctx.set_materialize_grads(False)
+        return policy_loss, value_loss, entropy.mean(), approx_kl, clip_fraction
+
+    @staticmethod
+    def backward(ctx: Any, g_policy: torch.Tensor | None, g_value: torch.Tensor | None, g_entropy: torch.Tensor | None,
+                 *_: Any) -> tuple[torch.Tensor | None, ...]:
+        n_policy, act = ctx.spec
+        actions, masks, p, log_p, entropy, error, policy_weight, *rest = ctx.saved_tensors
+        pi_inputs, v_inputs, params = rest[:n_policy], rest[n_policy : -ctx.n_params], rest[-ctx.n_params :]
+        pi_layers = list(zip(params[0 : 2 * n_policy : 2], params[1 : 2 * n_policy : 2], strict=True))
+        v_layers = list(zip(params[2 * n_policy :: 2], params[2 * n_policy + 1 :: 2], strict=True))
+        batch = p.shape[0]
+        d_logits = torch.zeros_like(p)
+        if g_policy is not None:  # d(-mean(ratio * adv))/d log_pi(a) = -ratio * adv / B; d log_pi(a)/d logits = onehot(a) - p
+            weight = policy_weight * (-g_policy / batch)
+            d_logits = (-p * weight[:, None]).scatter_add_(-1, actions[:, None], weight[:, None])
+        if g_entropy is not None:  # dH/d logits = -p (log p + H)
+            d_logits = d_logits - (g_entropy / batch) * p * (log_p + entropy[:, None])
+        if masks is not None:
+            d_logits = d_logits.masked_fill(~masks, 0.0)
+        grads = _backward(d_logits, [*pi_inputs], pi_layers, act)
+        d_value = error[:, None] * (g_value / batch) if g_value is not None else torch.zeros_like(error[:, None])
+        grads += _backward(d_value, [*v_inputs], v_layers, act)
+        return (None, None, None, None, None, None, None, None, *grads)
+
+
+class PPOLoss:
+    """`loss(obs, actions, old_log_probs, advantages, returns, masks, clip)` -> policy loss,
+    value loss (half the mean squared error), mean entropy, approximate KL, clip fraction,
+    differentiable in the actor-critic's parameters. `for_model` returns None where the
+    hand-written gradient does not apply."""
+
+    def __init__(self, linears_pi: list[nn.Linear], linears_v: list[nn.Linear], act: str) -> None:
+        self.params = [t for layer in (*linears_pi, *linears_v) for t in (layer.weight, layer.bias)]
+        self.spec = (len(linears_pi), act)
+
+    @classmethod
+    def for_model(cls, model: ActorCritic) -> PPOLoss | None:
+        pi, v = model.pi_stack, model.v_stack
+        if pi is None or v is None or pi[1] != v[1]:
+            return None
+        return cls(pi[0], v[0], pi[1])
+
+    def __call__(self, obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor,
+                 returns: torch.Tensor, masks: torch.Tensor | None, clip: float) -> tuple[torch.Tensor, ...]:
+        return _PPOLoss.apply(self.spec, obs, actions.long(), old_log_probs, advantages, returns, masks, clip, *self.params)

@@ -75,7 +75,15 @@ def sb3_run(make: Callable[[int], Any], seed: int, cap: int) -> tuple[float, int
     result: dict[str, Any] = {}
 
     class Watch(BaseCallback):
+        ended = False
+
         def _on_step(self) -> bool:
+            # Called after every vector step, before SB3 files that step's finished episodes:
+            # look only when the step before ended one, so the watch costs SB3 no more than
+            # rlgen's once-per-rollout check costs rlgen.
+            ended, self.ended = self.ended, bool(np.any(self.locals["dones"]))
+            if not ended:
+                return True
             buffer = self.model.ep_info_buffer
             if len(buffer) == WINDOW and float(np.mean([info["r"] for info in buffer])) >= THRESHOLD:
                 result.update(seconds=time.perf_counter() - start, steps=self.model.num_timesteps)

@@ -3,10 +3,10 @@
 Autograd records ~40 nodes for this loss (6 linear layers, their activations and
 transposes, softmax, ratio, clipping, value error) and on CPU each one costs more than its
 arithmetic on a 256 x 64 batch. `ppo_loss` is a single autograd node: the forward pass
-keeps the activations, the backward pass is the chain rule in ~30 tensor ops. Same values
-and gradients as the autograd loss in `rlgen.agents.ppo` (a test checks both, with masks
-and an entropy bonus); used where it applies — discrete actions, bodies of Linear + tanh or
-ReLU, no value clipping, fp32 — and the autograd loss everywhere else.
+keeps the activations, the backward pass is the chain rule in ~30 tensor ops. The values
+and gradients of the autograd loss in `rlgen.agents.ppo` to float rounding (a test checks
+both, with masks and an entropy bonus); used where it applies — discrete actions, bodies of
+Linear + tanh or ReLU, no value clipping, fp32 — and the autograd loss everywhere else.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -28,9 +28,10 @@ from rlgen.agents.replay import ReplayWindow
 from rlgen.agents.selfplay import SelfPlayParams, SelfPlayPool, play_games
 from rlgen.algorithm import Algorithm
 from rlgen.config import OptimConfig, RunConfig, TrainerConfig
+from rlgen.device import native_bf16, resolve_precision
 from rlgen.envs.game import GAMES, Game, GameState, make_game
 from rlgen.errors import ConfigError, unknown_name
-from rlgen.nets import PolicyHead, ResidualTower, ValueHead
+from rlgen.nets import PolicyHead, ResidualTower, ValueHead, inference_copy
 
 # Small defaults per game; a config value of 0 (or '') means "use these". Iterations
 # (`steps`): tic-tac-toe is perfect in well under a minute; the board games' 120
@@ -38,19 +39,23 @@ from rlgen.nets import PolicyHead, ResidualTower, ValueHead
 GAME_DEFAULTS: dict[str, dict[str, Any]] = {
     "tictactoe": dict(steps=40, blocks=2, channels=32, simulations=32, games=64, temperature_moves=3, dirichlet_alpha=1.0,
                       train_steps=30, eval_opponent="minimax", eval_games=100, eval_simulations=64, opening_moves=0,
-                      elo_pool="random,lookahead,mcts:50"),
+                      elo_pool="random,lookahead,mcts:50", elo_every=3, root_value_target=0.0, replay_window=50_000),
     "connect4": dict(steps=120, blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=1.0,
-                     train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
-                     elo_pool="random,alphabeta:2,alphabeta:4,mcts:200"),
+                     train_steps=180, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
+                     elo_pool="random,alphabeta:2,alphabeta:4,mcts:200", elo_every=6,
+                     root_value_target=0.5, replay_window=100_000),
     "othello6": dict(steps=120, blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=0.5,
-                     train_steps=60, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
-                     elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200"),
+                     train_steps=180, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
+                     elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200", elo_every=6,
+                     root_value_target=0.5, replay_window=100_000),
     "othello8": dict(steps=120, blocks=6, channels=64, simulations=128, games=128, temperature_moves=12, dirichlet_alpha=0.3,
                      train_steps=80, eval_opponent="alphabeta:2", eval_games=20, eval_simulations=128, opening_moves=2,
-                     elo_pool="random,alphabeta:1,alphabeta:2,mcts:200"),
+                     elo_pool="random,alphabeta:1,alphabeta:2,mcts:200", elo_every=6,
+                     root_value_target=0.0, replay_window=50_000),
     "gomoku": dict(steps=120, blocks=4, channels=64, simulations=128, games=64, temperature_moves=8, dirichlet_alpha=0.3,
                    train_steps=60, eval_opponent="alphabeta:1", eval_games=20, eval_simulations=128, opening_moves=2,
-                   elo_pool="random,lookahead,alphabeta:1,mcts:200"),
+                   elo_pool="random,lookahead,alphabeta:1,mcts:200", elo_every=6, root_value_target=0.0,
+                   replay_window=50_000),
 }
 
 # ----------------------------------------------------------------------------- config
@@ -82,6 +87,10 @@ class AlphaZeroConfig(RunConfig):
     """Moves sampled in proportion to visits before switching to the most visited (-1 = game default)."""
     reuse_tree: bool = True
     """Keep the chosen child's subtree between moves."""
+    search_precision: str = "auto"
+    """Network precision inside the search (self-play, evaluation, play): auto = bf16 where the
+    device computes bf16 in hardware (CUDA, CPUs with AVX512-BF16/AMX), fp32 elsewhere; fp32; bf16.
+    Training uses trainer.precision."""
     root_selection: str = "puct"
     """Root search: puct (AlphaZero, Dirichlet noise + temperature in self-play) or gumbel
     (Gumbel MuZero: Gumbel top-k + sequential halving, trains on the improved policy;
@@ -90,8 +99,8 @@ class AlphaZeroConfig(RunConfig):
     """Gumbel: root actions considered before sequential halving."""
     workers: int = 0
     """Self-play worker processes (1 = in process; 0 = one per CPU core, in process for tic-tac-toe)."""
-    replay_window: int = 50_000
-    """Positions (after symmetry augmentation) kept for training."""
+    replay_window: int = 0
+    """Positions (after symmetry augmentation) kept for training (0 = game default)."""
     augment: bool = True
     """Store every symmetry of each position."""
     batch_size: int = 256
@@ -100,6 +109,9 @@ class AlphaZeroConfig(RunConfig):
     """Optimizer steps per iteration."""
     value_weight: float = 1.0
     """Weight of the value MSE against the policy cross-entropy."""
+    root_value_target: float = -1.0
+    """Value target = (1 - w) * game outcome + w * the search's root value of the position
+    (w = 0: AlphaZero's outcome only; the root value is less noisy early in training; -1 = game default)."""
     eval_opponent: str = ""
     """Opponent of the periodic evaluation: random, lookahead, minimax, alphabeta:D, mcts:N, or a run dir."""
     eval_games: int = 0
@@ -123,8 +135,8 @@ class AlphaZeroConfig(RunConfig):
     """Comma-separated fixed opponents for Elo tracking at each evaluation ('' = game default, 'none' = off)."""
     elo_games: int = 20
     """Games against each pool opponent per Elo round."""
-    elo_every: int = 3
-    """Play the Elo round at every this-many-th evaluation (and the first)."""
+    elo_every: int = 0
+    """Play the Elo round at every this-many-th evaluation (and the first); 0 = game default."""
     elo_snapshots: int = 3
     """Earlier versions of the network in the Elo pool: each round snapshots the network,
     and the newest this-many snapshots play the next round too (0 = fixed pool only)."""
@@ -139,21 +151,28 @@ class AlphaZeroConfig(RunConfig):
         if not 0.0 <= self.resign_check_fraction <= 1.0:
             raise ConfigError(f"resign_check_fraction must be in [0, 1], got {self.resign_check_fraction}")
         MCTSConfig(root_selection=self.root_selection, gumbel_actions=self.gumbel_actions)  # validates both
+        if self.search_precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"search_precision must be auto, fp32 or bf16, got '{self.search_precision}'")
         if not 0.0 < self.gate_threshold <= 1.0:
             raise ConfigError(f"gate_threshold must be in (0, 1], got {self.gate_threshold}")
         if self.elo_snapshots < 0:
             raise ConfigError(f"elo_snapshots must be >= 0 (0 = fixed pool only), got {self.elo_snapshots}")
-        for key in ("batch_size", "replay_window"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not (0.0 <= self.root_value_target <= 1.0 or self.root_value_target == -1.0):
+            raise ConfigError(f"root_value_target must be in [0, 1] (-1 = game default), got {self.root_value_target}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.replay_window < 0:
+            raise ConfigError(f"replay_window must be >= 1 (0 = game default), got {self.replay_window}")
 
     def resolve_defaults(self) -> None:
-        """Fill 0 / '' / -1 fields with the game's defaults (workers: the core count)."""
+        """Fill fields still at their 'game default' marker (0, '' or -1, whichever the field
+        declares) with the game's defaults (workers: the core count). A value set on purpose,
+        e.g. opening_moves=0 where the marker is -1, is kept."""
         if self.workers == 0:
             self.workers = 1 if self.env == "tictactoe" else max(1, min(os.cpu_count() or 1, 8))
+        markers = {f.name: f.default for f in fields(self)}
         for key, value in GAME_DEFAULTS[self.env].items():
-            current = getattr(self, key)
-            if current in (0, 0.0, "", -1):
+            if getattr(self, key) == markers[key]:
                 setattr(self, key, value)
 
 
@@ -176,23 +195,38 @@ class PolicyValueNet(nn.Module):
         return self.policy(x), self.value(x)
 
 
-class NetworkEvaluator:
-    """Batched leaf evaluation for MCTS with a policy-value network."""
+def search_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of search-time network calls (None = fp32); see `search_precision`."""
+    if precision == "auto":
+        return torch.bfloat16 if native_bf16(device) else None
+    return resolve_precision(precision, device)
 
-    def __init__(self, game: Game, model: nn.Module, device: torch.device, autocast: Any = None) -> None:
+
+class NetworkEvaluator:
+    """Batched leaf evaluation for MCTS with a policy-value network, computed in `dtype`
+    (None = fp32) by an inference copy of the network (batch norm folded into the convs)."""
+
+    def __init__(self, game: Game, model: nn.Module, device: torch.device, dtype: torch.dtype | None = None) -> None:
         self.game, self.model, self.device = game, model, device
-        self.autocast = autocast
+        self.dtype = dtype
         self.calls = 0
+        self._frozen: nn.Module | None = None
+        self._frozen_version: tuple[int, ...] = ()
+        self._tensors = [*model.parameters(), *model.buffers()]  # updated in place, so listed once
+
+    def network(self) -> nn.Module:
+        """The inference copy, rebuilt whenever the model's weights or statistics changed:
+        every in-place update (optimizer step, load_state_dict) bumps a tensor's version."""
+        version = tuple(t._version for t in self._tensors)
+        if self._frozen is None or version != self._frozen_version:
+            self._frozen, self._frozen_version = inference_copy(self.model, self.dtype), version
+        return self._frozen
 
     @torch.no_grad()
     def __call__(self, states: GameState) -> tuple[np.ndarray, np.ndarray]:
-        self.model.eval()
-        planes = torch.from_numpy(self.game.observation(states)).to(self.device)
-        if self.autocast is not None:
-            with self.autocast():
-                logits, value = self.model(planes)
-        else:
-            logits, value = self.model(planes)
+        network = self.network()
+        planes = torch.from_numpy(self.game.observation(states)).to(self.device, self.dtype or torch.float32)
+        logits, value = network(planes)
         self.calls += 1
         return torch.softmax(logits.float(), dim=1).cpu().numpy(), value.float().cpu().numpy()
 
@@ -205,10 +239,11 @@ class AlphaZeroAgent(GameAgent):
     classic observations ((H, W, 2) planes from the side to move) and returns a move."""
 
     def __init__(self, game: Game, model: nn.Module, device: torch.device, simulations: int, c_puct: float = 1.5,
-                 seed: int | None = None, root_selection: str = "puct", gumbel_actions: int = 16) -> None:
+                 seed: int | None = None, root_selection: str = "puct", gumbel_actions: int = 16,
+                 dtype: torch.dtype | None = None) -> None:
         self.game, self.model, self.device = game, model, device
         self.name = "alphazero"
-        self.evaluator = NetworkEvaluator(game, model, device)
+        self.evaluator = NetworkEvaluator(game, model, device, dtype)
         config = MCTSConfig(simulations=simulations, c_puct=c_puct, reuse_tree=False,
                             root_selection=root_selection, gumbel_actions=gumbel_actions)
         self.mcts = MCTS(game, self.evaluator, config, seed=seed)
@@ -244,7 +279,8 @@ class AlphaZero(Algorithm):
         self.model = trainer.add_model("model", PolicyValueNet(self.game.board_shape, self.game.num_actions, config.blocks, config.channels))
         trainer.add_optimizer("main", ["model"], config.optim, total_steps=config.steps * config.train_steps)
         self.rng = np.random.default_rng(config.seed)
-        self.evaluator = NetworkEvaluator(self.game, self.model, trainer.device, trainer.autocast)
+        self.search_dtype = search_dtype(config.search_precision, trainer.device)
+        self.evaluator = NetworkEvaluator(self.game, self.model, trainer.device, self.search_dtype)
         self.mcts = MCTS(self.game, self.evaluator, self.mcts_config())
         self.mcts.rng = self.rng
         self.replay = ReplayWindow(config.replay_window, (2, *self.game.board_shape), self.game.num_actions)
@@ -253,7 +289,7 @@ class AlphaZero(Algorithm):
             import copy
 
             best = trainer.add_model("best", copy.deepcopy(self.model))
-            self.mcts.evaluate = NetworkEvaluator(self.game, best, trainer.device, trainer.autocast)
+            self.mcts.evaluate = NetworkEvaluator(self.game, best, trainer.device, self.search_dtype)
         self.elo_specs = [] if config.elo_pool == "none" else [p.strip() for p in config.elo_pool.split(",") if p.strip()]
         # Elo: every result so far as (player, player, score of the first, games), players by
         # name (pool specs and 'iteration N' snapshots); the pool's round robin is played once.
@@ -278,16 +314,19 @@ class AlphaZero(Algorithm):
         model = self.trainer.models["best"] if cfg.gating else self.model
         if cfg.workers > 1:
             if self.workers_pool is None:
-                self.workers_pool = SelfPlayPool(cfg.workers, cfg.env, cfg.blocks, cfg.channels, self.mcts_config())
+                self.workers_pool = SelfPlayPool(cfg.workers, cfg.env, cfg.blocks, cfg.channels, self.mcts_config(),
+                                                 search_dtype(cfg.search_precision, torch.device("cpu")))
                 weakref.finalize(self, self.workers_pool.close)
             batch = self.workers_pool.play(model, self.rng, params)
         else:
             batch = play_games(self.game, self.mcts, self.rng, params)
+        w = cfg.root_value_target
+        target = ((1.0 - w) * batch.outcome + w * batch.root_value).astype(np.float32)
         if cfg.augment:
             for sym_planes, sym_pi in self.game.augment(batch.planes, batch.policy):
-                self.replay.add(sym_planes, sym_pi, batch.outcome)
+                self.replay.add(sym_planes, sym_pi, target)
         else:
-            self.replay.add(batch.planes, batch.policy, batch.outcome)
+            self.replay.add(batch.planes, batch.policy, target)
         self.games_played += cfg.games
         return {
             "selfplay/resigned": float(batch.resigned.mean()),
@@ -303,6 +342,18 @@ class AlphaZero(Algorithm):
     # -- training
 
     def learn(self) -> dict[str, float]:
+        """`train_steps` mini-batches from the replay window. With self-play workers the
+        cores are idle meanwhile, so training uses one torch thread per worker."""
+        cfg = self.config
+        threads = torch.get_num_threads()
+        if cfg.workers > 1 and self.trainer.device.type == "cpu":
+            torch.set_num_threads(cfg.workers)
+        try:
+            return self._learn_steps()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _learn_steps(self) -> dict[str, float]:
         cfg = self.config
         sums: dict[str, float] = {}
         for _ in range(cfg.train_steps):
@@ -347,10 +398,8 @@ class AlphaZero(Algorithm):
         best = self.trainer.models["best"]
         cfg = self.config
         candidate = self.agent().as_opponent()
-        incumbent = AlphaZeroAgent(self.game, best, self.trainer.device, cfg.eval_simulations, cfg.c_puct,
-                                   root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions)
-        incumbent.mcts.rng = self.rng
-        result = play_match(self.game, candidate, incumbent.as_opponent(), cfg.gate_games, self.rng, cfg.opening_moves)
+        incumbent = self.search_agent(best).as_opponent()
+        result = play_match(self.game, candidate, incumbent, cfg.gate_games, self.rng, cfg.opening_moves)
         accepted = result["score"] >= cfg.gate_threshold
         if accepted:
             best.load_state_dict(self.model.state_dict())
@@ -359,9 +408,13 @@ class AlphaZero(Algorithm):
     # -- evaluation
 
     def agent(self, simulations: int | None = None) -> AlphaZeroAgent:
+        return self.search_agent(self.model, simulations)
+
+    def search_agent(self, model: nn.Module, simulations: int | None = None) -> AlphaZeroAgent:
+        """`model` searching as evaluation and play do (no noise, eval_simulations by default)."""
         cfg = self.config
-        agent = AlphaZeroAgent(self.game, self.model, self.trainer.device, simulations or cfg.eval_simulations, cfg.c_puct,
-                               root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions)
+        agent = AlphaZeroAgent(self.game, model, self.trainer.device, simulations or cfg.eval_simulations, cfg.c_puct,
+                               root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions, dtype=self.search_dtype)
         agent.mcts.rng = self.rng
         return agent
 
@@ -406,10 +459,7 @@ class AlphaZero(Algorithm):
         cfg = self.config
         model = PolicyValueNet(self.game.board_shape, self.game.num_actions, cfg.blocks, cfg.channels).to(self.trainer.device)
         model.load_state_dict(weights)
-        agent = AlphaZeroAgent(self.game, model, self.trainer.device, cfg.eval_simulations, cfg.c_puct,
-                               root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions)
-        agent.mcts.rng = self.rng
-        return agent.as_opponent()
+        return self.search_agent(model).as_opponent()
 
     def evaluate(self) -> dict[str, float]:
         result = self.match(self.config.eval_opponent, self.config.eval_games)

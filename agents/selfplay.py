@@ -38,6 +38,7 @@ class SelfPlayBatch:
     planes: np.ndarray  # int8 [N, 2, H, W]
     policy: np.ndarray  # float32 [N, A]
     outcome: np.ndarray  # float32 [N], from the side to move
+    root_value: np.ndarray  # float32 [N], the search's value of the position, same view
     winners: np.ndarray  # int8 [G]
     lengths: np.ndarray  # int [G]
     resigned: np.ndarray  # bool [G]
@@ -49,7 +50,7 @@ class SelfPlayBatch:
     @staticmethod
     def concat(batches: list[SelfPlayBatch]) -> SelfPlayBatch:
         cat = lambda name: np.concatenate([getattr(b, name) for b in batches])  # noqa: E731
-        return SelfPlayBatch(*(cat(n) for n in ("planes", "policy", "outcome", "winners", "lengths", "resigned", "checked", "false_resign")),
+        return SelfPlayBatch(*(cat(n) for n in ("planes", "policy", "outcome", "root_value", "winners", "lengths", "resigned", "checked", "false_resign")),
                              simulations=sum(b.simulations for b in batches))
 
 
@@ -58,7 +59,7 @@ def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPla
     state = game.initial(params.games)
     live = np.arange(params.games)
     tree = None
-    planes, policies, players, owners = [], [], [], []
+    planes, policies, values, players, owners = [], [], [], [], []
     simulations = 0
     may_resign = rng.random(params.games) >= params.resign_check_fraction
     would_resign = np.full(params.games, -1, np.int8)  # the side that would have resigned
@@ -77,6 +78,7 @@ def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPla
             actions = (rng.random(best.shape) * best).argmax(axis=1)
         planes.append(game.observation(sub).astype(np.int8))
         policies.append(pi.astype(np.float32))
+        values.append(result.value.astype(np.float32))
         players.append(sub.to_play.copy())
         owners.append(live.copy())
         hopeless = result.value < params.resign_threshold
@@ -100,7 +102,7 @@ def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPla
     checked = ~may_resign & (would_resign >= 0)
     # A false resignation: a no-resign game where the side that would have resigned did not lose.
     false_resign = checked & (winners != 1 - would_resign)
-    return SelfPlayBatch(np.concatenate(planes), np.concatenate(policies), outcome, winners.copy(),
+    return SelfPlayBatch(np.concatenate(planes), np.concatenate(policies), outcome, np.concatenate(values), winners.copy(),
                          state.moves.astype(np.int64), resigned, checked, false_resign, simulations)
 
 
@@ -117,7 +119,7 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(0)
 
 
-def _init_worker(env: str, blocks: int, channels: int, mcts_config: MCTSConfig, parent: int) -> None:
+def _init_worker(env: str, blocks: int, channels: int, mcts_config: MCTSConfig, dtype: Any, parent: int) -> None:
     import torch
 
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
@@ -127,7 +129,7 @@ def _init_worker(env: str, blocks: int, channels: int, mcts_config: MCTSConfig, 
     torch.set_num_threads(1)
     game = make_game(env)
     model = PolicyValueNet(game.board_shape, game.num_actions, blocks, channels)
-    _WORKER.update(game=game, model=model, mcts=MCTS(game, NetworkEvaluator(game, model, torch.device("cpu")), mcts_config))
+    _WORKER.update(game=game, model=model, mcts=MCTS(game, NetworkEvaluator(game, model, torch.device("cpu"), dtype), mcts_config))
 
 
 def _worker_play(weights: bytes, seed: int, params: SelfPlayParams) -> SelfPlayBatch:
@@ -145,11 +147,11 @@ class SelfPlayPool:
     """Worker processes (spawned, one torch thread each) that play self-play games with a
     weights snapshot; results come back in a fixed order, so runs stay reproducible."""
 
-    def __init__(self, workers: int, env: str, blocks: int, channels: int, mcts_config: MCTSConfig) -> None:
+    def __init__(self, workers: int, env: str, blocks: int, channels: int, mcts_config: MCTSConfig, dtype: Any = None) -> None:
         self.workers = workers
         self.executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
-            initargs=(env, blocks, channels, mcts_config, os.getpid()),
+            initargs=(env, blocks, channels, mcts_config, dtype, os.getpid()),
         )
 
     def play(self, model: Any, rng: np.random.Generator, params: SelfPlayParams) -> SelfPlayBatch:

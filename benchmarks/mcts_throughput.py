@@ -42,8 +42,7 @@ def main() -> None:
         blocks, channels = args.blocks or defaults["blocks"], args.channels or defaults["channels"]
         device = torch.device(args.device)
         model = PolicyValueNet(game.board_shape, game.num_actions, blocks, channels).to(device)
-        autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if args.bf16 else None
-        evaluator = NetworkEvaluator(game, model, device, autocast)
+        evaluator = NetworkEvaluator(game, model, device, torch.bfloat16 if args.bf16 else None)
         label = f"network {blocks}x{channels} on {device}{' bf16' if args.bf16 else ''}"
     mcts = MCTS(game, evaluator, MCTSConfig(simulations=args.simulations), seed=0)
     rng = np.random.default_rng(0)

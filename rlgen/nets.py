@@ -6,6 +6,7 @@ Activation, normalization (batch, layer, spectral, none), dropout and initializa
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -119,6 +120,24 @@ def conv_block(
     """Conv (same padding) -> norm -> activation."""
     conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=norm not in ("batch", "layer"))
     return nn.Sequential(maybe_spectral(conv, norm), norm_layer(norm, out_ch), activation(act))
+
+
+def inference_copy(model: nn.Module, dtype: torch.dtype | None = None) -> nn.Module:
+    """A frozen copy of `model` for fast evaluation: in eval mode, every Conv2d followed by a
+    BatchNorm2d in a Sequential folded into one conv, and weights cast to `dtype` (None keeps
+    fp32). Feed it inputs of that dtype. bf16 weights skip the per-call casts of autocast."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    frozen = copy.deepcopy(model).eval()
+    for seq in frozen.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i in range(len(seq) - 1):
+            if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d) and seq[i + 1].track_running_stats:
+                seq[i] = fuse_conv_bn_eval(seq[i], seq[i + 1])
+                seq[i + 1] = nn.Identity()
+    frozen.requires_grad_(False)
+    return frozen.to(dtype) if dtype is not None else frozen
 
 
 class CNN(nn.Module):

@@ -16,7 +16,7 @@ from conftest import REPO, RLGEN, run_cli
 from pettingzoo.classic import connect_four_v3, tictactoe_v3
 
 from rlgen.agents import load_agent
-from rlgen.agents.alphazero import AlphaZeroConfig
+from rlgen.agents.alphazero import AlphaZeroConfig, NetworkEvaluator, PolicyValueNet
 from rlgen.checkpoint import load_checkpoint
 from rlgen.cli import main
 from rlgen.config import build_config
@@ -53,6 +53,62 @@ def test_config_fills_game_defaults_and_rejects_unknown_games():
         build_config(AlphaZeroConfig, {}, ["env=chess"])
     with pytest.raises(ConfigError, match="elo_snapshots must be >= 0"):
         build_config(AlphaZeroConfig, {}, ["env=connect4", "elo_snapshots=-1"])
+    with pytest.raises(ConfigError, match="search_precision must be auto, fp32 or bf16"):
+        build_config(AlphaZeroConfig, {}, ["env=connect4", "search_precision=fp8"])
+    with pytest.raises(ConfigError, match="root_value_target must be in"):
+        build_config(AlphaZeroConfig, {}, ["env=connect4", "root_value_target=1.5"])
+
+
+def test_values_set_on_purpose_are_kept_even_when_zero():
+    """Only a field's own 'game default' marker is replaced: opening_moves=0 (marker -1)
+    means no random opening plies, not the game's 2."""
+    cfg = build_config(AlphaZeroConfig, {}, ["env=connect4", "opening_moves=0", "temperature_moves=0"])
+    assert (cfg.opening_moves, cfg.temperature_moves) == (0, 0)
+    default = build_config(AlphaZeroConfig, {}, ["env=connect4"])
+    assert (default.opening_moves, default.temperature_moves, default.elo_every) == (2, 8, 6)
+
+
+def test_search_network_follows_every_weight_update():
+    """The evaluator searches with a folded (and maybe bf16) copy of the network; an
+    optimizer step or load_state_dict must reach it before the next evaluation."""
+    from rlgen.envs.game import make_game
+
+    torch.manual_seed(0)
+    game = make_game("connect4")
+    model = PolicyValueNet(game.board_shape, game.num_actions, 1, 8)
+    evaluator = NetworkEvaluator(game, model, torch.device("cpu"))
+    states = game.step(game.initial(4), np.array([0, 1, 2, 3]))
+    planes = torch.from_numpy(game.observation(states)).float()
+
+    def expected() -> tuple[np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            logits, value = model.eval()(planes)
+        model.train()
+        return torch.softmax(logits, 1).numpy(), value.numpy()
+
+    before = evaluator(states)
+    np.testing.assert_allclose(before[0], expected()[0], atol=1e-5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    logits, value = model(planes)
+    (logits[:, 0].sum() + value.sum()).backward()
+    optimizer.step()
+    after = evaluator(states)
+    assert not np.allclose(after[0], before[0], atol=1e-3)
+    np.testing.assert_allclose(after[0], expected()[0], atol=1e-5)
+    np.testing.assert_allclose(after[1], expected()[1], atol=1e-5)
+    model.load_state_dict(PolicyValueNet(game.board_shape, game.num_actions, 1, 8).state_dict())
+    np.testing.assert_allclose(evaluator(states)[0], expected()[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_value_targets_mix_outcome_and_root_value(tmp_path, weight):
+    run = train("alphazero", tiny("tictactoe", "steps=1", "trainer.eval_every=0", f"root_value_target={weight}"), tmp_path / "r")
+    targets = np.asarray(load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]["replay"]["outcome"])
+    outcomes = np.isin(targets, [-1.0, 0.0, 1.0])
+    if weight == 0.0:  # AlphaZero: the game's result
+        assert outcomes.all()
+    else:  # the search's values: inside [-1, 1], mostly not a game result
+        assert np.abs(targets).max() <= 1.0 and outcomes.mean() < 0.5
 
 
 @pytest.mark.parametrize("env", ["tictactoe", "connect4", "othello6", "gomoku"])

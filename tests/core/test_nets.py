@@ -17,6 +17,7 @@ from rlgen.nets import (
     PolicyHead,
     ResidualTower,
     ValueHead,
+    inference_copy,
     init_weights,
 )
 
@@ -82,6 +83,24 @@ def test_tower_and_heads():
     assert q.shape == (3, 4)
     mean, log_std = GaussianHead(10, 2)(torch.randn(3, 10))
     assert mean.shape == log_std.shape == (3, 2)
+
+
+def test_inference_copy_folds_batch_norm_and_matches_eval_mode():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(ResidualTower(3, channels=16, blocks=2), PolicyHead(16, 42, 7))
+    for _ in range(3):  # move the running statistics away from their initial values
+        model(torch.rand(32, 3, 6, 7) * 3)
+    x = torch.rand(8, 3, 6, 7)
+    frozen = inference_copy(model)
+    assert model.training and not any(isinstance(m, torch.nn.BatchNorm2d) for m in frozen.modules())
+    with torch.no_grad():
+        expected = model.eval()(x)
+        torch.testing.assert_close(frozen(x), expected, rtol=1e-4, atol=1e-5)
+        low = inference_copy(model, torch.bfloat16)(x.bfloat16()).float()
+    assert low.dtype == torch.float32 and (low - expected).abs().max() < 0.05 * expected.abs().max()
+    # A copy: changing it leaves the model alone.
+    next(frozen.parameters()).data.zero_()
+    assert next(model.parameters()).abs().sum() > 0
 
 
 def test_unknown_names_list_choices():

@@ -33,7 +33,7 @@ from rlgen.envs.game import GAMES, Game, GameState, make_game
 from rlgen.errors import ConfigError, unknown_name
 from rlgen.nets import PolicyHead, ResidualTower, ValueHead, inference_copy
 
-# Small defaults per game; a config value of 0 (or '') means "use these". Iterations
+# Small defaults per game; a config field left at its marker (0, '' or -1) takes these. Iterations
 # (`steps`): tic-tac-toe is perfect in well under a minute; the board games' 120
 # iterations take over an hour on 2 CPU cores, so `--minutes` is what ends them there.
 GAME_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -196,7 +196,7 @@ class PolicyValueNet(nn.Module):
 
 
 def search_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of search-time network calls (None = fp32); see `search_precision`."""
+    """The dtype of search-time network calls (None = fp32); see `search_precision`."""
     if precision == "auto":
         return torch.bfloat16 if native_bf16(device) else None
     return resolve_precision(precision, device)

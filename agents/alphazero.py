@@ -12,6 +12,7 @@ so `rlgen resume` continues exactly.
 
 from __future__ import annotations
 
+import itertools
 import os
 import weakref
 from dataclasses import dataclass, field, fields
@@ -132,7 +133,8 @@ class AlphaZeroConfig(RunConfig):
     gate_threshold: float = 0.55
     """Score the new network needs against the best to replace it."""
     elo_pool: str = ""
-    """Comma-separated fixed opponents for Elo tracking at each evaluation ('' = game default, 'none' = off)."""
+    """Comma-separated fixed opponents for Elo tracking, weakest first ('' = game default, 'none' = off);
+    each pool member plays its neighbours in this order once, to place the pool on one scale."""
     elo_games: int = 20
     """Games against each pool opponent per Elo round."""
     elo_every: int = 0
@@ -292,7 +294,7 @@ class AlphaZero(Algorithm):
             self.mcts.evaluate = NetworkEvaluator(self.game, best, trainer.device, self.search_dtype)
         self.elo_specs = [] if config.elo_pool == "none" else [p.strip() for p in config.elo_pool.split(",") if p.strip()]
         # Elo: every result so far as (player, player, score of the first, games), players by
-        # name (pool specs and 'iteration N' snapshots); the pool's round robin is played once.
+        # name (pool specs and 'iteration N' snapshots); the pool's chain of neighbours is played once.
         self.elo_results: list[tuple[str, str, float, int]] = []
         self.snapshots: list[tuple[str, dict[str, torch.Tensor]]] = []  # newest elo_snapshots networks
         self.evaluations = 0
@@ -432,11 +434,12 @@ class AlphaZero(Algorithm):
         seed = int(self.rng.integers(2**31))
         members = {spec: resolve_opponent(spec, self.game, seed + k) for k, spec in enumerate(self.elo_specs)}
         if not self.elo_results:
+            # Neighbours in strength order connect the pool; the lopsided far pairs of a full
+            # round robin add little and cost most (pure MCTS games are slow on Othello).
             names = list(members)
-            for a, first in enumerate(names):
-                for second in names[a + 1 :]:
-                    r = play_match(self.game, members[first], members[second], cfg.elo_games, self.rng, cfg.opening_moves)
-                    self.elo_results.append((first, second, r["score"], cfg.elo_games))
+            for first, second in itertools.pairwise(names):
+                r = play_match(self.game, members[first], members[second], cfg.elo_games, self.rng, cfg.opening_moves)
+                self.elo_results.append((first, second, r["score"], cfg.elo_games))
         for name, weights in self.snapshots:
             members[name] = self.snapshot_agent(weights)
         me = f"iteration {self.trainer.step}"

@@ -163,12 +163,13 @@ def _othello_weights(size: int) -> np.ndarray:
 def evaluate_positions(game: Game, state: GameState, player: np.ndarray) -> np.ndarray:
     """float [B]: heuristic value of each position for `player` (terminal: +-WIN)."""
     if isinstance(game, Othello):
-        from rlgen.envs.othello import legal_moves
+        from rlgen.envs.othello import legal_bits, popcount, to_bits
 
         colour = (1 - 2 * player.astype(np.int8))[:, None, None]
         own, opp = state.board == colour, state.board == -colour
         positional = (own * _othello_weights(game.height)).sum((1, 2)) - (opp * _othello_weights(game.height)).sum((1, 2))
-        mobility = legal_moves(own, opp).sum((1, 2)) - legal_moves(opp, own).sum((1, 2))
+        own_bits, opp_bits, size = to_bits(own), to_bits(opp), game.height
+        mobility = popcount(legal_bits(own_bits, opp_bits, size)) - popcount(legal_bits(opp_bits, own_bits, size))
         value = positional + 2.0 * mobility
     else:
         k = game.k if isinstance(game, MNKGame) else 4

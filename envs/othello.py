@@ -1,12 +1,15 @@
 """Othello (Reversi) on the batched core, 6x6 or 8x8, with passes.
 
-Moves and flips are computed for the whole batch with shifted boolean boards (the
-array form of bitboard flood fills), 8 directions at a time. A player with no legal
+Moves and flips are bitboard flood fills: each side's discs are one uint64 per
+position (bit r*W + c), and the 8 directions are shifted at once as an [8, B] array,
+so a whole batch costs a few dozen numpy operations per move. A player with no legal
 move must play the pass action (index H*W), which is legal only then; the game ends
 when neither side can move, and the side with more discs wins.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 import numpy as np
 
@@ -15,41 +18,74 @@ from rlgen.envs.game import Game, GameState
 DIRECTIONS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
 
-def shift(x: np.ndarray, dr: int, dc: int) -> np.ndarray:
-    """Move every cell of boolean boards [B, H, W] by (dr, dc), filling with False."""
-    out = np.zeros_like(x)
-    h, w = x.shape[1:]
-    out[:, max(dr, 0) : h + min(dr, 0), max(dc, 0) : w + min(dc, 0)] = x[
-        :, max(-dr, 0) : h + min(-dr, 0), max(-dc, 0) : w + min(-dc, 0)
-    ]
-    return out
+@cache
+def _shifts(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per direction [8, 1]: left shift, right shift, and the mask of cells that may
+    receive a disc (on the board, not wrapped around from the other edge)."""
+    cells = size * size
+    full = (1 << cells) - 1
+    col = sum(1 << (r * size) for r in range(size))  # column 0
+    left, right, keep = [], [], []
+    for dr, dc in DIRECTIONS:
+        s = dr * size + dc
+        left.append(max(s, 0))
+        right.append(max(-s, 0))
+        wrapped = col if dc > 0 else col << (size - 1) if dc < 0 else 0
+        keep.append(full & ~wrapped)
+    as_column = lambda xs: np.array(xs, np.uint64)[:, None]  # noqa: E731
+    return as_column(left), as_column(right), as_column(keep)
 
 
-def _opp_runs(start: np.ndarray, opp: np.ndarray, dr: int, dc: int) -> np.ndarray:
-    """Opponent stones in an unbroken line going (dr, dc) from any `start` cell."""
-    run = shift(start, dr, dc) & opp
-    for _ in range(max(opp.shape[1:]) - 3):
-        run |= shift(run, dr, dc) & opp
+def _shift(x: np.ndarray, size: int) -> np.ndarray:
+    """Every disc of bitboards x ([1 or 8, B]) moved one step in each of the 8 directions."""
+    left, right, keep = _shifts(size)
+    return ((x << left) >> right) & keep
+
+
+def _opp_runs(start: np.ndarray, opp: np.ndarray, size: int) -> np.ndarray:
+    """[8, B]: opponent discs in an unbroken line from any `start` disc, per direction."""
+    run = _shift(start[None], size) & opp
+    for _ in range(size - 3):
+        run |= _shift(run, size) & opp
     return run
 
 
-def legal_moves(own: np.ndarray, opp: np.ndarray) -> np.ndarray:
-    """bool [B, H, W]: empty cells from which a line of opp stones ends in an own stone."""
+def legal_bits(own: np.ndarray, opp: np.ndarray, size: int) -> np.ndarray:
+    """uint64 [B]: empty cells from which a line of opp discs ends in an own disc."""
     empty = ~(own | opp)
-    moves = np.zeros_like(own)
-    for dr, dc in DIRECTIONS:
-        moves |= shift(_opp_runs(own, opp, dr, dc), dr, dc) & empty
-    return moves
+    return np.bitwise_or.reduce(_shift(_opp_runs(own, opp, size), size) & empty, axis=0)
 
 
-def flips(move: np.ndarray, own: np.ndarray, opp: np.ndarray) -> np.ndarray:
-    """bool [B, H, W]: the opp stones turned by placing at the one-hot `move` boards."""
-    turned = np.zeros_like(own)
-    for dr, dc in DIRECTIONS:
-        run = _opp_runs(move, opp, dr, dc)
-        bounded = (shift(run, dr, dc) & own).any(axis=(1, 2))
-        turned |= run & bounded[:, None, None]
-    return turned
+def flip_bits(move: np.ndarray, own: np.ndarray, opp: np.ndarray, size: int) -> np.ndarray:
+    """uint64 [B]: the opp discs turned by placing a disc at the single-bit `move`."""
+    runs = _opp_runs(move, opp, size)
+    bounded = (_shift(runs, size) & own) != 0
+    return np.bitwise_or.reduce(np.where(bounded, runs, np.uint64(0)), axis=0)
+
+
+def to_bits(cells: np.ndarray) -> np.ndarray:
+    """bool [B, H, W] -> uint64 [B], cell (r, c) at bit r*W + c."""
+    packed = np.packbits(cells.reshape(len(cells), -1), axis=1, bitorder="little")
+    words = np.zeros((len(cells), 8), np.uint8)
+    words[:, : packed.shape[1]] = packed
+    return words.view("<u8")[:, 0].astype(np.uint64)
+
+
+def from_bits(bits: np.ndarray, size: int) -> np.ndarray:
+    """uint64 [B] -> bool [B, size, size]."""
+    octets = bits.astype("<u8").view(np.uint8).reshape(-1, 8)
+    return np.unpackbits(octets, axis=1, bitorder="little")[:, : size * size].astype(bool).reshape(-1, size, size)
+
+
+def legal_moves(own: np.ndarray, opp: np.ndarray) -> np.ndarray:
+    """bool [B, H, W]: the legal cells for the side owning `own` (boolean boards)."""
+    size = own.shape[1]
+    return from_bits(legal_bits(to_bits(own), to_bits(opp), size), size)
+
+
+def popcount(bits: np.ndarray) -> np.ndarray:
+    """int [B]: set bits of each uint64."""
+    return np.unpackbits(bits.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
 
 
 class Othello(Game):
@@ -68,12 +104,12 @@ class Othello(Game):
         board[:, m - 1, m] = board[:, m, m - 1] = 1
 
     def _sides(self, state: GameState) -> tuple[np.ndarray, np.ndarray]:
+        """Bitboards of the side to move and of its opponent."""
         colour = (1 - 2 * state.to_play.astype(np.int8))[:, None, None]
-        return state.board == colour, state.board == -colour
+        return to_bits(state.board == colour), to_bits(state.board == -colour)
 
     def _legal_cells(self, state: GameState) -> np.ndarray:
-        own, opp = self._sides(state)
-        return legal_moves(own, opp).reshape(state.batch, -1)
+        return from_bits(legal_bits(*self._sides(state), self.height), self.height).reshape(state.batch, -1)
 
     def _legal(self, state: GameState) -> np.ndarray:
         mask = super()._legal(state)
@@ -85,17 +121,15 @@ class Othello(Game):
         state.passes = np.where(passing, state.passes + 1, 0).astype(np.int8)
         placing = np.flatnonzero(~passing)
         if len(placing):
-            sub = state.take(placing)
-            own, opp = self._sides(sub)
-            move = np.zeros_like(own)
-            rows, cols = np.divmod(actions[placing], self.width)
-            move[np.arange(len(placing)), rows, cols] = True
-            turned = flips(move, own, opp)
-            colour = (1 - 2 * sub.to_play.astype(np.int8))[:, None, None]
-            state.board[placing] = np.where(move | turned, colour, sub.board)
-            # The game ends when neither side has a move after this one.
+            size = self.height
             own, opp = self._sides(state.take(placing))
-            stuck = ~legal_moves(opp, own).any(axis=(1, 2)) & ~legal_moves(own, opp).any(axis=(1, 2))
+            move = np.left_shift(np.uint64(1), actions[placing].astype(np.uint64))
+            turned = flip_bits(move, own, opp, size)
+            own, opp = own | move | turned, opp & ~turned
+            colour = (1 - 2 * state.to_play[placing].astype(np.int8))[:, None, None]
+            state.board[placing] = np.where(from_bits(own, size), colour, np.where(from_bits(opp, size), -colour, 0))
+            # The game ends when neither side has a move after this one.
+            stuck = (legal_bits(opp, own, size) == 0) & (legal_bits(own, opp, size) == 0)
             ended = placing[stuck]
             if len(ended):
                 counts = state.board[ended].reshape(len(ended), -1)

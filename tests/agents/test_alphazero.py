@@ -227,7 +227,7 @@ def test_play_in_the_terminal_refuses_bad_moves(tmp_path):
 
 def test_gating_resignation_elo_and_example_games(tmp_path):
     cfg = tiny("tictactoe", "steps=2", "gating=true", "gate_games=4", "resign_threshold=0.9", "resign_check_fraction=0.5",
-               "elo_pool=random,lookahead", "elo_games=4", "trainer.eval_every=1")
+               "elo_pool=random,lookahead,mcts:8", "elo_games=4", "trainer.eval_every=1")
     run = train("alphazero", cfg, tmp_path / "run")
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train_rows = [m for m in metrics if "gate/score" in m]
@@ -239,6 +239,9 @@ def test_gating_resignation_elo_and_example_games(tmp_path):
     assert list((run / "media").glob("example_game_*.txt"))
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     assert "best" in ckpt["models"] and ckpt["algorithm"]["elo_results"]
+    pool = {"random", "lookahead", "mcts:8"}
+    pool_pairs = [(a, b) for a, b, _, _ in ckpt["algorithm"]["elo_results"] if a in pool]
+    assert pool_pairs == [("random", "lookahead"), ("lookahead", "mcts:8")]  # neighbours only, once
 
 
 def test_elo_pool_grows_with_earlier_snapshots_and_survives_resume(tmp_path):

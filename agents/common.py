@@ -54,11 +54,17 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, render_mode:
         raise ConfigError(f"'{env_id}' needs a missing package: {exc} (pip install \"rlgen[robotics]\" for MuJoCo)") from exc
 
 
-def make_vec_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> gym.vector.SyncVectorEnv:
-    """`num_envs` copies of the env stepped together, reset in the same step they finish."""
+def make_vec_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
+    """`num_envs` copies of the env stepped together, reset in the same step they finish:
+    natively vectorized where `rlgen.envs.vector` has the env (CartPole), else SyncVectorEnv."""
+    from rlgen.envs.vector import native_vector_env
+
     if num_envs < 1:
         raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
     make_env(env_id, env_kwargs).close()  # fail here, with the clear error, not inside a worker
+    native = native_vector_env(env_id, num_envs, env_kwargs)
+    if native is not None:
+        return native
 
     def thunk() -> gym.Env:
         return make_env(env_id, env_kwargs)
@@ -91,12 +97,17 @@ def is_game_env(env_id: str) -> bool:
     return env_id in GYM_IDS
 
 
-def vec_action_masks(envs: gym.vector.SyncVectorEnv) -> np.ndarray | None:
+def vec_action_masks(envs: gym.vector.VectorEnv) -> np.ndarray | None:
     """bool [num_envs, A] legal-action masks of envs that define `action_masks()`, else None."""
-    first = envs.envs[0].unwrapped
-    if not hasattr(first, "action_masks"):
+    if not has_action_masks(envs):
         return None
     return np.stack([env.unwrapped.action_masks() for env in envs.envs])
+
+
+def has_action_masks(envs: gym.vector.VectorEnv) -> bool:
+    """Whether the sub-envs of `envs` define `action_masks()` (the rlgen game envs do)."""
+    subs = getattr(envs, "envs", None)
+    return bool(subs) and hasattr(subs[0].unwrapped, "action_masks")
 
 
 def final_observations(next_obs: np.ndarray, done: np.ndarray, info: dict[str, Any]) -> np.ndarray:

@@ -28,6 +28,7 @@ from rlgen.agents.common import (
     env_state,
     evaluate_episodes,
     final_observations,
+    has_action_masks,
     is_game_env,
     make_env,
     make_vec_env,
@@ -394,7 +395,7 @@ class OnPolicy(Algorithm):
         return rollout, stats
 
     def _has_masks(self) -> bool:
-        return hasattr(self.envs.envs[0].unwrapped, "action_masks")
+        return has_action_masks(self.envs)
 
     def track_episodes(self, rewards: np.ndarray, dones: np.ndarray, finished: list[float]) -> None:
         self.episode_return += rewards

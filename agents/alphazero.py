@@ -78,6 +78,12 @@ class AlphaZeroConfig(RunConfig):
     """Self-play games played at once per iteration."""
     simulations: int = 0
     """MCTS simulations per self-play move."""
+    full_search_fraction: float = 1.0
+    """Playout cap randomization (KataGo): each self-play move is a full search (`simulations`,
+    root noise, kept for training) with this probability, else a fast one (`fast_simulations`,
+    no noise, played but not kept): more games, so more independent outcomes, per hour. 1 = off."""
+    fast_simulations: int = 0
+    """Simulations of the fast searches (0 = simulations // 4)."""
     c_puct: float = 1.5
     """PUCT exploration constant."""
     dirichlet_alpha: float = 0.0
@@ -161,6 +167,10 @@ class AlphaZeroConfig(RunConfig):
             raise ConfigError(f"elo_snapshots must be >= 0 (0 = fixed pool only), got {self.elo_snapshots}")
         if not (0.0 <= self.root_value_target <= 1.0 or self.root_value_target == -1.0):
             raise ConfigError(f"root_value_target must be in [0, 1] (-1 = game default), got {self.root_value_target}")
+        if not 0.0 < self.full_search_fraction <= 1.0:
+            raise ConfigError(f"full_search_fraction must be in (0, 1] (1 = every move a full search), got {self.full_search_fraction}")
+        if self.fast_simulations < 0:
+            raise ConfigError(f"fast_simulations must be >= 1 (0 = simulations // 4), got {self.fast_simulations}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.replay_window < 0:
@@ -312,7 +322,8 @@ class AlphaZero(Algorithm):
         """Play one iteration's games (in worker processes when `workers` > 1) and store
         their positions, with every symmetry, in the replay window."""
         cfg = self.config
-        params = SelfPlayParams(cfg.games, cfg.temperature_moves, cfg.reuse_tree, cfg.resign_threshold, cfg.resign_check_fraction)
+        params = SelfPlayParams(cfg.games, cfg.temperature_moves, cfg.reuse_tree, cfg.resign_threshold, cfg.resign_check_fraction,
+                                cfg.full_search_fraction, cfg.fast_simulations or max(cfg.simulations // 4, 1))
         model = self.trainer.models["best"] if cfg.gating else self.model
         if cfg.workers > 1:
             if self.workers_pool is None:

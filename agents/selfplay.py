@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from typing import Any
 
@@ -29,6 +29,8 @@ class SelfPlayParams:
     reuse_tree: bool
     resign_threshold: float
     resign_check_fraction: float
+    full_search_fraction: float = 1.0
+    fast_simulations: int = 0
 
 
 @dataclass
@@ -55,7 +57,10 @@ class SelfPlayBatch:
 
 
 def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPlayParams) -> SelfPlayBatch:
-    """Play `params.games` self-play games at once with root noise and a temperature."""
+    """Play `params.games` self-play games at once with root noise and a temperature. With
+    playout cap randomization (full_search_fraction < 1) a move is a full search, kept for
+    training, with that probability, else a fast search without noise that is only played;
+    the choice is one per move for the whole batch, so the searches stay batched."""
     state = game.initial(params.games)
     live = np.arange(params.games)
     tree = None
@@ -66,7 +71,8 @@ def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPla
     resigned = np.zeros(params.games, bool)
     while len(live):
         sub = state.take(live)
-        result = mcts.run(sub if tree is None else None, noise=True, tree=tree)
+        full = params.full_search_fraction >= 1.0 or rng.random() < params.full_search_fraction
+        result = mcts.run(sub if tree is None else None, noise=full, tree=tree, simulations=None if full else params.fast_simulations)
         simulations += mcts.last_simulations
         pi = result.target()
         if result.selected is not None:  # Gumbel: the sampled noise already explores
@@ -76,11 +82,12 @@ def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPla
         else:
             best = result.policy(0.0)
             actions = (rng.random(best.shape) * best).argmax(axis=1)
-        planes.append(game.observation(sub).astype(np.int8))
-        policies.append(pi.astype(np.float32))
-        values.append(result.value.astype(np.float32))
-        players.append(sub.to_play.copy())
-        owners.append(live.copy())
+        if full:
+            planes.append(game.observation(sub).astype(np.int8))
+            policies.append(pi.astype(np.float32))
+            values.append(result.value.astype(np.float32))
+            players.append(sub.to_play.copy())
+            owners.append(live.copy())
         hopeless = result.value < params.resign_threshold
         first_time = hopeless & (would_resign[live] < 0)
         would_resign[live[first_time]] = sub.to_play[first_time]
@@ -96,6 +103,10 @@ def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPla
             tree = mcts.advance(result.tree, actions).take(np.flatnonzero(going))
         live = live[going]
     winners = state.winner
+    if not planes:  # playout cap randomization can keep no move of a short batch
+        empty = game.initial(1).take(np.zeros(0, np.int64))
+        planes, policies = [game.observation(empty).astype(np.int8)], [np.zeros((0, game.num_actions), np.float32)]
+        values, players, owners = [np.zeros(0, np.float32)], [np.zeros(0, np.int8)], [np.zeros(0, np.int64)]
     player_all, owner_all = np.concatenate(players), np.concatenate(owners)
     winner = winners[owner_all]
     outcome = np.where(winner < 0, 0.0, np.where(winner == player_all, 1.0, -1.0)).astype(np.float32)
@@ -164,8 +175,7 @@ class SelfPlayPool:
         shares[: params.games % self.workers] += 1
         seeds = rng.integers(0, 2**63 - 1, size=self.workers)
         futures = [
-            self.executor.submit(_worker_play, weights, int(seed), SelfPlayParams(int(n), params.temperature_moves, params.reuse_tree,
-                                                                                   params.resign_threshold, params.resign_check_fraction))
+            self.executor.submit(_worker_play, weights, int(seed), replace(params, games=int(n)))
             for seed, n in zip(seeds, shares, strict=True) if n > 0
         ]
         return SelfPlayBatch.concat([f.result() for f in futures])

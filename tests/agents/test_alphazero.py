@@ -57,6 +57,8 @@ def test_config_fills_game_defaults_and_rejects_unknown_games():
         build_config(AlphaZeroConfig, {}, ["env=connect4", "search_precision=fp8"])
     with pytest.raises(ConfigError, match="root_value_target must be in"):
         build_config(AlphaZeroConfig, {}, ["env=connect4", "root_value_target=1.5"])
+    with pytest.raises(ConfigError, match="full_search_fraction must be in"):
+        build_config(AlphaZeroConfig, {}, ["env=connect4", "full_search_fraction=0"])
 
 
 def test_values_set_on_purpose_are_kept_even_when_zero():

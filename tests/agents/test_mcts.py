@@ -166,3 +166,20 @@ def test_terminal_values_follow_the_winner_not_the_last_mover():
     result = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=4)).run(state.take(np.concatenate([lost, won])))
     # Values are from the side to move at the finished position (the player after the last mover).
     assert np.all(result.value[: len(lost)] == 1.0) and np.all(result.value[len(lost):] == -1.0)
+
+
+def test_playout_cap_randomization_keeps_only_the_full_searches():
+    """A fraction of moves get the full search and become training positions; the rest get
+    the fast search and are only played. Without tree reuse the simulation count tells the
+    two apart exactly."""
+    from rlgen.agents.selfplay import SelfPlayParams, play_games
+
+    game = make_game("tictactoe")
+    mcts = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=16, reuse_tree=False), seed=0)
+    every = play_games(game, mcts, np.random.default_rng(0), SelfPlayParams(32, 2, False, -1.0, 0.0))
+    assert len(every.outcome) == every.lengths.sum() and every.simulations == 16 * every.lengths.sum()
+    capped = play_games(game, mcts, np.random.default_rng(0), SelfPlayParams(32, 2, False, -1.0, 0.0, 0.3, 4))
+    plies, kept = int(capped.lengths.sum()), len(capped.outcome)
+    assert 0 < kept < plies and len(capped.planes) == len(capped.policy) == len(capped.root_value) == kept
+    assert capped.simulations == 16 * kept + 4 * (plies - kept)
+    assert np.allclose(capped.policy.sum(axis=1), 1.0)

@@ -123,7 +123,11 @@ class PPO(OnPolicy):
                 adv = advantages if idx is None else advantages[idx]
                 if idx is not None and cfg.normalize_advantage and len(idx) > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                if self.fused is not None:
+                grads = None
+                if self.fused is not None and self.trainer.takes_gradients():  # no autograd graph at all
+                    (policy_loss, value_loss, entropy, approx_kl, clip_fraction), grads = self.fused.value_and_grad(
+                        batch.obs, batch.actions, batch.log_probs, adv, batch.returns, batch.masks, clip, cfg.vf_coef, cfg.ent_coef)
+                elif self.fused is not None:
                     policy_loss, value_loss, entropy, approx_kl, clip_fraction = self.fused(
                         batch.obs, batch.actions, batch.log_probs, adv, batch.returns, batch.masks, clip)
                 else:
@@ -134,7 +138,7 @@ class PPO(OnPolicy):
                 losses = {"policy": policy_loss, "value": cfg.vf_coef * value_loss}
                 if cfg.ent_coef != 0:  # a zero-weighted term would still cost its backward pass
                     losses["entropy"] = -cfg.ent_coef * entropy
-                metrics = self.trainer.optimize(losses)
+                metrics = self.trainer.optimize(losses, grads=grads)
                 # kept as tensors and read once per rollout: a float() per step costs more than the math here
                 stats.append(torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clip_fraction]))
                 for key, value in metrics.items():

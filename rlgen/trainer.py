@@ -23,7 +23,14 @@ from rlgen.checkpoint import load_checkpoint, save_checkpoint
 from rlgen.config import OptimConfig, RunConfig
 from rlgen.device import autocast, resolve_precision, select_device, set_threads
 from rlgen.errors import CheckpointError, ConfigError, NonFiniteLossError
-from rlgen.optim import build_optimizer, build_scheduler, clip_gradients, penalty, weight_params
+from rlgen.optim import (
+    build_optimizer,
+    build_scheduler,
+    clip_gradients,
+    penalty,
+    step_optimizer,
+    weight_params,
+)
 from rlgen.seeding import get_rng_state, seed_everything, set_rng_state
 from rlgen.tracking import Tracker
 
@@ -163,16 +170,26 @@ class Trainer:
         with autocast(self.device, self.amp_dtype):
             yield
 
-    def optimize(self, losses: dict[str, torch.Tensor], optimizer: str = "main") -> dict[str, float]:
+    def optimize(
+        self,
+        losses: dict[str, torch.Tensor],
+        optimizer: str = "main",
+        grads: Sequence[tuple[nn.Parameter, torch.Tensor]] | None = None,
+    ) -> dict[str, float]:
         """Backward the sum of loss terms and step one optimizer, with the penalties,
         clipping, fp16 scaling, schedule and EMA the config asks for.
 
         Each term is checked first: a NaN/Inf term stops the run naming the step and the
         term (or skips the step with nan_policy=skip). Returns scalar metrics to log.
+        `grads`: (parameter, gradient) pairs of the sum of `losses` that the caller computed
+        itself (a hand-written backward, see `takes_gradients`): no backward pass then.
         """
         if optimizer not in self.optimizers:
             raise ConfigError(f"unknown optimizer '{optimizer}'; registered: {list(self.optimizers)}")
         opt = self.optimizers[optimizer]
+        if grads is not None and not self.takes_gradients(optimizer):
+            raise ValueError(f"optimizer '{optimizer}' adds l1/l2 penalties or fp16 loss scaling, which gradients computed "
+                             "outside autograd do not include; call optimize(losses) without grads")
         suffix = "" if optimizer == "main" else f"_{optimizer}"
         terms = dict(losses)
         terms.update(penalty(opt.weights, opt.cfg.l1, opt.cfg.l2))
@@ -187,7 +204,10 @@ class Trainer:
             return self._non_finite(bad or ["sum of the terms"], terms, optimizer)
         for param in opt.params:  # zero_grad(set_to_none=True) without its profiler wrapper
             param.grad = None
-        if opt.scaler is not None:
+        if grads is not None:
+            for param, grad in grads:
+                param.grad = grad
+        elif opt.scaler is not None:
             opt.scaler.scale(total).backward()
             opt.scaler.unscale_(opt.optimizer)
         else:
@@ -205,7 +225,7 @@ class Trainer:
             # the schedule and EMA then stay where they are too.
             stepped = opt.scaler.get_scale() >= scale
         else:
-            opt.optimizer.step()
+            step_optimizer(opt.optimizer)
         metrics = {f"train/grad_norm{suffix}": grad_norm, f"train/lr{suffix}": opt.scheduler.get_last_lr()[0]}
         if not stepped:
             return metrics
@@ -216,6 +236,12 @@ class Trainer:
                 self.emas[model].update_parameters(self._raw_models[model])
         metrics.update({f"train/{k}{suffix}": float(v.detach()) for k, v in terms.items() if k.endswith("_penalty")})
         return metrics
+
+    def takes_gradients(self, optimizer: str = "main") -> bool:
+        """Whether `optimize(losses, optimizer, grads=...)` can step this optimizer: no l1/l2
+        penalties and no fp16 loss scaling, which only autograd would add."""
+        opt = self.optimizers[optimizer]
+        return opt.scaler is None and opt.cfg.l1 <= 0 and opt.cfg.l2 <= 0
 
     def _non_finite(self, bad: list[str], terms: dict[str, torch.Tensor], optimizer: str) -> dict[str, float]:
         opt = self.optimizers[optimizer]

@@ -93,11 +93,19 @@ def test_hand_written_ppo_gradient_matches_autograd(act, masked, ent_coef):
     policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(0.8, 1.2)).mean()
     value_loss = 0.5 * ((model.value(obs) - returns) ** 2).mean()
     ref_values, ref_grads = grads((policy_loss, value_loss, entropy.mean()))
-    values, hand_grads = grads(PPOLoss.for_model(model)(obs, actions, old, adv, returns, masks, 0.2))
+    fused = PPOLoss.for_model(model)
+    values, hand_grads = grads(fused(obs, actions, old, adv, returns, masks, 0.2))
     assert values == pytest.approx(ref_values, rel=1e-5, abs=1e-6)
     assert any((ratio - 1).abs() > 0.2) and any((ratio - 1).abs() < 0.2)
     for ref, hand in zip(ref_grads, hand_grads, strict=True):
         torch.testing.assert_close(hand, ref, rtol=1e-4, atol=1e-6)
+    # the same gradients without autograd, paired with their parameters
+    outputs, pairs = fused.value_and_grad(obs, actions, old, adv, returns, masks, 0.2, vf_coef=0.7, ent_coef=ent_coef)
+    assert [o.item() for o in outputs[:3]] == pytest.approx(ref_values, rel=1e-5, abs=1e-6)
+    by_param = {id(param): grad for param, grad in pairs}
+    assert len(by_param) == len(ref_grads)
+    for param, ref in zip(model.parameters(), ref_grads, strict=True):
+        torch.testing.assert_close(by_param[id(param)], ref, rtol=1e-4, atol=1e-6)
 
 
 def test_fused_and_autograd_ppo_updates_agree(tmp_path):

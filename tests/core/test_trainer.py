@@ -64,6 +64,52 @@ def test_fused_optimizer_kernels_do_the_same_update_as_foreach(name, monkeypatch
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(("name", "weight_decay"), [("adam", 0.0), ("adam", 0.01), ("adamw", 0.01)])
+def test_direct_fused_adam_step_is_bitwise_torchs_step(name, weight_decay):
+    """step_optimizer calls the fused kernel itself once the state exists; the update, the
+    moments and the step counters are exactly those of optimizer.step(), LR changes included."""
+    from rlgen.optim import build_optimizer, step_optimizer
+
+    torch.manual_seed(0)
+    cfg = OptimConfig(name=name, lr=0.01, weight_decay=weight_decay)
+    nets = [torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [build_optimizer(net.parameters(), cfg) for net in nets]
+    for step in range(6):
+        x = torch.randn(32, 3)
+        for i, (net, opt) in enumerate(zip(nets, opts, strict=True)):
+            opt.zero_grad()
+            (net(x) ** 2).mean().backward()
+            opt.param_groups[0]["lr"] = 0.01 / (step + 1)
+            step_optimizer(opt) if i == 0 else opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.equal(a, b)
+        assert all(torch.equal(opts[0].state[a][k], opts[1].state[b][k]) for k in ("exp_avg", "exp_avg_sq", "step"))
+
+
+def test_optimize_with_caller_gradients_steps_like_backward(tmp_path):
+    """optimize(losses, grads=...) applies given gradients (no backward pass) through the same
+    clipping and schedule; with an l2 penalty, which autograd alone would add, it refuses."""
+    runs = []
+    for sub in ("autograd", "given"):
+        trainer, algo = make(tmp_path, "optim.grad_clip=0.1", sub=sub)
+        model = trainer.models["model"].eval()  # no dropout: both runs see the same function
+        x = torch.randn(16, model[0].in_features, generator=torch.Generator().manual_seed(0))
+        loss = model(x).pow(2).mean()
+        if sub == "autograd":
+            trainer.optimize({"loss": loss})
+        else:
+            grads = torch.autograd.grad(loss, list(model.parameters()))
+            trainer.optimize({"loss": loss.detach()}, grads=list(zip(model.parameters(), grads, strict=True)))
+        runs.append(params(trainer))
+    torch.testing.assert_close(runs[0], runs[1])
+    trainer, _ = make(tmp_path, "optim.l2=0.1", sub="l2")
+    assert not trainer.takes_gradients()
+    weight = next(trainer.models["model"].parameters())
+    with pytest.raises(ValueError, match="penalties or fp16 loss scaling"):
+        trainer.optimize({"loss": torch.zeros(())}, grads=[(weight, torch.zeros_like(weight))])
+
+
 @pytest.mark.parametrize("max_norm", [0.5, 100.0, float("inf")])
 def test_clip_gradients_matches_torch(max_norm):
     from rlgen.optim import clip_gradients

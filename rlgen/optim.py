@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from rlgen.config import OptimConfig
 from rlgen.errors import ConfigError
@@ -87,6 +88,41 @@ def _direct_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
                    [], steps, amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
                    eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
     return True
+
+
+class EMAUpdate:
+    """`ema.update_parameters(model)` for an AveragedModel made with `use_buffers=True` and
+    `get_ema_multi_avg_fn(decay)`, with the tensor lists built once: torch walks both module
+    trees on every call, which costs more than the averaging itself for small networks (~9%
+    of a CartPole DQN run). The same numbers as torch's (test)."""
+
+    def __init__(self, ema: AveragedModel, model: nn.Module, decay: float) -> None:
+        self.ema, self.model, self.decay = ema, model, decay
+        groups: dict[tuple[torch.device, torch.dtype], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        averaged = [*ema.module.parameters(), *ema.module.buffers()]
+        source = [*model.parameters(), *model.buffers()]
+        self.direct = len(averaged) == len(source) and all(a.device == b.device for a, b in zip(averaged, source, strict=False))
+        for a, b in zip(averaged, source, strict=False):
+            pair = groups.setdefault((a.device, a.dtype), ([], []))
+            pair[0].append(a.detach())
+            pair[1].append(b.detach())
+        self.groups = list(groups.values())
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        if not self.direct:
+            self.ema.update_parameters(self.model)
+            return
+        first = int(self.ema.n_averaged) == 0
+        for averaged, source in self.groups:
+            if first:
+                torch._foreach_copy_(averaged, source)
+            elif averaged[0].is_floating_point() or averaged[0].is_complex():
+                torch._foreach_lerp_(averaged, source, 1 - self.decay)
+            else:  # integer buffers (batch-norm counters), as torch's EMA function does them
+                for a, b in zip(averaged, source, strict=True):
+                    a.copy_(a * self.decay + b * (1 - self.decay))
+        self.ema.n_averaged += 1
 
 
 # which optimizers have a fused kernel on which devices (torch 2.13)

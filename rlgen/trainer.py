@@ -24,6 +24,7 @@ from rlgen.config import OptimConfig, RunConfig
 from rlgen.device import autocast, resolve_precision, select_device, set_threads
 from rlgen.errors import CheckpointError, ConfigError, NonFiniteLossError
 from rlgen.optim import (
+    EMAUpdate,
     build_optimizer,
     build_scheduler,
     clip_gradients,
@@ -94,6 +95,7 @@ class Trainer:
         self._raw_models: dict[str, nn.Module] = {}
         self.optimizers: dict[str, _Optimizer] = {}
         self.emas: dict[str, AveragedModel] = {}
+        self._ema_updates: dict[str, EMAUpdate] = {}
         self.states: dict[str, Any] = {}
         self.eval_states: set[str] = set()
         self.algorithm: Algorithm | None = None
@@ -150,6 +152,7 @@ class Trainer:
             raise ConfigError(f"EMA decay must be in (0, 1), got {decay}")
         ema = AveragedModel(self._raw_models[model], multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
         self.emas[model] = ema
+        self._ema_updates[model] = EMAUpdate(ema, self._raw_models[model], decay)
         return ema
 
     def register_state(self, name: str, obj: Any, for_eval: bool = False) -> None:
@@ -232,8 +235,8 @@ class Trainer:
         opt.scheduler.step()
         self._consecutive_skips = 0
         for model in opt.models:
-            if model in self.emas:
-                self.emas[model].update_parameters(self._raw_models[model])
+            if model in self._ema_updates:
+                self._ema_updates[model]()
         metrics.update({f"train/{k}{suffix}": float(v.detach()) for k, v in terms.items() if k.endswith("_penalty")})
         return metrics
 

@@ -87,6 +87,30 @@ def test_direct_fused_adam_step_is_bitwise_torchs_step(name, weight_decay):
         assert all(torch.equal(opts[0].state[a][k], opts[1].state[b][k]) for k in ("exp_avg", "exp_avg_sq", "step"))
 
 
+def test_ema_update_gives_torchs_averaged_model_numbers():
+    """The cached-list EMA update equals AveragedModel.update_parameters bit for bit,
+    batch-norm statistics and their integer counter included."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from rlgen.optim import EMAUpdate
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 1))
+    ours, theirs = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True) for _ in range(2))
+    update = EMAUpdate(ours, net, 0.9)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    for _ in range(5):
+        opt.zero_grad()
+        net(torch.randn(16, 3)).pow(2).mean().backward()  # train mode: batch-norm buffers move too
+        opt.step()
+        update()
+        theirs.update_parameters(net)
+    assert int(ours.n_averaged) == int(theirs.n_averaged) == 5
+    for a, b in zip(ours.state_dict().values(), theirs.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(ours.module[0].weight, net[0].weight)  # an average, not a copy
+
+
 def test_optimize_with_caller_gradients_steps_like_backward(tmp_path):
     """optimize(losses, grads=...) applies given gradients (no backward pass) through the same
     clipping and schedule; with an l2 penalty, which autograd alone would add, it refuses."""

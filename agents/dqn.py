@@ -55,6 +55,8 @@ from rlgen.agents.common import (
     restore_env_state,
     vec_action_masks,
 )
+from rlgen.agents.mlp_grad import backward as mlp_backward
+from rlgen.agents.mlp_grad import forward_saving, layers_of, linear_stack, params_of
 from rlgen.algorithm import Algorithm
 from rlgen.config import OptimConfig, RunConfig, TrainerConfig
 from rlgen.errors import ConfigError, unknown_name
@@ -142,6 +144,9 @@ class DQNConfig(RunConfig):
     """Board-game envs: also store each transition's mirror images (the game's symmetries)."""
     loss: Literal["huber", "mse"] = "huber"
     """TD loss: huber (smooth L1, as SB3) or mse."""
+    fused_loss: bool = True
+    """Use the hand-written gradient of the TD loss (`TDGradient`) where it applies: an MLP
+    Q-network without a dueling head, fp32. Same math, no autograd graph."""
     hidden: list[int] | None = None
     """Hidden layer widths of the Q-network MLP (SB3's net_arch)."""
     activation: str = "relu"
@@ -415,6 +420,43 @@ def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Te
     return F.smooth_l1_loss(q_taken, targets) if kind == "huber" else F.mse_loss(q_taken, targets)
 
 
+class TDGradient:
+    """`td_loss` of a plain MLP Q-network and its gradient written out by hand, for the fp32
+    steps of a network that `for_model` accepts (no dueling head, Linear + tanh/ReLU only).
+    A DQN phase is many small steps; without autograd's graph each costs ~a third less on CPU."""
+
+    def __init__(self, linears: list[nn.Linear], act: str) -> None:
+        self.params = params_of(linears)
+        self.layers, self.act = layers_of(self.params), act
+
+    @classmethod
+    def for_model(cls, model: QNetwork) -> TDGradient | None:
+        stack = linear_stack(list(model.net)) if isinstance(model.net, MLP) else None
+        return None if stack is None else cls(*stack)
+
+    @torch.no_grad()
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        return forward_saving(obs, self.layers, self.act)[-1]
+
+    @torch.no_grad()
+    def value_and_grad(self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
+                       kind: str) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """The loss, the Q-values of the actions taken, and (parameter, gradient) pairs."""
+        outs = forward_saving(obs, self.layers, self.act)
+        q_taken = outs[-1].gather(1, actions[:, None]).squeeze(1)
+        error = q_taken - targets
+        if kind == "huber":  # 0.5 e^2 inside |e| < 1, |e| - 0.5 outside; slope e clamped to [-1, 1]
+            size = error.abs()
+            loss = torch.where(size < 1, 0.5 * error * error, size - 0.5).mean()
+            slope = error.clamp(-1.0, 1.0).div_(error.numel())
+        else:
+            loss = error.pow(2).mean()
+            slope = error * (2.0 / error.numel())
+        d_q = torch.zeros_like(outs[-1]).scatter_(1, actions[:, None], slope[:, None])
+        grads = mlp_backward(d_q, outs[:-1], self.layers, self.act)
+        return loss, q_taken, list(zip(self.params, grads, strict=True))
+
+
 # ----------------------------------------------------------------------------- env state
 
 # ----------------------------------------------------------------------------- algorithm
@@ -454,6 +496,8 @@ class DQN(Algorithm):
         if trainer.tcfg.ema_decay > 0:
             trainer.add_ema("q")
         self.steps_per_call = chunk
+        by_hand = cfg.fused_loss and trainer.amp_dtype is None and trainer.takes_gradients()
+        self.td_gradient = TDGradient.for_model(net) if by_hand else None
 
         self.rng = np.random.default_rng(cfg.seed)
         obs, _ = self.envs.reset(seed=cfg.seed)
@@ -588,19 +632,24 @@ class DQN(Algorithm):
         sums = {"losses/td": torch.zeros((), device=dev), "losses/q_values": torch.zeros((), device=dev)}
         grad_norm = lr = 0.0
         self.q.train()
+        by_hand = self.td_gradient
         for g in range(updates):
-            with self.trainer.autocast():
-                q = self.q(obs[g]).float()
-            q_taken = q.gather(1, actions[g, :, None]).squeeze(1)
             with torch.no_grad():
                 next_online = None
                 if cfg.double_q:
                     with self.trainer.autocast():
-                        next_online = self.q(next_obs[g]).float()
+                        next_online = by_hand.q_values(next_obs[g]) if by_hand else self.q(next_obs[g]).float()
                 targets = td_targets(rewards[g], terminated[g], discounts[g], next_q_target[g], next_online,
                                      None if masks is None else masks[g])
-            loss = td_loss(q_taken, targets, cfg.loss)
-            metrics = self.trainer.optimize({"td": loss})
+            if by_hand is not None:
+                loss, q_taken, grads = by_hand.value_and_grad(obs[g], actions[g], targets, cfg.loss)
+                metrics = self.trainer.optimize({"td": loss}, grads=grads)
+            else:
+                with self.trainer.autocast():
+                    q = self.q(obs[g]).float()
+                q_taken = q.gather(1, actions[g, :, None]).squeeze(1)
+                loss = td_loss(q_taken, targets, cfg.loss)
+                metrics = self.trainer.optimize({"td": loss})
             sums["losses/td"] += loss.detach()
             sums["losses/q_values"] += q_taken.detach().mean()
             grad_norm += metrics.get("train/grad_norm", 0.0)

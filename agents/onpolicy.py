@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
@@ -36,6 +35,7 @@ from rlgen.agents.common import (
     restore_env_state,
     vec_action_masks,
 )
+from rlgen.agents.mlp_grad import linear_stack, stack_forward
 from rlgen.algorithm import Algorithm
 from rlgen.config import OptimConfig, RunConfig, TrainerConfig
 from rlgen.errors import ConfigError, RlgenError
@@ -124,31 +124,6 @@ class OnPolicyConfig(RunConfig):
 # ----------------------------------------------------------------------------- model
 
 
-def linear_stack(body: nn.Module, head: nn.Module) -> tuple[list[nn.Linear], str] | None:
-    """The Linear layers of `body` then `head` and their (single) activation, tanh or relu;
-    None when the body holds anything else (norms, dropout, other activations)."""
-    linears: list[nn.Linear] = []
-    kinds = set()
-    for layer in [*body, head]:
-        if type(layer) is nn.Linear:
-            linears.append(layer)
-        elif type(layer) in (nn.Tanh, nn.ReLU):
-            kinds.add("tanh" if type(layer) is nn.Tanh else "relu")
-        elif type(layer) is not nn.Identity:
-            return None
-    if len(kinds) != 1 or len(linears) < 2:
-        return None
-    return linears, kinds.pop()
-
-
-def stack_forward(x: torch.Tensor, linears: list[nn.Linear], act: str) -> torch.Tensor:
-    """`head(body(x))` for a `linear_stack`."""
-    activation = torch.tanh if act == "tanh" else torch.relu
-    for layer in linears[:-1]:
-        x = activation(F.linear(x, layer.weight, layer.bias))
-    return F.linear(x, linears[-1].weight, linears[-1].bias)
-
-
 class ActorCritic(nn.Module):
     """Separate MLPs: policy logits (or Gaussian mean and state-independent log std) and value."""
 
@@ -177,8 +152,8 @@ class ActorCritic(nn.Module):
         else:
             init_weights(self.v_head)
         # plain Linear + activation stacks run as functional calls: module dispatch costs more than the math at these sizes
-        self.v_stack = linear_stack(self.v_body, self.v_head)
-        self.pi_stack = linear_stack(self.pi_body, self.pi_head) if self.discrete else None
+        self.v_stack = linear_stack([*self.v_body, self.v_head])
+        self.pi_stack = linear_stack([*self.pi_body, self.pi_head]) if self.discrete else None
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         if self.v_stack is not None:

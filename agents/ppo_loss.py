@@ -3,7 +3,8 @@
 Autograd records ~40 nodes for this loss (6 linear layers, their activations and
 transposes, softmax, ratio, clipping, value error) and on CPU each one costs more than its
 arithmetic on a 256 x 64 batch. `ppo_loss` is a single autograd node: the forward pass
-keeps the activations, the backward pass is the chain rule in ~30 tensor ops. The values
+keeps the activations, the backward pass is the chain rule in ~30 tensor ops (the MLP
+passes are `rlgen.agents.mlp_grad`'s). The values
 and gradients of the autograd loss in `rlgen.agents.ppo` to float rounding (a test checks
 both, with masks and an entropy bonus); used where it applies — discrete actions, bodies of
 Linear + tanh or ReLU, no value clipping, fp32 — and the autograd loss everywhere else.
@@ -14,41 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from rlgen.agents.mlp_grad import backward as mlp_backward
+from rlgen.agents.mlp_grad import forward_saving, layers_of, params_of
 from rlgen.agents.onpolicy import MASKED_LOGIT, ActorCritic
-
-Layers = list[tuple[torch.Tensor, torch.Tensor]]
-
-
-def _tanh(z: torch.Tensor) -> torch.Tensor:
-    """tanh as 2 sigmoid(2z) - 1 (within 2e-7 of torch.tanh): torch's CPU tanh kernel costs
-    ~6x the sigmoid kernel per element, and these batches are large enough for it to show."""
-    return torch.sigmoid(z.mul_(2)).mul_(2).sub_(1)
-
-
-def _forward(x: torch.Tensor, layers: Layers, act: str) -> list[torch.Tensor]:
-    """Inputs of every layer, then the output."""
-    outs = [x]
-    for i, (weight, bias) in enumerate(layers):
-        z = F.linear(outs[-1], weight, bias)
-        if i < len(layers) - 1:
-            z = _tanh(z) if act == "tanh" else torch.relu(z)
-        outs.append(z)
-    return outs
-
-
-def _backward(grad: torch.Tensor, inputs: list[torch.Tensor], layers: Layers, act: str) -> list[torch.Tensor]:
-    """Weight and bias gradients of every layer, from the gradient of the output."""
-    grads: list[torch.Tensor] = [grad] * (2 * len(layers))
-    for i in range(len(layers) - 1, -1, -1):
-        h = inputs[i]
-        grads[2 * i], grads[2 * i + 1] = grad.t().mm(h), grad.sum(0)
-        if i > 0:  # into the activation that produced h, from its output (tanh' = 1 - h^2, relu' = [h > 0])
-            grad = grad.mm(layers[i][0])
-            grad = grad.addcmul_(grad, h * h, value=-1) if act == "tanh" else grad.mul_(h > 0)
-    return grads
 
 
 def _loss_forward(spec: tuple[int, str], obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
@@ -57,10 +28,9 @@ def _loss_forward(spec: tuple[int, str], obs: torch.Tensor, actions: torch.Tenso
     """(policy loss, value loss, mean entropy, approximate KL, clip fraction) and what the
     backward pass needs."""
     n_policy, act = spec
-    pi_layers = list(zip(params[0 : 2 * n_policy : 2], params[1 : 2 * n_policy : 2], strict=True))
-    v_layers = list(zip(params[2 * n_policy :: 2], params[2 * n_policy + 1 :: 2], strict=True))
-    pi = _forward(obs, pi_layers, act)
-    v = _forward(obs, v_layers, act)
+    pi_layers, v_layers = layers_of(params[: 2 * n_policy]), layers_of(params[2 * n_policy :])
+    pi = forward_saving(obs, pi_layers, act)
+    v = forward_saving(obs, v_layers, act)
     logits = pi[-1] if masks is None else pi[-1].masked_fill(~masks, MASKED_LOGIT)
     log_p = torch.log_softmax(logits, -1)
     p = log_p.exp()
@@ -86,8 +56,7 @@ def _loss_backward(spec: tuple[int, str], n_params: int, saved: tuple[torch.Tens
     n_policy, act = spec
     actions, masks, p, log_p, entropy, error, policy_weight, *rest = saved
     pi_inputs, v_inputs, params = rest[:n_policy], rest[n_policy:-n_params], rest[-n_params:]
-    pi_layers = list(zip(params[0 : 2 * n_policy : 2], params[1 : 2 * n_policy : 2], strict=True))
-    v_layers = list(zip(params[2 * n_policy :: 2], params[2 * n_policy + 1 :: 2], strict=True))
+    pi_layers, v_layers = layers_of(params[: 2 * n_policy]), layers_of(params[2 * n_policy :])
     batch = p.shape[0]
     d_logits = torch.zeros_like(p)
     if g_policy is not None:  # d(-mean(ratio * adv))/d log_pi(a) = -ratio * adv / B; d log_pi(a)/d logits = onehot(a) - p
@@ -97,9 +66,9 @@ def _loss_backward(spec: tuple[int, str], n_params: int, saved: tuple[torch.Tens
         d_logits = d_logits - (g_entropy / batch) * p * (log_p + entropy[:, None])
     if masks is not None:
         d_logits = d_logits.masked_fill(~masks, 0.0)
-    grads = _backward(d_logits, [*pi_inputs], pi_layers, act)
+    grads = mlp_backward(d_logits, [*pi_inputs], pi_layers, act)
     d_value = error[:, None] * (g_value / batch) if g_value is not None else torch.zeros_like(error[:, None])
-    return grads + _backward(d_value, [*v_inputs], v_layers, act)
+    return grads + mlp_backward(d_value, [*v_inputs], v_layers, act)
 
 
 class _PPOLoss(torch.autograd.Function):
@@ -127,7 +96,7 @@ class PPOLoss:
     hand-written gradient does not apply."""
 
     def __init__(self, linears_pi: list[nn.Linear], linears_v: list[nn.Linear], act: str) -> None:
-        self.params = [t for layer in (*linears_pi, *linears_v) for t in (layer.weight, layer.bias)]
+        self.params = params_of([*linears_pi, *linears_v])
         self.spec = (len(linears_pi), act)
 
     @classmethod

@@ -15,7 +15,7 @@ from conftest import REPO, RLGEN, run_cli
 from pettingzoo.classic import connect_four_v3
 
 from rlgen.agents import load_agent
-from rlgen.agents.dqn import DQNConfig, NStepCollector, td_targets
+from rlgen.agents.dqn import DQNConfig, NStepCollector, QNetwork, TDGradient, td_loss, td_targets
 from rlgen.checkpoint import load_checkpoint
 from rlgen.cli import main
 from rlgen.config import build_config
@@ -95,6 +95,41 @@ def test_double_dqn_n_step_target_by_hand():
     assert double.tolist() == [2.0 + 0.25 * 2.0, 4.0, 1.0 + 0.25 * 6.0]
     vanilla = td_targets(rewards, terminated, discounts, target)
     assert vanilla.tolist() == [2.0 + 0.25 * 10.0, 4.0, 1.0 + 0.25 * 6.0]
+
+
+@pytest.mark.parametrize(("kind", "act"), [("huber", "relu"), ("mse", "tanh")])
+def test_hand_written_td_gradient_equals_autograd(kind, act):
+    torch.manual_seed(0)
+    net = QNetwork(6, 3, [16, 8], act=act)
+    fused = TDGradient.for_model(net)
+    obs, actions = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    targets = torch.randn(40) * 3  # errors inside and outside the Huber loss's quadratic zone
+    q_taken = net(obs).gather(1, actions[:, None]).squeeze(1)
+    ref = td_loss(q_taken, targets, kind)
+    ref_grads = torch.autograd.grad(ref, list(net.parameters()))
+    assert ((q_taken - targets).abs() < 1).any() and ((q_taken - targets).abs() > 1).any()
+    loss, hand_q, pairs = fused.value_and_grad(obs, actions, targets, kind)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
+    torch.testing.assert_close(hand_q, q_taken.detach())
+    by_param = {id(param): grad for param, grad in pairs}
+    assert len(by_param) == len(ref_grads)
+    for param, grad in zip(net.parameters(), ref_grads, strict=True):
+        torch.testing.assert_close(by_param[id(param)], grad, rtol=1e-5, atol=1e-7)
+    assert TDGradient.for_model(QNetwork(6, 3, [16], dueling=True)) is None  # autograd path for the dueling head
+
+
+def test_fused_and_autograd_dqn_updates_agree(tmp_path, monkeypatch):
+    calls = []
+    original = TDGradient.value_and_grad
+    monkeypatch.setattr(TDGradient, "value_and_grad", lambda self, *args: calls.append(1) or original(self, *args))
+    runs = {}
+    for fused in (True, False):
+        calls.clear()
+        runs[fused] = train("dqn", config(*TINY_CARTPOLE, "steps=2048", f"fused_loss={fused}"), tmp_path / str(fused))
+        assert bool(calls) == fused  # each run took its own path
+    a, b = (load_checkpoint(runs[f] / "checkpoints" / "last.pt")["models"]["q"] for f in (True, False))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-5)
 
 
 def test_masked_targets_never_use_an_illegal_action():

@@ -626,21 +626,24 @@ class DQN(Algorithm):
         rewards, terminated = torch.from_numpy(batch.rewards).to(dev), torch.from_numpy(batch.terminated).to(dev)
         discounts = torch.from_numpy(batch.discounts).to(dev)
         masks = None if batch.next_masks is None else torch.from_numpy(batch.next_masks).to(dev)
-        # The target network is fixed for the whole phase: value every batch's next states at once.
+        # The target network is fixed for the whole phase: value every batch's next states at
+        # once, and without double DQN (whose next action the online network picks) every target.
         with torch.no_grad(), self.trainer.autocast():
             next_q_target = self.target(next_obs.flatten(0, 1)).float().view(updates, cfg.batch_size, -1)
-        sums = {"losses/td": torch.zeros((), device=dev), "losses/q_values": torch.zeros((), device=dev)}
+            all_targets = None if cfg.double_q else td_targets(rewards, terminated, discounts, next_q_target, None, masks)
+        losses: list[torch.Tensor] = []
+        q_means: list[torch.Tensor] = []
         grad_norm = lr = 0.0
         self.q.train()
         by_hand = self.td_gradient
         for g in range(updates):
-            with torch.no_grad():
-                next_online = None
-                if cfg.double_q:
-                    with self.trainer.autocast():
-                        next_online = by_hand.q_values(next_obs[g]) if by_hand else self.q(next_obs[g]).float()
-                targets = td_targets(rewards[g], terminated[g], discounts[g], next_q_target[g], next_online,
-                                     None if masks is None else masks[g])
+            if all_targets is not None:
+                targets = all_targets[g]
+            else:
+                with torch.no_grad(), self.trainer.autocast():
+                    next_online = by_hand.q_values(next_obs[g]) if by_hand else self.q(next_obs[g]).float()
+                    targets = td_targets(rewards[g], terminated[g], discounts[g], next_q_target[g], next_online,
+                                         None if masks is None else masks[g])
             if by_hand is not None:
                 loss, q_taken, grads = by_hand.value_and_grad(obs[g], actions[g], targets, cfg.loss)
                 metrics = self.trainer.optimize({"td": loss}, grads=grads)
@@ -650,12 +653,12 @@ class DQN(Algorithm):
                 q_taken = q.gather(1, actions[g, :, None]).squeeze(1)
                 loss = td_loss(q_taken, targets, cfg.loss)
                 metrics = self.trainer.optimize({"td": loss})
-            sums["losses/td"] += loss.detach()
-            sums["losses/q_values"] += q_taken.detach().mean()
+            losses.append(loss.detach())
+            q_means.append(q_taken.detach().mean())
             grad_norm += metrics.get("train/grad_norm", 0.0)
             lr = metrics.get("train/lr", lr)
         self.updates += updates
-        out = {k: float(v) / updates for k, v in sums.items()}
+        out = {"losses/td": float(torch.stack(losses).mean()), "losses/q_values": float(torch.stack(q_means).mean())}
         out.update({"train/grad_norm": grad_norm / updates, "train/lr": lr, "charts/updates": float(self.updates)})
         return out
 

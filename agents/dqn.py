@@ -331,6 +331,9 @@ class NStepCollector:
 
     def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
             terminated: np.ndarray, done: np.ndarray, next_masks: np.ndarray | None) -> Transitions:
+        if self.n == 1:  # every step is a finished transition: no window to keep
+            return Transitions(obs, actions, rewards.astype(np.float32), next_obs, terminated.astype(np.float32),
+                               np.full(len(actions), self.gamma, np.float32), next_masks)
         envs = np.arange(len(actions))
         self.obs[envs, self.count] = obs
         self.actions[envs, self.count] = actions
@@ -542,6 +545,8 @@ class DQN(Algorithm):
         return self._q(x, self.trainer.emas.get("q", self.q)).cpu().numpy()
 
     def _q(self, x: np.ndarray, net: nn.Module | None = None) -> torch.Tensor:
+        if net is None and self.td_gradient is not None:  # the same layers without nn.Module's call machinery
+            return self.td_gradient.q_values(torch.from_numpy(x).to(self.device))
         with self.trainer.autocast():
             return (self.q if net is None else net)(torch.from_numpy(x).to(self.device)).float()
 

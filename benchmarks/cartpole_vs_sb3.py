@@ -126,7 +126,8 @@ def dqn_rlgen_overrides() -> list[str]:
             f"target_update_interval={c['target_update_interval']}", f"train_freq={c['train_freq']}",
             f"gradient_steps={c['gradient_steps']}",
             f"exploration_fraction={c['exploration_fraction'] * DQN_SCHEDULE_STEPS / DQN_STEPS}",
-            f"exploration_final_eps={c['exploration_final_eps']}", "hidden=[256, 256]", "double_q=false"]
+            f"exploration_final_eps={c['exploration_final_eps']}", "hidden=[256, 256]", "double_q=false",
+            "trainer.ema_decay=0"]  # SB3 keeps no averaged weights; rlgen's greedy agent does by default
 
 
 def main() -> None:

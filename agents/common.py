@@ -56,7 +56,8 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, render_mode:
 
 def make_vec_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
     """`num_envs` copies of the env stepped together, reset in the same step they finish:
-    natively vectorized where `rlgen.envs.vector` has the env (CartPole), else SyncVectorEnv."""
+    natively vectorized where `rlgen.envs.vector` has the env (CartPole, 5 or more copies),
+    else SyncVectorEnv."""
     from rlgen.envs.vector import native_vector_env
 
     if num_envs < 1:

@@ -426,7 +426,8 @@ def td_loss(q_taken: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Te
 class TDGradient:
     """`td_loss` of a plain MLP Q-network and its gradient written out by hand, for the fp32
     steps of a network that `for_model` accepts (no dueling head, Linear + tanh/ReLU only).
-    A DQN phase is many small steps; without autograd's graph each costs ~a third less on CPU."""
+    A DQN phase is many small steps, and on CPU autograd's graph is a sizable share of each
+    (a 256x256 CartPole step: ~0.92 ms by hand, ~1.05 ms through autograd)."""
 
     def __init__(self, linears: list[nn.Linear], act: str) -> None:
         self.params = params_of(linears)
@@ -646,7 +647,7 @@ class DQN(Algorithm):
                 targets = all_targets[g]
             else:
                 with torch.no_grad(), self.trainer.autocast():
-                    next_online = by_hand.q_values(next_obs[g]) if by_hand else self.q(next_obs[g]).float()
+                    next_online = self.q(next_obs[g]).float() if by_hand is None else by_hand.q_values(next_obs[g])
                     targets = td_targets(rewards[g], terminated[g], discounts[g], next_q_target[g], next_online,
                                          None if masks is None else masks[g])
             if by_hand is not None:

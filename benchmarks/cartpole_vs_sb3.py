@@ -3,6 +3,7 @@ training-episode returns reaches 475 — rlgen vs stable-baselines3, same proces
 hyper-parameters (rl-baselines3-zoo's tuned CartPole values), one torch thread each.
 
     .venv/bin/python benchmarks/cartpole_vs_sb3.py [--algos ppo dqn] [--seeds 0 1 2 3 4]
+        [--dqn-set learning_rate=5e-4 exploration_final_eps=0] [--dqn-cap 200000]
 
 Both sides count the same thing: a full window of 100 finished training episodes whose
 mean return is >= 475; the clock starts before the algorithm is built and stops when
@@ -114,7 +115,7 @@ def sb3_dqn(seed: int) -> Any:
     from stable_baselines3.common.env_util import make_vec_env
 
     env = make_vec_env("CartPole-v1", n_envs=1, seed=seed)
-    fraction = DQN_COMMON["exploration_fraction"] * DQN_SCHEDULE_STEPS / DQN_STEPS  # same schedule in env steps
+    fraction = DQN_COMMON["exploration_fraction"] * DQN_SCHEDULE_STEPS / DQN_STEPS  # the same schedule in env steps
     return DQN("MlpPolicy", env, **{**DQN_COMMON, "exploration_fraction": fraction},
                policy_kwargs=dict(net_arch=[256, 256]), seed=seed, device="cpu", verbose=0)
 
@@ -131,10 +132,20 @@ def dqn_rlgen_overrides() -> list[str]:
 
 
 def main() -> None:
+    global DQN_STEPS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=["ppo", "dqn"], choices=["ppo", "dqn"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--dqn-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help=f"change DQN hyper-parameters on both sides, in SB3's names: {', '.join(DQN_COMMON)}")
+    parser.add_argument("--dqn-cap", type=int, default=DQN_STEPS, help="DQN env-step cap (the exploration schedule still spans 8k steps)")
     args = parser.parse_args()
+    DQN_STEPS = args.dqn_cap
+    for item in args.dqn_set:
+        key, _, value = item.partition("=")
+        if key not in DQN_COMMON or not value:
+            parser.error(f"--dqn-set takes KEY=VALUE with KEY one of {', '.join(DQN_COMMON)}; got '{item}'")
+        DQN_COMMON[key] = type(DQN_COMMON[key])(float(value))
     torch.set_num_threads(1)
     # The first optimizer built in a process imports torch._dynamo (~1.5 s here): pay it
     # before either clock starts, or whichever library runs first is charged for it.

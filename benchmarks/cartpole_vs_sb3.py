@@ -115,7 +115,7 @@ def sb3_dqn(seed: int) -> Any:
     from stable_baselines3.common.env_util import make_vec_env
 
     env = make_vec_env("CartPole-v1", n_envs=1, seed=seed)
-    fraction = DQN_COMMON["exploration_fraction"] * DQN_SCHEDULE_STEPS / DQN_STEPS  # the same schedule in env steps
+    fraction = DQN_COMMON["exploration_fraction"] * DQN_SCHEDULE_STEPS / DQN_STEPS  # same schedule in env steps
     return DQN("MlpPolicy", env, **{**DQN_COMMON, "exploration_fraction": fraction},
                policy_kwargs=dict(net_arch=[256, 256]), seed=seed, device="cpu", verbose=0)
 
@@ -141,11 +141,17 @@ def main() -> None:
     parser.add_argument("--dqn-cap", type=int, default=DQN_STEPS, help="DQN env-step cap (the exploration schedule still spans 8k steps)")
     args = parser.parse_args()
     DQN_STEPS = args.dqn_cap
+    if DQN_STEPS < 1:
+        parser.error(f"--dqn-cap must be >= 1 env step, got {DQN_STEPS}")
     for item in args.dqn_set:
         key, _, value = item.partition("=")
-        if key not in DQN_COMMON or not value:
-            parser.error(f"--dqn-set takes KEY=VALUE with KEY one of {', '.join(DQN_COMMON)}; got '{item}'")
-        DQN_COMMON[key] = type(DQN_COMMON[key])(float(value))
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if key not in DQN_COMMON or number is None:
+            parser.error(f"--dqn-set takes KEY=NUMBER with KEY one of {', '.join(DQN_COMMON)}; got '{item}'")
+        DQN_COMMON[key] = type(DQN_COMMON[key])(number)
     torch.set_num_threads(1)
     # The first optimizer built in a process imports torch._dynamo (~1.5 s here): pay it
     # before either clock starts, or whichever library runs first is charged for it.

@@ -44,7 +44,7 @@ GAME_DEFAULTS: dict[str, dict[str, Any]] = {
     "connect4": dict(steps=120, blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=1.0,
                      train_steps=180, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
                      elo_pool="random,alphabeta:2,alphabeta:4,mcts:200", elo_every=6,
-                     root_value_target=0.5, replay_window=100_000),
+                     root_value_target=0.5, replay_window=100_000, win_check=True),
     "othello6": dict(steps=120, blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=0.5,
                      train_steps=180, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
                      elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200", elo_every=6,
@@ -104,6 +104,10 @@ class AlphaZeroConfig(RunConfig):
     made for small simulation budgets)."""
     gumbel_actions: int = 16
     """Gumbel: root actions considered before sequential halving."""
+    win_check: bool | None = None
+    """Search with one move of lookahead at every expansion: wins in one are proven and
+    an opponent's win in one must be blocked (MCTSConfig.win_check; None = game default:
+    on for Connect Four, whose bitboard check is nearly free)."""
     workers: int = 0
     """Self-play worker processes (1 = in process; 0 = one per CPU core, in process for tic-tac-toe)."""
     replay_window: int = 0
@@ -186,6 +190,8 @@ class AlphaZeroConfig(RunConfig):
         for key, value in GAME_DEFAULTS[self.env].items():
             if getattr(self, key) == markers[key]:
                 setattr(self, key, value)
+        if self.win_check is None:
+            self.win_check = False
 
 
 # ----------------------------------------------------------------------------- network
@@ -252,12 +258,12 @@ class AlphaZeroAgent(GameAgent):
 
     def __init__(self, game: Game, model: nn.Module, device: torch.device, simulations: int, c_puct: float = 1.5,
                  seed: int | None = None, root_selection: str = "puct", gumbel_actions: int = 16,
-                 dtype: torch.dtype | None = None) -> None:
+                 dtype: torch.dtype | None = None, win_check: bool = False) -> None:
         self.game, self.model, self.device = game, model, device
         self.name = "alphazero"
         self.evaluator = NetworkEvaluator(game, model, device, dtype)
         config = MCTSConfig(simulations=simulations, c_puct=c_puct, reuse_tree=False,
-                            root_selection=root_selection, gumbel_actions=gumbel_actions)
+                            root_selection=root_selection, gumbel_actions=gumbel_actions, win_check=win_check)
         self.mcts = MCTS(game, self.evaluator, config, seed=seed)
         self.last_value: float | None = None
 
@@ -314,7 +320,7 @@ class AlphaZero(Algorithm):
         """The self-play search settings."""
         cfg = self.config
         return MCTSConfig(cfg.simulations, cfg.c_puct, cfg.dirichlet_alpha, cfg.dirichlet_eps, reuse_tree=cfg.reuse_tree,
-                          root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions)
+                          root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions, win_check=bool(cfg.win_check))
 
     # -- self-play
 
@@ -427,7 +433,8 @@ class AlphaZero(Algorithm):
         """`model` searching as evaluation and play do (no noise, eval_simulations by default)."""
         cfg = self.config
         agent = AlphaZeroAgent(self.game, model, self.trainer.device, simulations or cfg.eval_simulations, cfg.c_puct,
-                               root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions, dtype=self.search_dtype)
+                               root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions, dtype=self.search_dtype,
+                               win_check=bool(cfg.win_check))
         agent.mcts.rng = self.rng
         return agent
 

@@ -48,6 +48,11 @@ class MCTSConfig:
     """Gumbel: sigma(q) = (c_visit + max visits) * c_scale * q, q rescaled to [0, 1]."""
     gumbel_c_scale: float = 0.1
     """Gumbel: scale of the value term against the prior logits."""
+    win_check: bool = False
+    """At each expansion, play every legal move once: a move that wins on the spot makes the
+    node a proven win (value 1, only winning moves searched); in games whose threats are
+    blocked by playing on them (Connect Four, k-in-a-row), an opponent's win-in-one leaves
+    only the blocking move (two: a proven loss). Exact short tactics for one game-step batch."""
 
     def __post_init__(self) -> None:
         if self.root_selection not in ("puct", "gumbel"):
@@ -172,8 +177,11 @@ class MCTS:
             sub = states.take(live)
             priors, value = self.evaluate(sub)
             mask = self.game.legal_mask(sub)
-            tree.prior[games[live], nodes[live]] = _masked_priors(np.asarray(priors, np.float32), mask)
-            values[live] = np.asarray(value, np.float32)
+            priors, value = _masked_priors(np.asarray(priors, np.float32), mask), np.array(value, np.float32)
+            if self.config.win_check:
+                self._check_wins(sub, priors, value)
+            tree.prior[games[live], nodes[live]] = priors
+            values[live] = value
         ended = ~live
         if ended.any():
             # From the node's side to move; the last mover need not be the winner (Othello counts discs).
@@ -183,6 +191,21 @@ class MCTS:
             values[ended] = term
         tree.expanded[games, nodes] = True
         return values
+
+    def _check_wins(self, states: GameState, priors: np.ndarray, values: np.ndarray) -> None:
+        """Overwrite priors and values, in place, with what one move of lookahead proves."""
+        wins = self.game.winning_moves(states)
+        won = wins.any(axis=1)
+        priors[won] = wins[won] / wins[won].sum(axis=1, keepdims=True)
+        values[won] = 1.0
+        if not self.game.blockable_threats or won.all():
+            return
+        rest = np.flatnonzero(~won)
+        threats = self.game.winning_moves(states.take(rest), opponent=True)
+        count = threats.sum(axis=1)
+        forced = rest[count > 0]
+        priors[forced] = threats[count > 0] / count[count > 0, None]
+        values[rest[count > 1]] = -1.0
 
     def _add_noise(self, tree: Tree, games: np.ndarray) -> None:
         cfg = self.config

@@ -17,6 +17,7 @@ from rlgen.envs.mnk import completes_line
 class Connect4(Game):
     name = "connect4"
     height, width = 6, 7
+    blockable_threats = True
     description = "Connect Four, 7 columns x 6 rows, four in a row, stones drop"
 
     @property
@@ -34,6 +35,26 @@ class Connect4(Game):
         full = ~(state.board[:, 0, :] == 0).any(axis=1)
         state.winner[won] = state.to_play[won]
         state.done |= won | full
+
+    def winning_moves(self, state: GameState, opponent: bool = False) -> np.ndarray:
+        """bool [B, 7]: columns whose next stone makes four for the side to move (or the
+        other side), on bitboards: 8 bits per column from the bottom, two empty guard bits on
+        top, so a shift by 1 / 8 / 7 / 9 steps along a column / row / diagonal without wrapping."""
+        self._check_state(state)
+        colour = (1 - 2 * state.to_play.astype(np.int8)) * (-1 if opponent else 1)
+        stones = np.zeros((state.batch, self.width, 8), bool)
+        stones[:, :, : self.height] = (state.board == colour[:, None, None])[:, ::-1, :].transpose(0, 2, 1)
+        own = np.packbits(stones, axis=2, bitorder="little")[:, :, 0]
+        own = np.concatenate([own, np.zeros((state.batch, 1), np.uint8)], axis=1).view("<u8")  # [B, 1]
+        heights = (state.board != 0).sum(axis=1)  # [B, 7]
+        open_column = heights < self.height
+        drop = np.left_shift(np.uint64(1), (np.arange(self.width) * 8 + np.minimum(heights, 7)).astype(np.uint64))
+        after = own | drop
+        wins = np.zeros(after.shape, bool)
+        for shift in (1, 7, 8, 9):
+            pairs = after & (after >> np.uint64(shift))
+            wins |= (pairs & (pairs >> np.uint64(2 * shift))) != 0
+        return wins & open_column & ~state.done[:, None]
 
     def symmetries(self) -> list[tuple[np.ndarray, np.ndarray]]:
         grid = np.arange(self.height * self.width).reshape(self.height, self.width)

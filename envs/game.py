@@ -94,6 +94,8 @@ class Game:
     height: int = 0
     width: int = 0
     has_pass: bool = False
+    blockable_threats: bool = False
+    """An opponent's win-in-one is stopped only by playing on its cell (k-in-a-row, Connect Four)."""
     description: str = ""
 
     # ------------------------------------------------------------------ sizes
@@ -172,6 +174,22 @@ class Game:
     def _play(self, state: GameState, actions: np.ndarray) -> None:
         """Apply legal `actions` in place: stones, done and winner (not to_play/moves)."""
         raise NotImplementedError
+
+    def winning_moves(self, state: GameState, opponent: bool = False) -> np.ndarray:
+        """bool [B, num_actions]: the legal moves that win on the spot for the side to move
+        (or, with `opponent`, for the other side were it its turn); every legal move of every
+        position is played once, as one batch."""
+        if opponent:
+            state = state.copy()
+            state.to_play = (1 - state.to_play).astype(np.int8)
+        legal = self.legal_mask(state)
+        games, actions = np.nonzero(legal)
+        wins = np.zeros_like(legal)
+        if len(games):
+            after = state.take(games)
+            self._play(after, actions.astype(np.int64))
+            wins[games, actions] = after.done & (after.winner == state.to_play[games])
+        return wins
 
     def _check_state(self, state: GameState) -> None:
         if not isinstance(state, GameState):

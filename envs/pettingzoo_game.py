@@ -132,6 +132,21 @@ class PettingZooGame:
         new.to_play = np.where(new.done, 1 - state.to_play, new.to_play).astype(np.int8)
         return new
 
+    blockable_threats = False
+    """Nothing is assumed about a foreign game's threats (MCTS's win check uses wins only)."""
+
+    def winning_moves(self, state: EnvState, opponent: bool = False) -> np.ndarray:
+        """bool [B, num_actions]: legal moves that win on the spot for the side to move."""
+        if opponent:
+            raise NotImplementedError(f"{self.name}: the opponent's wins need its turn, which a PettingZoo env cannot be given")
+        legal = self.legal_mask(state)
+        games, actions = np.nonzero(legal)
+        wins = np.zeros_like(legal)
+        if len(games):
+            after = self.step(state.take(games), actions)
+            wins[games, actions] = after.done & (after.winner == state.to_play[games])
+        return wins
+
     def observation(self, state: EnvState) -> np.ndarray:
         """float32 [B, C, H, W]: each position's observation planes from the side to move."""
         planes = [np.asarray(env.observe(env.agent_selection)["observation"], np.float32) for env in state.envs]

@@ -68,6 +68,10 @@ def test_values_set_on_purpose_are_kept_even_when_zero():
     assert (cfg.opening_moves, cfg.temperature_moves) == (0, 0)
     default = build_config(AlphaZeroConfig, {}, ["env=connect4"])
     assert (default.opening_moves, default.temperature_moves, default.elo_every) == (2, 8, 6)
+    # win_check: None is the marker; on for Connect Four, off elsewhere, an explicit False kept.
+    assert default.win_check is True
+    assert build_config(AlphaZeroConfig, {}, ["env=connect4", "win_check=false"]).win_check is False
+    assert build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).win_check is False
 
 
 def test_search_network_follows_every_weight_update():

@@ -183,3 +183,39 @@ def test_playout_cap_randomization_keeps_only_the_full_searches():
     assert 0 < kept < plies and len(capped.planes) == len(capped.policy) == len(capped.root_value) == kept
     assert capped.simulations == 16 * kept + 4 * (plies - kept)
     assert np.allclose(capped.policy.sum(axis=1), 1.0)
+
+
+def misleading_evaluator(game, favourite: int):
+    """All prior on one move, value 0: a network that has not learnt the tactics."""
+
+    def evaluate(states):
+        priors = np.full((states.batch, game.num_actions), 1e-4, np.float32)
+        priors[:, favourite] = 1.0
+        return priors, np.zeros(states.batch, np.float32)
+
+    return evaluate
+
+
+@pytest.mark.parametrize(("moves", "answer"), [([0, 6, 0, 6, 0, 6], 0), ([0, 6, 0, 6, 0], 0)])
+def test_win_check_finds_wins_and_blocks_that_the_prior_hides(moves, answer):
+    """With the prior on another column and 8 simulations, the plain search plays the
+    prior's move; with win_check it wins in one / blocks the win in one."""
+    game = make_game("connect4")
+    root = position("connect4", moves)
+    for check, expected in ((False, 3), (True, answer)):
+        mcts = MCTS(game, misleading_evaluator(game, favourite=3), MCTSConfig(simulations=8, win_check=check), seed=0)
+        result = mcts.run(root)
+        assert result.best_actions()[0] == expected, (check, result.visits)
+    if len(moves) % 2 == 0:  # the side to move wins in one: a proven win
+        assert result.value[0] == 1.0
+
+
+def test_win_check_sees_a_double_threat_as_lost():
+    # X on the bottom row in columns 2-4 with 1 and 5 open; O (to move) blocks one, X plays the other.
+    game = make_game("connect4")
+    root = position("connect4", [1, 1, 2, 2, 3])
+    result = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=16, win_check=True), seed=0).run(root)
+    assert result.value[0] == -1.0
+    assert set(np.flatnonzero(result.visits[0])) <= {0, 4}  # only the blocks are searched
+    plain = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=16), seed=0).run(root)
+    assert plain.value[0] > -0.9  # without the check, 16 simulations do not see it

@@ -203,3 +203,32 @@ def test_augment_applies_the_same_symmetry_to_planes_and_policy():
     assert np.array_equal(p0, planes) and np.array_equal(pi0, policy)
     assert p1[0, 1, 5, 6] == 1 and pi1[0, 6] == 1  # the stone in column 1 now sits in column 7
     assert len(make_game("othello8").augment(np.zeros((1, 2, 8, 8)), np.zeros((1, 65)))) == 8
+
+
+@pytest.mark.parametrize("name", ["connect4", "tictactoe", "othello6"])
+def test_winning_moves_are_the_moves_that_win(name):
+    """Each game's winning_moves (Connect Four's on bitboards) equals stepping every legal
+    move and looking at the winner, for the side to move and for its opponent."""
+    from rlgen.envs.game import Game
+
+    game, rng = make_game(name), np.random.default_rng(0)
+    state, seen = game.initial(300), 0
+    while not state.done.all():
+        live = np.flatnonzero(~state.done)
+        sub = state.take(live)
+        legal = game.legal_mask(sub)
+        for opponent in (False, True):
+            wins = game.winning_moves(sub, opponent=opponent)
+            assert np.array_equal(wins, Game.winning_moves(game, sub, opponent=opponent))
+            seen += wins.sum()
+            mover = sub.to_play if not opponent else 1 - sub.to_play
+            for b, a in zip(*np.nonzero(wins), strict=True):  # spot-check against a full step
+                one = sub.take([b])
+                one.to_play[:] = mover[b]
+                after = game.step(one, [a])
+                assert after.done[0] and after.winner[0] == mover[b]
+                break
+        assert not (game.winning_moves(sub) & ~legal).any()
+        state.put(live, game.step(sub, (rng.random(legal.shape) * legal).argmax(axis=1)))
+    assert seen > 0
+    assert not game.winning_moves(state).any()  # finished games have no moves

@@ -33,7 +33,7 @@ import copy
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -55,8 +55,8 @@ from rlgen.agents.common import (
     restore_env_state,
     vec_action_masks,
 )
+from rlgen.agents.mlp_grad import NumpyForward, forward_saving, layers_of, linear_stack, params_of
 from rlgen.agents.mlp_grad import backward as mlp_backward
-from rlgen.agents.mlp_grad import forward_saving, layers_of, linear_stack, params_of
 from rlgen.algorithm import Algorithm
 from rlgen.config import OptimConfig, RunConfig, TrainerConfig
 from rlgen.errors import ConfigError, unknown_name
@@ -260,6 +260,13 @@ class Transitions:
     next_masks: Any = None
     """bool [N, A] legal actions at `next_obs` (game envs), else None."""
 
+    @staticmethod
+    def concat(batches: list[Transitions]) -> Transitions:
+        """One batch of numpy transitions from many, in order."""
+        names = [f.name for f in fields(Transitions)]
+        return Transitions(*(None if getattr(batches[0], name) is None else np.concatenate([getattr(b, name) for b in batches])
+                             for name in names))
+
 
 class ReplayBuffer:
     """Preallocated circular numpy buffer of n-step transitions."""
@@ -280,6 +287,10 @@ class ReplayBuffer:
         n = len(batch.actions)
         if n == 0:
             return
+        if n > self.capacity:  # only the newest `capacity` would survive one by one
+            batch = Transitions(*(None if v is None else v[n - self.capacity:] for v in vars(batch).values()))
+            self.position = int((self.position + n - self.capacity) % self.capacity)
+            n = self.capacity
         index = (self.position + np.arange(n)) % self.capacity
         for name in ("obs", "next_obs", "actions", "rewards", "terminated", "discounts"):
             getattr(self, name)[index] = getattr(batch, name)
@@ -502,6 +513,9 @@ class DQN(Algorithm):
         self.steps_per_call = chunk
         by_hand = cfg.fused_loss and trainer.amp_dtype is None and trainer.takes_gradients()
         self.td_gradient = TDGradient.for_model(net) if by_hand else None
+        stack = linear_stack(list(net.net)) if isinstance(net.net, MLP) else None
+        plain_cpu = self.device.type == "cpu" and trainer.amp_dtype is None and next(net.parameters()).dtype == torch.float32
+        self.numpy_q = NumpyForward(*stack) if stack is not None and plain_cpu else None
 
         self.rng = np.random.default_rng(cfg.seed)
         obs, _ = self.envs.reset(seed=cfg.seed)
@@ -560,10 +574,15 @@ class DQN(Algorithm):
         else:
             actions = (self.rng.random(masks.shape) * masks).argmax(axis=1)  # uniform over legal moves
         if not explore.all():
-            q = self._q(obs)
-            if masks is not None:
-                q = q.masked_fill(~torch.from_numpy(masks).to(q.device), -torch.inf)
-            actions = np.where(explore, actions, q.argmax(dim=1).cpu().numpy())
+            if self.numpy_q is not None:
+                q = self.numpy_q(obs)
+                greedy = (q if masks is None else np.where(masks, q, -np.inf)).argmax(axis=1)
+            else:
+                q_torch = self._q(obs)
+                if masks is not None:
+                    q_torch = q_torch.masked_fill(~torch.from_numpy(masks).to(q_torch.device), -torch.inf)
+                greedy = q_torch.argmax(dim=1).cpu().numpy()
+            actions = np.where(explore, actions, greedy)
         return actions
 
     # -- collecting
@@ -574,6 +593,9 @@ class DQN(Algorithm):
         cfg = self.config
         every = max(cfg.target_update_interval // cfg.num_envs, 1)
         due = 0
+        if self.numpy_q is not None:
+            self.numpy_q.refresh()
+        staged: list[Transitions] = []  # the buffer is not sampled while collecting: one add per phase
         for _ in range(cfg.train_freq):
             actions = self.act(self.obs, self.masks, self.epsilon())
             next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
@@ -588,18 +610,20 @@ class DQN(Algorithm):
                     next_masks[done] = final[done]
                 next_masks[~next_masks.any(axis=1)] = True  # terminal: no bootstrap, any row will do
             batch = self.nstep.add(self.obs, actions, rewards, true_next, terminated, done, next_masks)
-            for copy_ in symmetric_copies(batch, self.symmetries) if self.symmetries else [batch]:
-                self.buffer.add(copy_)
+            staged.extend(symmetric_copies(batch, self.symmetries) if self.symmetries else [batch])
             self.track_episodes(rewards, done)
             self.obs, self.masks = encode_obs(self.obs_space, next_obs), new_masks
             self.env_steps += cfg.num_envs
             self.vector_steps += 1
             due += self.vector_steps % every == 0
+        self.buffer.add(Transitions.concat(staged))
         return due
 
     def track_episodes(self, rewards: np.ndarray, done: np.ndarray) -> None:
         self.episode_returns += rewards
         self.episode_lengths += 1
+        if not done.any():
+            return
         for i in np.flatnonzero(done):
             self.recent_returns.append(float(self.episode_returns[i]))
             self.recent_lengths.append(int(self.episode_lengths[i]))

@@ -9,6 +9,7 @@ network on a batch of a few hundred rows. The losses written out by hand (PPO's 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -79,3 +80,26 @@ def backward(grad: torch.Tensor, inputs: list[torch.Tensor], layers: Layers, act
             grad = grad.mm(layers[i][0])
             grad = grad.addcmul_(grad, h * h, value=-1) if act == "tanh" else grad.mul_(h > 0)
     return grads
+
+
+class NumpyForward:
+    """A CPU fp32 linear stack's forward pass in numpy, for acting on a few observations at a
+    time, where torch's per-call overhead is most of the cost (one CartPole observation
+    through 4-256-256-2: ~14 us in numpy, ~40-110 us through torch). The arrays are views
+    of the parameters; `refresh` re-takes them in case a parameter was replaced."""
+
+    def __init__(self, linears: list[nn.Linear], act: str) -> None:
+        self.linears, self.act = linears, act
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.arrays = [(layer.weight.detach().numpy().T, layer.bias.detach().numpy()) for layer in self.linears]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        last = len(self.arrays) - 1
+        for i, (weight, bias) in enumerate(self.arrays):
+            x = x @ weight
+            x += bias
+            if i < last:
+                np.tanh(x, out=x) if self.act == "tanh" else np.maximum(x, 0, out=x)
+        return x

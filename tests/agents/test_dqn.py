@@ -15,7 +15,17 @@ from conftest import REPO, RLGEN, run_cli
 from pettingzoo.classic import connect_four_v3
 
 from rlgen.agents import load_agent
-from rlgen.agents.dqn import DQNConfig, NStepCollector, QNetwork, TDGradient, td_loss, td_targets
+from rlgen.agents.dqn import (
+    DQNConfig,
+    NStepCollector,
+    QNetwork,
+    ReplayBuffer,
+    TDGradient,
+    Transitions,
+    td_loss,
+    td_targets,
+)
+from rlgen.agents.mlp_grad import NumpyForward, linear_stack
 from rlgen.checkpoint import load_checkpoint
 from rlgen.cli import main
 from rlgen.config import build_config
@@ -116,6 +126,40 @@ def test_hand_written_td_gradient_equals_autograd(kind, act):
     for param, grad in zip(net.parameters(), ref_grads, strict=True):
         torch.testing.assert_close(by_param[id(param)], grad, rtol=1e-5, atol=1e-7)
     assert TDGradient.for_model(QNetwork(6, 3, [16], dueling=True)) is None  # autograd path for the dueling head
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_numpy_acting_forward_follows_the_torch_network(act):
+    torch.manual_seed(0)
+    net = QNetwork(6, 3, [16, 8], act=act)
+    forward = NumpyForward(*linear_stack(list(net.net)))
+    obs = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
+    np.testing.assert_allclose(forward(obs), net(torch.from_numpy(obs)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # an optimizer step changes the parameters in place: the views see it
+        for param in net.parameters():
+            param.add_(0.5)
+    np.testing.assert_allclose(forward(obs), net(torch.from_numpy(obs)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_one_add_per_phase_equals_adding_step_by_step():
+    rng = np.random.default_rng(0)
+
+    def steps(k):
+        return [Transitions(rng.normal(size=(2, 3)).astype(np.float32), rng.integers(0, 2, 2), rng.normal(size=2).astype(np.float32),
+                            rng.normal(size=(2, 3)).astype(np.float32), np.zeros(2, np.float32), np.full(2, 0.9, np.float32))
+                for _ in range(k)]
+
+    for first, phase in ((3, 4), (1, 9)):  # 9 steps x 2 = 18 transitions overflow the 7 slots
+        head, batches = steps(first), steps(phase)
+        one_by_one, at_once = ReplayBuffer(7, 3, 2, masked=False), ReplayBuffer(7, 3, 2, masked=False)
+        for batch in head:
+            one_by_one.add(batch)
+            at_once.add(batch)
+        for batch in batches:
+            one_by_one.add(batch)
+        at_once.add(Transitions.concat(batches))
+        for name, value in one_by_one.state_dict().items():
+            np.testing.assert_array_equal(at_once.state_dict()[name], value, err_msg=name)
 
 
 def test_fused_and_autograd_dqn_updates_agree(tmp_path, monkeypatch):

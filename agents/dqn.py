@@ -565,7 +565,6 @@ class DQN(Algorithm):
         with self.trainer.autocast():
             return (self.q if net is None else net)(torch.from_numpy(x).to(self.device)).float()
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, masks: np.ndarray | None, epsilon: float) -> np.ndarray:
         """Epsilon-greedy actions, both the random and the greedy ones among legal actions."""
         explore = self.rng.random(len(obs)) < epsilon
@@ -578,7 +577,8 @@ class DQN(Algorithm):
                 q = self.numpy_q(obs)
                 greedy = (q if masks is None else np.where(masks, q, -np.inf)).argmax(axis=1)
             else:
-                q_torch = self._q(obs)
+                with torch.no_grad():
+                    q_torch = self._q(obs)
                 if masks is not None:
                     q_torch = q_torch.masked_fill(~torch.from_numpy(masks).to(q_torch.device), -torch.inf)
                 greedy = q_torch.argmax(dim=1).cpu().numpy()

@@ -177,19 +177,11 @@ class Game:
 
     def winning_moves(self, state: GameState, opponent: bool = False) -> np.ndarray:
         """bool [B, num_actions]: the legal moves that win on the spot for the side to move
-        (or, with `opponent`, for the other side were it its turn); every legal move of every
-        position is played once, as one batch."""
+        (or, with `opponent`, for the other side were it its turn)."""
         if opponent:
             state = state.copy()
             state.to_play = (1 - state.to_play).astype(np.int8)
-        legal = self.legal_mask(state)
-        games, actions = np.nonzero(legal)
-        wins = np.zeros_like(legal)
-        if len(games):
-            after = state.take(games)
-            self._play(after, actions.astype(np.int64))
-            wins[games, actions] = after.done & (after.winner == state.to_play[games])
-        return wins
+        return winning_moves_by_stepping(self, state)
 
     def _check_state(self, state: GameState) -> None:
         if not isinstance(state, GameState):
@@ -319,6 +311,18 @@ class Game:
         else:
             rows.append(f"{symbols[1 + state.to_play[index]]} to move")
         return "\n".join(rows)
+
+
+def winning_moves_by_stepping(game: Any, state: Any) -> np.ndarray:
+    """bool [B, num_actions]: every legal move of every position played once, as one batch
+    through `game.step`, and kept where it wins for the side to move (any game MCTS takes)."""
+    legal = game.legal_mask(state)
+    games, actions = np.nonzero(legal)
+    wins = np.zeros_like(legal)
+    if len(games):
+        after = game.step(state.take(games), actions)
+        wins[games, actions] = after.done & (after.winner == state.to_play[games])
+    return wins
 
 
 def make_game(name: str, **options: Any) -> Game:

@@ -46,17 +46,6 @@ class RandomOpponent:
         return _random_legal(game.legal_mask(state), self.rng)
 
 
-def _winning_moves(game: Game, state: GameState) -> np.ndarray:
-    """bool [B, A]: legal moves that win at once for the side to move."""
-    mask = game.legal_mask(state)
-    b, a = np.nonzero(mask)
-    wins = np.zeros_like(mask)
-    if len(b):
-        after = game.step(state.take(b), a)
-        wins[b, a] = after.done & (after.winner == state.to_play[b])
-    return wins
-
-
 class LookaheadOpponent:
     """Take a winning move; else block a move that would win for the opponent; else random."""
 
@@ -67,11 +56,8 @@ class LookaheadOpponent:
 
     def act(self, game: Game, state: GameState) -> np.ndarray:
         mask = game.legal_mask(state)
-        wins = _winning_moves(game, state)
-        # The opponent's threats: their winning moves if it were their turn now.
-        swapped = state.copy()
-        swapped.to_play = (1 - swapped.to_play).astype(np.int8)
-        threats = _winning_moves(game, swapped) & mask
+        wins = game.winning_moves(state)
+        threats = game.winning_moves(state, opponent=True) & mask  # their wins, were it their turn now
         choice = np.where(wins.any(1)[:, None], wins, np.where(threats.any(1)[:, None], threats, mask))
         return _random_legal(choice, self.rng)
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rlgen.envs.arena import load_pettingzoo
-from rlgen.envs.game import BatchedArrays, IllegalMoveError
+from rlgen.envs.game import BatchedArrays, IllegalMoveError, winning_moves_by_stepping
 from rlgen.errors import ConfigError
 
 
@@ -139,13 +139,7 @@ class PettingZooGame:
         """bool [B, num_actions]: legal moves that win on the spot for the side to move."""
         if opponent:
             raise NotImplementedError(f"{self.name}: the opponent's wins need its turn, which a PettingZoo env cannot be given")
-        legal = self.legal_mask(state)
-        games, actions = np.nonzero(legal)
-        wins = np.zeros_like(legal)
-        if len(games):
-            after = self.step(state.take(games), actions)
-            wins[games, actions] = after.done & (after.winner == state.to_play[games])
-        return wins
+        return winning_moves_by_stepping(self, state)
 
     def observation(self, state: EnvState) -> np.ndarray:
         """float32 [B, C, H, W]: each position's observation planes from the side to move."""

@@ -36,6 +36,11 @@ def test_connect_four_win_and_block_through_the_adapter():
     gumbel = MCTSConfig(simulations=64, root_selection="gumbel")
     block = MCTS(game, uniform_evaluator(game), gumbel, seed=0).run(played(game, [0, 6, 0, 6, 0]))
     assert block.best_actions()[0] == 0
+    # The win check works through the adapter (wins only: a foreign game's threats are not assumed blockable).
+    checked = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=4, win_check=True), seed=0)
+    proven = checked.run(played(game, [0, 6, 0, 6, 0, 6]))
+    assert proven.best_actions()[0] == 0 and proven.value[0] == 1.0
+    assert np.array_equal(game.winning_moves(played(game, [0, 6, 0, 6, 0, 6]))[0], np.arange(7) == 0)
 
 
 def test_pure_mcts_beats_random_inside_connect_four():

@@ -263,8 +263,9 @@ def test_dataset_presets_sit_under_the_users_values():
 def test_conditional_gan_learns_the_digits(tmp_path):
     """Default architecture on the 8x8 digits, ~1 minute: the digits reference classifier
     reads the requested class back far above chance (10%), at a Frechet distance close
-    to that of real digits."""
-    cfg = build_config(CGANConfig, {}, ["data=digits", "steps=1500", "wandb.mode=disabled", "trainer.progress=off",
+    to that of real digits. 2000 steps: at 1500 the ratio sat at the bound on some CPUs
+    (3.006 on one, under 3 on another; 1.80 at 2000)."""
+    cfg = build_config(CGANConfig, {}, ["data=digits", "steps=2000", "wandb.mode=disabled", "trainer.progress=off",
                                         "trainer.eval_every=500"])
     run = train("cgan", cfg, tmp_path / "digits")
     result = json.loads((run / "eval.json").read_text())

@@ -53,6 +53,13 @@ class MCTSConfig:
     node a proven win (value 1, only winning moves searched); in games whose threats are
     blocked by playing on them (Connect Four, k-in-a-row), an opponent's win-in-one leaves
     only the blocking move (two: a proven loss). Exact short tactics for one game-step batch."""
+    solver: bool = True
+    """MCTS-solver: game ends (and win_check's proofs) mark nodes proven won or lost, and a
+    proof moves up the tree (a node with a child lost for its mover is won; one whose every
+    move reaches a child won for its mover is lost). Proven nodes below the root act as
+    terminals, a proven win is always selected, a proven loss never while another move is
+    open, and the move played is a proven win where there is one. Without it, a network
+    that rates every move as winning can let the most-visited move be a losing one."""
 
     def __post_init__(self) -> None:
         if self.root_selection not in ("puct", "gumbel"):
@@ -75,6 +82,7 @@ class Tree:
     parent: np.ndarray  # int32 [G, N]
     num_nodes: np.ndarray  # int32 [G]
     root_value: np.ndarray  # float32 [G], the evaluator's value of the root
+    proven: np.ndarray  # int8 [G, N]: 1 won, -1 lost for the node's side to move, 0 open
 
     @property
     def games(self) -> int:
@@ -88,6 +96,7 @@ class Tree:
             states=self.states.take(flat),
             **{name: getattr(self, name)[games].copy() for name in (
                 "expanded", "terminal_value", "prior", "visits", "value_sum", "children", "parent", "num_nodes", "root_value",
+                "proven",
             )},
         )
 
@@ -106,14 +115,28 @@ class SearchResult:
     """Gumbel search: softmax(prior logits + sigma(completed q)) [G, A], the training target."""
     selected: np.ndarray | None = None
     """Gumbel search: the action sequential halving chose, per game."""
+    solved: np.ndarray | None = None
+    """MCTS-solver: int8 [G, A], 1 = the move is a proven win for the side to move, -1 a proven loss."""
 
     def target(self) -> np.ndarray:
         """The policy to train on: the improved policy after a Gumbel search, else visits."""
         return self.improved if self.improved is not None else self.policy(1.0)
 
     def best_actions(self) -> np.ndarray:
-        """The move to play without exploration: Gumbel's selection, else the most visited."""
-        return self.selected if self.selected is not None else self.visits.argmax(axis=1)
+        """The move to play without exploration: a proven win where there is one, else
+        Gumbel's selection or the most visited move, avoiding proven losses while another
+        move is open."""
+        chosen = self.selected if self.selected is not None else self.visits.argmax(axis=1)
+        if self.solved is None:
+            return chosen
+        rows = np.arange(len(chosen))
+        legal = self.tree.prior[:, 0] > 0
+        wins = self.solved == 1
+        open_moves = legal & (self.solved >= 0)
+        fallback = np.where(open_moves, self.visits + 1, 0).argmax(axis=1)
+        avoid = (self.solved[rows, chosen] == -1) & open_moves.any(axis=1)
+        chosen = np.where(avoid, fallback, chosen)
+        return np.where(wins.any(axis=1), np.where(wins, self.visits + 1, 0).argmax(axis=1), chosen)
 
     def policy(self, temperature: float = 1.0) -> np.ndarray:
         """Visit distribution sharpened by 1/temperature (0 = one-hot argmax)."""
@@ -163,6 +186,7 @@ class MCTS:
             parent=np.full((games, capacity), -1, np.int32),
             num_nodes=np.ones(games, np.int32),
             root_value=np.zeros(games, np.float32),
+            proven=np.zeros((games, capacity), np.int8),
         )
 
     def _flat(self, tree: Tree, games: np.ndarray, nodes: np.ndarray) -> np.ndarray:
@@ -179,7 +203,9 @@ class MCTS:
             mask = self.game.legal_mask(sub)
             priors, value = _masked_priors(np.asarray(priors, np.float32), mask), np.array(value, np.float32)
             if self.config.win_check:
-                self._check_wins(sub, priors, value)
+                proofs = self._check_wins(sub, priors, value)
+                if self.config.solver:
+                    tree.proven[games[live], nodes[live]] = proofs
             tree.prior[games[live], nodes[live]] = priors
             values[live] = value
         ended = ~live
@@ -188,24 +214,31 @@ class MCTS:
             winner, to_play = states.winner[ended], states.to_play[ended]
             term = np.where(winner < 0, 0.0, np.where(winner == to_play, 1.0, -1.0)).astype(np.float32)
             tree.terminal_value[games[ended], nodes[ended]] = term
+            if self.config.solver:
+                tree.proven[games[ended], nodes[ended]] = term.astype(np.int8)
             values[ended] = term
         tree.expanded[games, nodes] = True
         return values
 
-    def _check_wins(self, states: GameState, priors: np.ndarray, values: np.ndarray) -> None:
-        """Overwrite priors and values, in place, with what one move of lookahead proves."""
+    def _check_wins(self, states: GameState, priors: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Overwrite priors and values, in place, with what one move of lookahead proves;
+        return the proofs (int8: 1 won, -1 lost, 0 open) from the side to move."""
+        proofs = np.zeros(states.batch, np.int8)
         wins = self.game.winning_moves(states)
         won = wins.any(axis=1)
         priors[won] = wins[won] / wins[won].sum(axis=1, keepdims=True)
         values[won] = 1.0
+        proofs[won] = 1
         if not self.game.blockable_threats or won.all():
-            return
+            return proofs
         rest = np.flatnonzero(~won)
         threats = self.game.winning_moves(states.take(rest), opponent=True)
         count = threats.sum(axis=1)
         forced = rest[count > 0]
         priors[forced] = threats[count > 0] / count[count > 0, None]
         values[rest[count > 1]] = -1.0
+        proofs[rest[count > 1]] = -1
+        return proofs
 
     def _add_noise(self, tree: Tree, games: np.ndarray) -> None:
         cfg = self.config
@@ -252,7 +285,13 @@ class MCTS:
         q = np.where(visited, tree.value_sum[:, 0] / np.maximum(root_visits, 1), self.config.fpu).astype(np.float32)
         total = root_visits.sum(axis=1)
         value = np.where(total > 0, (tree.value_sum[:, 0].sum(axis=1) + tree.root_value) / (total + 1), tree.root_value)
-        return SearchResult(root_visits, q, value.astype(np.float32), tree, improved, selected)
+        solved = None
+        if self.config.solver:
+            kids = tree.children[:, 0]
+            solved = -np.where(kids >= 0, tree.proven[games[:, None], np.maximum(kids, 0)], 0).astype(np.int8)
+            root_proven = tree.proven[:, 0]
+            value = np.where(root_proven != 0, root_proven, value)
+        return SearchResult(root_visits, q, value.astype(np.float32), tree, improved, selected, solved)
 
     # ------------------------------------------------------------------ Gumbel root
 
@@ -338,11 +377,14 @@ class MCTS:
             g = g_all[active]
             n = node[g]
             terminal = tree.states.done[self._flat(tree, g, n)]
-            if terminal.any():
-                tg = g[terminal]
-                leaf_value[tg] = tree.terminal_value[tg, n[terminal]]
+            # Below the root a proven node is as good as a game end.
+            solved = (tree.proven[g, n] != 0) & (depth[g] > 0)
+            if (terminal | solved).any():
+                stop = terminal | solved
+                tg = g[stop]
+                leaf_value[tg] = np.where(terminal[stop], tree.terminal_value[tg, n[stop]], tree.proven[tg, n[stop]])
                 active[tg] = False
-                g, n = g[~terminal], n[~terminal]
+                g, n = g[~stop], n[~stop]
                 if not len(g):
                     break
             visits = tree.visits[g, n]
@@ -351,6 +393,8 @@ class MCTS:
             u = cfg.c_puct * tree.prior[g, n] * np.sqrt(total + 1) / (1 + visits)
             legal = tree.prior[g, n] > 0
             score = np.where(legal, q + u + 1e-7 * self.rng.random(q.shape), -np.inf)
+            if cfg.solver:
+                score = self._solver_scores(tree, g, n, legal, score)
             a = score.argmax(axis=1)
             if forced is not None:  # Gumbel: the root action is chosen by sequential halving
                 a = np.where((depth[g] == 0) & (forced[g] >= 0), forced[g], a)
@@ -385,6 +429,33 @@ class MCTS:
             n, a = path_nodes[g, k], path_actions[g, k]
             tree.visits[g, n, a] += 1
             tree.value_sum[g, n, a] += sign * leaf_value[g]
+        if cfg.solver:
+            # Deepest first, so a proof can climb the whole path in one backup.
+            for k in range(int(depth.max()) - 1 if searched.any() else -1, -1, -1):
+                g = g_all[depth > k]
+                self._prove(tree, g, path_nodes[g, k])
+
+    def _solver_scores(self, tree: Tree, g: np.ndarray, n: np.ndarray, legal: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """Selection scores with proofs: a move to a child lost for its mover always, one to
+        a child won for its mover never while another legal move is not."""
+        kids = tree.children[g, n]
+        kid_proven = np.where(kids >= 0, tree.proven[g[:, None], np.maximum(kids, 0)], 0)
+        losing = legal & (kid_proven == 1)
+        avoid = losing & (legal & ~losing).any(axis=1, keepdims=True)
+        score = np.where(avoid, -np.inf, score)
+        return np.where(legal & (kid_proven == -1), np.inf, score)
+
+    def _prove(self, tree: Tree, g: np.ndarray, n: np.ndarray) -> None:
+        """Mark nodes (g, n) won if a child is lost for its mover, lost if every legal child
+        is won for its mover (negamax over proofs)."""
+        kids = tree.children[g, n]
+        kid_proven = np.where(kids >= 0, tree.proven[g[:, None], np.maximum(kids, 0)], 0)
+        legal = tree.prior[g, n] > 0
+        won = (legal & (kid_proven == -1)).any(axis=1)
+        lost = legal.any(axis=1) & ~(legal & (kid_proven != 1)).any(axis=1)
+        open_nodes = tree.proven[g, n] == 0
+        tree.proven[g[won & open_nodes], n[won & open_nodes]] = 1
+        tree.proven[g[lost & ~won & open_nodes], n[lost & ~won & open_nodes]] = -1
 
     # ------------------------------------------------------------------ tree reuse
 
@@ -415,7 +486,7 @@ class MCTS:
             old = np.flatnonzero(keep[g])
             new = new_index[g, old]
             fresh.states.put(g * cap + new, tree.states.take(g * cap + old))
-            for name in ("expanded", "terminal_value", "prior", "visits", "value_sum"):
+            for name in ("expanded", "terminal_value", "prior", "visits", "value_sum", "proven"):
                 getattr(fresh, name)[g, new] = getattr(tree, name)[g, old]
             kids = tree.children[g, old]
             fresh.children[g, new] = np.where(kids >= 0, new_index[g, np.maximum(kids, 0)], -1)

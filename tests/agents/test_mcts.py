@@ -219,3 +219,31 @@ def test_win_check_sees_a_double_threat_as_lost():
     assert set(np.flatnonzero(result.visits[0])) <= {0, 4}  # only the blocks are searched
     plain = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=16), seed=0).run(root)
     assert plain.value[0] > -0.9  # without the check, 16 simulations do not see it
+
+
+def test_solver_never_plays_a_move_the_search_proved_lost():
+    """O must block X's c1 threat; the evaluator puts all prior on c3 (a losing move).
+    The plain search plays its favourite; the solver proves c3 lost once X's win below it
+    is found, and plays the block."""
+    game = make_game("tictactoe")
+    root = position("tictactoe", [0, 4, 1])
+    plain = MCTS(game, misleading_evaluator(game, favourite=8), MCTSConfig(simulations=32, solver=False), seed=0).run(root)
+    assert plain.best_actions()[0] == 8 and plain.solved is None
+    result = MCTS(game, misleading_evaluator(game, favourite=8), MCTSConfig(simulations=32), seed=0).run(root)
+    assert result.solved[0, 8] == -1
+    assert result.best_actions()[0] == 2
+    assert result.solved[0, 2] == 0  # the block draws with best play: proven neither way
+
+
+def test_solver_proves_a_fork():
+    """X a1, b2 vs O b1, c3, X to move: a2 forks (a3 and c2), so after 50 simulations the
+    solver knows the root is won (value exactly 1, a2 a proven win) where the plain
+    search's average is still far from it."""
+    game = make_game("tictactoe")
+    root = position("tictactoe", [0, 1, 4, 8])
+    plain = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=50, solver=False), seed=0).run(root)
+    assert plain.value[0] < 0.5
+    result = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=50), seed=0).run(root)
+    assert result.value[0] == 1.0
+    assert result.solved[0, 3] == 1 and result.best_actions()[0] == 3
+    assert (result.solved[0] >= 0).all()  # no move of a won position is proven lost here

@@ -108,6 +108,9 @@ class AlphaZeroConfig(RunConfig):
     """Search with one move of lookahead at every expansion: wins in one are proven and
     an opponent's win in one must be blocked (MCTSConfig.win_check; None = game default:
     on for Connect Four, whose bitboard check is nearly free)."""
+    solver: bool = True
+    """MCTS-solver (MCTSConfig.solver): proven wins and losses climb the tree, a proven win
+    is played, a proven loss avoided while another move is open."""
     workers: int = 0
     """Self-play worker processes (1 = in process; 0 = one per CPU core, in process for tic-tac-toe)."""
     replay_window: int = 0
@@ -258,12 +261,12 @@ class AlphaZeroAgent(GameAgent):
 
     def __init__(self, game: Game, model: nn.Module, device: torch.device, simulations: int, c_puct: float = 1.5,
                  seed: int | None = None, root_selection: str = "puct", gumbel_actions: int = 16,
-                 dtype: torch.dtype | None = None, win_check: bool = False) -> None:
+                 dtype: torch.dtype | None = None, win_check: bool = False, solver: bool = True) -> None:
         self.game, self.model, self.device = game, model, device
         self.name = "alphazero"
         self.evaluator = NetworkEvaluator(game, model, device, dtype)
         config = MCTSConfig(simulations=simulations, c_puct=c_puct, reuse_tree=False,
-                            root_selection=root_selection, gumbel_actions=gumbel_actions, win_check=win_check)
+                            root_selection=root_selection, gumbel_actions=gumbel_actions, win_check=win_check, solver=solver)
         self.mcts = MCTS(game, self.evaluator, config, seed=seed)
         self.last_value: float | None = None
 
@@ -320,7 +323,8 @@ class AlphaZero(Algorithm):
         """The self-play search settings."""
         cfg = self.config
         return MCTSConfig(cfg.simulations, cfg.c_puct, cfg.dirichlet_alpha, cfg.dirichlet_eps, reuse_tree=cfg.reuse_tree,
-                          root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions, win_check=bool(cfg.win_check))
+                          root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions, win_check=bool(cfg.win_check),
+                          solver=cfg.solver)
 
     # -- self-play
 
@@ -434,7 +438,7 @@ class AlphaZero(Algorithm):
         cfg = self.config
         agent = AlphaZeroAgent(self.game, model, self.trainer.device, simulations or cfg.eval_simulations, cfg.c_puct,
                                root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions, dtype=self.search_dtype,
-                               win_check=bool(cfg.win_check))
+                               win_check=bool(cfg.win_check), solver=cfg.solver)
         agent.mcts.rng = self.rng
         return agent
 

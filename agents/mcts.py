@@ -287,8 +287,7 @@ class MCTS:
         value = np.where(total > 0, (tree.value_sum[:, 0].sum(axis=1) + tree.root_value) / (total + 1), tree.root_value)
         solved = None
         if self.config.solver:
-            kids = tree.children[:, 0]
-            solved = -np.where(kids >= 0, tree.proven[games[:, None], np.maximum(kids, 0)], 0).astype(np.int8)
+            solved = -self._child_proofs(tree, games, np.zeros_like(games))
             root_proven = tree.proven[:, 0]
             value = np.where(root_proven != 0, root_proven, value)
         return SearchResult(root_visits, q, value.astype(np.float32), tree, improved, selected, solved)
@@ -435,11 +434,16 @@ class MCTS:
                 g = g_all[depth > k]
                 self._prove(tree, g, path_nodes[g, k])
 
+    @staticmethod
+    def _child_proofs(tree: Tree, g: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """int8 [B, A]: each child's proof from the child's side to move (0 where not created)."""
+        kids = tree.children[g, n]
+        return np.where(kids >= 0, tree.proven[g[:, None], np.maximum(kids, 0)], 0).astype(np.int8)
+
     def _solver_scores(self, tree: Tree, g: np.ndarray, n: np.ndarray, legal: np.ndarray, score: np.ndarray) -> np.ndarray:
         """Selection scores with proofs: a move to a child lost for its mover always, one to
         a child won for its mover never while another legal move is not."""
-        kids = tree.children[g, n]
-        kid_proven = np.where(kids >= 0, tree.proven[g[:, None], np.maximum(kids, 0)], 0)
+        kid_proven = self._child_proofs(tree, g, n)
         losing = legal & (kid_proven == 1)
         avoid = losing & (legal & ~losing).any(axis=1, keepdims=True)
         score = np.where(avoid, -np.inf, score)
@@ -448,8 +452,7 @@ class MCTS:
     def _prove(self, tree: Tree, g: np.ndarray, n: np.ndarray) -> None:
         """Mark nodes (g, n) won if a child is lost for its mover, lost if every legal child
         is won for its mover (negamax over proofs)."""
-        kids = tree.children[g, n]
-        kid_proven = np.where(kids >= 0, tree.proven[g[:, None], np.maximum(kids, 0)], 0)
+        kid_proven = self._child_proofs(tree, g, n)
         legal = tree.prior[g, n] > 0
         won = (legal & (kid_proven == -1)).any(axis=1)
         lost = legal.any(axis=1) & ~(legal & (kid_proven != 1)).any(axis=1)

@@ -166,8 +166,10 @@ def test_sigkill_then_resume_is_exact(tmp_path):
 
 def test_agent_plays_inside_pettingzoo(tmp_path):
     for env_name, reference in (("tictactoe", tictactoe_v3), ("connect4", connect_four_v3)):
-        run = train("alphazero", tiny(env_name, "steps=1"), tmp_path / env_name)
+        # solver=false reaches the loaded agent's search (the default is on).
+        run = train("alphazero", tiny(env_name, "steps=1", *(["solver=false"] if env_name == "connect4" else [])), tmp_path / env_name)
         agent = load_agent(run, simulations=16)
+        assert agent.mcts.config.solver is (env_name != "connect4")
         table = play_pettingzoo(reference.env(), {"agent": agent, "random": RandomPolicy(0)}, games=4)
         assert sum(table["agent"].values()) == 4  # every move it made was legal in PettingZoo's env
 

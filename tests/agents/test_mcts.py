@@ -247,3 +247,17 @@ def test_solver_proves_a_fork():
     assert result.value[0] == 1.0
     assert result.solved[0, 3] == 1 and result.best_actions()[0] == 3
     assert (result.solved[0] >= 0).all()  # no move of a won position is proven lost here
+
+
+def test_solver_proofs_survive_tree_reuse():
+    """After the proven fork is played, the reused subtree's root (O to move) is already a
+    proven loss: the next search reports exactly -1 and every O move as a proven loss or open."""
+    game = make_game("tictactoe")
+    mcts = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=50, reuse_tree=True), seed=0)
+    first = mcts.run(position("tictactoe", [0, 1, 4, 8]))
+    assert first.solved[0, 3] == 1
+    tree = mcts.advance(first.tree, np.array([3]))
+    assert tree.proven[0, 0] == -1
+    second = mcts.run(tree=tree)
+    assert second.value[0] == -1.0
+    assert (second.solved[0] <= 0).all()

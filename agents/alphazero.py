@@ -74,6 +74,9 @@ class AlphaZeroConfig(RunConfig):
     """Residual blocks of the network tower."""
     channels: int = 0
     """Channels of the network tower."""
+    parity_plane: bool = False
+    """Give the network a plane telling whether the first or the second player moves
+    (from the stone count's parity; see PolicyValueNet)."""
     games: int = 0
     """Self-play games played at once per iteration."""
     simulations: int = 0
@@ -121,6 +124,11 @@ class AlphaZeroConfig(RunConfig):
     """Training mini-batch size."""
     train_steps: int = 0
     """Optimizer steps per iteration."""
+    ema_iterations: float = 0.0
+    """> 0: evaluation, Elo, the gate's candidate, `rlgen eval` / `play` / `load_agent` use an
+    exponential moving average of the weights spanning about this many iterations (per-step
+    decay 1 - 1 / (ema_iterations * train_steps)); self-play keeps the freshest network.
+    0 = off. trainer.ema_decay > 0 sets the per-step decay directly instead."""
     value_weight: float = 1.0
     """Weight of the value MSE against the policy cross-entropy."""
     root_value_target: float = -1.0
@@ -182,6 +190,8 @@ class AlphaZeroConfig(RunConfig):
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.replay_window < 0:
             raise ConfigError(f"replay_window must be >= 1 (0 = game default), got {self.replay_window}")
+        if self.ema_iterations < 0:
+            raise ConfigError(f"ema_iterations must be >= 0 (0 = no weight average), got {self.ema_iterations}")
 
     def resolve_defaults(self) -> None:
         """Fill fields still at their 'game default' marker (0, '' or -1, whichever the field
@@ -201,18 +211,27 @@ class AlphaZeroConfig(RunConfig):
 
 
 class PolicyValueNet(nn.Module):
-    """Residual tower over (own, opponent, ones) planes -> move logits and a value in [-1, 1]."""
+    """Residual tower over (own, opponent, ones[, parity]) planes -> move logits and a value
+    in [-1, 1]. `parity_plane`: a plane holding the stone count's parity, i.e. whether the
+    first or the second player moves (AlphaZero's colour plane, read from the position)."""
 
-    def __init__(self, board: tuple[int, int], actions: int, blocks: int, channels: int) -> None:
+    def __init__(self, board: tuple[int, int], actions: int, blocks: int, channels: int, parity_plane: bool = False) -> None:
         super().__init__()
         cells = board[0] * board[1]
-        self.tower = ResidualTower(3, channels, blocks)
+        self.parity_plane = parity_plane
+        self.tower = ResidualTower(4 if parity_plane else 3, channels, blocks)
         self.policy = PolicyHead(channels, cells, actions)
         self.value = ValueHead(channels, cells)
 
     def forward(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ones = torch.ones_like(planes[:, :1])  # marks the board inside the zero padding
-        x = self.tower(torch.cat([planes, ones], dim=1))
+        extra = [ones]
+        if self.parity_plane:
+            # Which side moves decides which rows' threats count (Connect Four's odd/even
+            # threats); convolutions cannot count the stones of the whole board themselves.
+            parity = planes.float().sum(dim=(1, 2, 3)).remainder(2).to(planes.dtype)
+            extra.append(ones * parity.view(-1, 1, 1, 1))
+        x = self.tower(torch.cat([planes, *extra], dim=1))
         return self.policy(x), self.value(x)
 
 
@@ -297,8 +316,12 @@ class AlphaZero(Algorithm):
         config.resolve_defaults()
         super().__init__(config, trainer)
         self.game = make_game(config.env)
-        self.model = trainer.add_model("model", PolicyValueNet(self.game.board_shape, self.game.num_actions, config.blocks, config.channels))
+        self.model = trainer.add_model("model", self.new_network())
         trainer.add_optimizer("main", ["model"], config.optim, total_steps=config.steps * config.train_steps)
+        if trainer.tcfg.ema_decay > 0:
+            trainer.add_ema("model")
+        elif config.ema_iterations > 0:
+            trainer.add_ema("model", 1.0 - 1.0 / max(config.ema_iterations * config.train_steps, 2.0))
         self.rng = np.random.default_rng(config.seed)
         self.search_dtype = search_dtype(config.search_precision, trainer.device)
         self.evaluator = NetworkEvaluator(self.game, self.model, trainer.device, self.search_dtype)
@@ -319,6 +342,14 @@ class AlphaZero(Algorithm):
         self.evaluations = 0
         self.workers_pool: SelfPlayPool | None = None
 
+    def network_kwargs(self) -> dict[str, Any]:
+        """PolicyValueNet's arguments beyond the game's board and moves."""
+        cfg = self.config
+        return {"blocks": cfg.blocks, "channels": cfg.channels, "parity_plane": cfg.parity_plane}
+
+    def new_network(self) -> PolicyValueNet:
+        return PolicyValueNet(self.game.board_shape, self.game.num_actions, **self.network_kwargs())
+
     def mcts_config(self) -> MCTSConfig:
         """The self-play search settings."""
         cfg = self.config
@@ -337,7 +368,7 @@ class AlphaZero(Algorithm):
         model = self.trainer.models["best"] if cfg.gating else self.model
         if cfg.workers > 1:
             if self.workers_pool is None:
-                self.workers_pool = SelfPlayPool(cfg.workers, cfg.env, cfg.blocks, cfg.channels, self.mcts_config(),
+                self.workers_pool = SelfPlayPool(cfg.workers, cfg.env, self.network_kwargs(), self.mcts_config(),
                                                  search_dtype(cfg.search_precision, torch.device("cpu")))
                 weakref.finalize(self, self.workers_pool.close)
             batch = self.workers_pool.play(model, self.rng, params)
@@ -425,13 +456,19 @@ class AlphaZero(Algorithm):
         result = play_match(self.game, candidate, incumbent, cfg.gate_games, self.rng, cfg.opening_moves)
         accepted = result["score"] >= cfg.gate_threshold
         if accepted:
-            best.load_state_dict(self.model.state_dict())
+            best.load_state_dict(self.played_model().state_dict())
         return {"gate/score": result["score"], "gate/accepted": float(accepted)}
 
     # -- evaluation
 
+    def played_model(self) -> nn.Module:
+        """The network that is evaluated and published: the weight average where one is
+        kept (steadier than the last update's), else the trained network."""
+        ema = self.trainer.emas.get("model")
+        return ema.module if ema is not None else self.model
+
     def agent(self, simulations: int | None = None) -> AlphaZeroAgent:
-        return self.search_agent(self.model, simulations)
+        return self.search_agent(self.played_model(), simulations)
 
     def search_agent(self, model: nn.Module, simulations: int | None = None) -> AlphaZeroAgent:
         """`model` searching as evaluation and play do (no noise, eval_simulations by default)."""
@@ -470,7 +507,7 @@ class AlphaZero(Algorithm):
             r = play_match(self.game, agent, member, cfg.elo_games, self.rng, cfg.opening_moves)
             self.elo_results.append((me, name, r["score"], cfg.elo_games))
         if cfg.elo_snapshots > 0:
-            weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            weights = {k: v.detach().cpu().clone() for k, v in self.played_model().state_dict().items()}
             self.snapshots = [*self.snapshots, (me, weights)][-cfg.elo_snapshots :]
         players = list(dict.fromkeys([*self.elo_specs, *(n for r in self.elo_results for n in r[:2])]))
         index = {name: i for i, name in enumerate(players)}
@@ -481,8 +518,7 @@ class AlphaZero(Algorithm):
 
     def snapshot_agent(self, weights: dict[str, torch.Tensor]) -> Any:
         """An earlier network (its weights) searching as the evaluation agent does."""
-        cfg = self.config
-        model = PolicyValueNet(self.game.board_shape, self.game.num_actions, cfg.blocks, cfg.channels).to(self.trainer.device)
+        model = self.new_network().to(self.trainer.device)
         model.load_state_dict(weights)
         return self.search_agent(model).as_opponent()
 

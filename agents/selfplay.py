@@ -130,7 +130,7 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(0)
 
 
-def _init_worker(env: str, blocks: int, channels: int, mcts_config: MCTSConfig, dtype: Any, parent: int) -> None:
+def _init_worker(env: str, network_kwargs: dict[str, Any], mcts_config: MCTSConfig, dtype: Any, parent: int) -> None:
     import torch
 
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
@@ -139,7 +139,7 @@ def _init_worker(env: str, blocks: int, channels: int, mcts_config: MCTSConfig, 
 
     torch.set_num_threads(1)
     game = make_game(env)
-    model = PolicyValueNet(game.board_shape, game.num_actions, blocks, channels)
+    model = PolicyValueNet(game.board_shape, game.num_actions, **network_kwargs)
     _WORKER.update(game=game, model=model, mcts=MCTS(game, NetworkEvaluator(game, model, torch.device("cpu"), dtype), mcts_config))
 
 
@@ -158,11 +158,11 @@ class SelfPlayPool:
     """Worker processes (spawned, one torch thread each) that play self-play games with a
     weights snapshot; results come back in a fixed order, so runs stay reproducible."""
 
-    def __init__(self, workers: int, env: str, blocks: int, channels: int, mcts_config: MCTSConfig, dtype: Any = None) -> None:
+    def __init__(self, workers: int, env: str, network_kwargs: dict[str, Any], mcts_config: MCTSConfig, dtype: Any = None) -> None:
         self.workers = workers
         self.executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
-            initargs=(env, blocks, channels, mcts_config, dtype, os.getpid()),
+            initargs=(env, network_kwargs, mcts_config, dtype, os.getpid()),
         )
 
     def play(self, model: Any, rng: np.random.Generator, params: SelfPlayParams) -> SelfPlayBatch:

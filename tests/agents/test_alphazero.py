@@ -106,6 +106,48 @@ def test_search_network_follows_every_weight_update():
     np.testing.assert_allclose(evaluator(states)[0], expected()[0], atol=1e-5)
 
 
+def test_weight_average_is_what_is_evaluated_played_and_resumed(tmp_path):
+    """ema_iterations > 0: the checkpoint keeps an average of the weights, load_agent (so
+    eval and play) searches with it, and resume carries it on instead of restarting it."""
+    run = train("alphazero", tiny("tictactoe", "steps=2", "ema_iterations=2", "trainer.eval_every=0"), tmp_path / "run")
+    saved = load_checkpoint(run / "checkpoints" / "last.pt")
+    averaged = {k.removeprefix("module."): v for k, v in saved["emas"]["model"].items() if k.startswith("module.")}
+    trained = saved["models"]["model"]
+    assert int(saved["emas"]["model"]["n_averaged"]) == 2 * 3  # one update per optimizer step
+    played = load_agent(run, checkpoint="last").model.state_dict()
+    assert all(torch.equal(played[k].cpu(), averaged[k].cpu()) for k in trained)
+    assert not all(torch.equal(averaged[k], trained[k]) for k in trained if trained[k].is_floating_point())
+    main(["resume", str(run), "--steps", "3"])
+    resumed = load_checkpoint(run / "checkpoints" / "last.pt")["emas"]["model"]
+    assert int(resumed["n_averaged"]) == 3 * 3  # a restarted average would count 3
+    from rlgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="ema_iterations must be >= 0"):
+        build_config(AlphaZeroConfig, {}, ["env=tictactoe", "ema_iterations=-1"])
+
+
+def test_parity_plane_tells_the_tower_who_moves(tmp_path):
+    """parity_plane: the tower sees a fourth plane, 1 where the second player moves (odd
+    stone count), 0 where the first does; self-play workers build the same network."""
+    from rlgen.envs.game import make_game
+
+    game = make_game("connect4")
+    model = PolicyValueNet(game.board_shape, game.num_actions, 1, 8, parity_plane=True)
+    seen: list[torch.Tensor] = []
+    model.tower.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0]))
+    states = game.initial(3)
+    states = game.step(states, np.array([0, 0, 0]))
+    states.put(np.array([2]), game.step(states.take(np.array([2])), np.array([3])))
+    planes = torch.from_numpy(game.observation(states)).float()  # 1, 1 and 2 stones
+    model.eval()(planes)
+    assert seen[0].shape[1] == 4
+    assert [float(seen[0][i, 3].min()) for i in range(3)] == [1.0, 1.0, 0.0]
+    assert [float(seen[0][i, 3].max()) for i in range(3)] == [1.0, 1.0, 0.0]
+    run = train("alphazero", tiny("connect4", "steps=1", "workers=2", "parity_plane=true", "trainer.eval_every=1"), tmp_path / "p")
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["models"]["model"]["tower.stem.0.weight"].shape[1] == 4
+    assert load_agent(run, checkpoint="last").model.parity_plane
+
+
 @pytest.mark.parametrize("weight", [0.0, 1.0])
 def test_value_targets_mix_outcome_and_root_value(tmp_path, weight):
     run = train("alphazero", tiny("tictactoe", "steps=1", "trainer.eval_every=0", f"root_value_target={weight}"), tmp_path / "r")

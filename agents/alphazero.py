@@ -44,7 +44,7 @@ GAME_DEFAULTS: dict[str, dict[str, Any]] = {
     "connect4": dict(steps=120, blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=1.0,
                      train_steps=180, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
                      elo_pool="random,alphabeta:2,alphabeta:4,mcts:200", elo_every=6,
-                     root_value_target=0.5, replay_window=100_000, win_check=True),
+                     root_value_target=0.5, replay_window=100_000, win_check=True, parity_plane=True),
     "othello6": dict(steps=120, blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=0.5,
                      train_steps=180, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
                      elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200", elo_every=6,
@@ -74,9 +74,10 @@ class AlphaZeroConfig(RunConfig):
     """Residual blocks of the network tower."""
     channels: int = 0
     """Channels of the network tower."""
-    parity_plane: bool = False
+    parity_plane: bool | None = None
     """Give the network a plane telling whether the first or the second player moves
-    (from the stone count's parity; see PolicyValueNet)."""
+    (from the stone count's parity; see PolicyValueNet; None = game default: on for
+    Connect Four, whose odd/even threats depend on it)."""
     games: int = 0
     """Self-play games played at once per iteration."""
     simulations: int = 0
@@ -205,6 +206,8 @@ class AlphaZeroConfig(RunConfig):
                 setattr(self, key, value)
         if self.win_check is None:
             self.win_check = False
+        if self.parity_plane is None:
+            self.parity_plane = False
 
 
 # ----------------------------------------------------------------------------- network
@@ -345,7 +348,7 @@ class AlphaZero(Algorithm):
     def network_kwargs(self) -> dict[str, Any]:
         """PolicyValueNet's arguments beyond the game's board and moves."""
         cfg = self.config
-        return {"blocks": cfg.blocks, "channels": cfg.channels, "parity_plane": cfg.parity_plane}
+        return {"blocks": cfg.blocks, "channels": cfg.channels, "parity_plane": bool(cfg.parity_plane)}
 
     def new_network(self) -> PolicyValueNet:
         return PolicyValueNet(self.game.board_shape, self.game.num_actions, **self.network_kwargs())

@@ -72,6 +72,9 @@ def test_values_set_on_purpose_are_kept_even_when_zero():
     assert default.win_check is True
     assert build_config(AlphaZeroConfig, {}, ["env=connect4", "win_check=false"]).win_check is False
     assert build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).win_check is False
+    # parity_plane likewise: on for Connect Four only.
+    assert default.parity_plane is True and build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).parity_plane is False
+    assert build_config(AlphaZeroConfig, {}, ["env=connect4", "parity_plane=false"]).parity_plane is False
 
 
 def test_search_network_follows_every_weight_update():

@@ -79,3 +79,18 @@ def set_threads(threads: int, device: torch.device) -> None:
         raise ConfigError(f"threads must be >= 0 (0 = torch default), got {threads}")
     if threads > 0 and device.type == "cpu":
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def flush_denormals(enabled: bool) -> Iterator[None]:
+    """Within the block, CPU float math flushes denormal numbers (below ~1.2e-38 in fp32)
+    to zero; torch's default, off, is back afterwards. An optimizer state that decays
+    towards zero (Adam's moments of dead ReLU units) passes through the denormal range,
+    where each operation costs ~100x a normal one: a 256x256 DQN phase was ~25% slower."""
+    if not enabled or not torch.set_flush_denormal(True):  # False: the CPU cannot flush
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)

@@ -21,7 +21,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from rlgen.algorithm import Algorithm
 from rlgen.checkpoint import load_checkpoint, save_checkpoint
 from rlgen.config import OptimConfig, RunConfig
-from rlgen.device import autocast, resolve_precision, select_device, set_threads
+from rlgen.device import autocast, flush_denormals, resolve_precision, select_device, set_threads
 from rlgen.errors import CheckpointError, ConfigError, NonFiniteLossError
 from rlgen.optim import (
     EMAUpdate,
@@ -202,7 +202,8 @@ class Trainer:
         total = values[0]
         for value in values[1:]:  # not sum(): its 0 + ... is one more op and autograd node per step
             total = total + value
-        if not bool(torch.isfinite(total.detach()).all()):  # one check per step; name the culprits only when needed
+        finite = math.isfinite(total.item()) if total.dim() == 0 else bool(torch.isfinite(total.detach()).all())
+        if not finite:  # one check per step (one op for a scalar); name the culprits only when needed
             bad = [name for name, value in terms.items() if not torch.isfinite(value.detach()).all()]
             return self._non_finite(bad or ["sum of the terms"], terms, optimizer)
         for param in opt.params:  # zero_grad(set_to_none=True) without its profiler wrapper
@@ -286,7 +287,7 @@ class Trainer:
         task = progress.add_task(algorithm.name, total=target, completed=self.step) if progress else None
         status = "failed"
         try:
-            with self._polite_sigint():
+            with self._polite_sigint(), flush_denormals(self.tcfg.flush_denormal):
                 self._loop(algorithm, target, budget, started, start_elapsed, monitor, progress, task)
             if self.should_stop and not self.stop_reason:
                 self.stop_reason = "stopped by a callback"

@@ -151,7 +151,7 @@ def test_clip_gradients_matches_torch(max_norm):
     assert ours == pytest.approx(theirs, rel=1e-6)
     for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         if a.grad is not None:
-            torch.testing.assert_close(a.grad, b.grad)
+            assert torch.equal(a.grad, b.grad)  # bitwise: a resumed run must not drift from an unbroken one
 
 
 @pytest.mark.parametrize(
@@ -413,3 +413,28 @@ def test_progress_bar_shows_rate_and_eta(tmp_path):
     trainer.fit(algo)
     text = buffer.getvalue()
     assert "40/40" in text and "steps/s" in text and "0:00:00" in text  # count, rate, elapsed/ETA
+
+
+def test_denormals_flush_while_training_and_come_back_after(tmp_path):
+    tiny = torch.tensor([1e-39])  # a denormal in fp32
+
+    class Probe(Callback):
+        def __init__(self) -> None:
+            self.seen: list[float] = []
+
+        def on_step_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+            self.seen.append(float(tiny * 1.0))
+
+    def train(*overrides: str) -> list[float]:
+        trainer, algo = make(tmp_path, "steps=3", *overrides, sub=f"run{len(overrides)}")
+        probe = Probe()
+        trainer.callbacks = [probe]
+        trainer.fit(algo)
+        return probe.seen
+
+    flushing = train()
+    can_flush = torch.set_flush_denormal(True)
+    torch.set_flush_denormal(False)
+    assert flushing == ([0.0] * 3 if can_flush else [pytest.approx(1e-39)] * 3)
+    assert float(tiny * 1.0) == pytest.approx(1e-39), "torch's default (keep denormals) must be back after training"
+    assert train("trainer.flush_denormal=false") == [pytest.approx(1e-39)] * 3

@@ -176,6 +176,55 @@ def test_fused_and_autograd_dqn_updates_agree(tmp_path, monkeypatch):
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-5)
 
 
+def test_a_phase_moves_the_network_as_stable_baselines3_does(tmp_path):
+    """Same weights, same replay contents, same sampled indices: 32 gradient steps move
+    rlgen's Q-network where SB3's DQN moves its own (targets, Huber loss, clipping, Adam),
+    so the benchmark's two sides run one algorithm and differ in speed, not in learning."""
+    from stable_baselines3 import DQN as SB3DQN
+    from stable_baselines3.common.env_util import make_vec_env as sb3_vec_env
+
+    from rlgen.agents.dqn import DQN
+    from rlgen.tracking import Tracker
+    from rlgen.trainer import Trainer
+
+    steps, batch = 32, 64
+    sb3 = SB3DQN("MlpPolicy", sb3_vec_env("CartPole-v1", n_envs=1, seed=0), learning_rate=5e-4, batch_size=batch,
+                 buffer_size=5000, learning_starts=1000, gamma=0.99, target_update_interval=10, train_freq=256,
+                 gradient_steps=steps, max_grad_norm=10, policy_kwargs=dict(net_arch=[64, 64]), seed=0, device="cpu")
+    sb3.learn(768)  # three collection phases and no training: learning_starts is 1000
+    cfg = config("env=CartPole-v1", "optim.lr=5e-4", f"batch_size={batch}", "buffer_size=5000", "gamma=0.99",
+                 "train_freq=256", f"gradient_steps={steps}", "hidden=[64,64]", "double_q=false", "optim.grad_clip=10",
+                 "trainer.ema_decay=0")
+    trainer = Trainer(cfg, tmp_path, Tracker(tmp_path))
+    ours = DQN(cfg, trainer)
+    trainer.algorithm = ours
+    theirs_layers = [m for m in sb3.q_net.q_net if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for net in (ours.q_raw, ours.target_raw):
+            for mine, theirs in zip([m for m in net.net if isinstance(m, torch.nn.Linear)], theirs_layers, strict=True):
+                mine.weight.copy_(theirs.weight)
+                mine.bias.copy_(theirs.bias)
+
+    rb, n = sb3.replay_buffer, sb3.replay_buffer.pos
+    terminated = rb.dones[:n, 0] * (1 - rb.timeouts[:n, 0])
+    assert terminated.sum() > 0  # the phase's batches hold episode ends, where no bootstrap happens
+    ours.buffer.add(Transitions(rb.observations[:n, 0], rb.actions[:n, 0, 0].astype(np.int64), rb.rewards[:n, 0],
+                                rb.next_observations[:n, 0], terminated.astype(np.float32), np.full(n, 0.99, np.float32)))
+    index = np.random.default_rng(1).integers(0, n, size=(steps, batch))
+    batches = iter(index)
+    rb.sample = lambda batch_size, env=None: rb._get_samples(next(batches), env)
+    ours.rng = type("Fixed", (), {"integers": lambda self, low, high, size: index})()
+
+    sb3.train(gradient_steps=steps, batch_size=batch)
+    ours.learn(steps)
+    before = [m.weight.detach() for m in ours.target_raw.net if isinstance(m, torch.nn.Linear)]  # the target keeps them
+    after = [m.weight.detach() for m in ours.q_raw.net if isinstance(m, torch.nn.Linear)]
+    for mine, theirs in zip([m for m in ours.q_raw.net if isinstance(m, torch.nn.Linear)], theirs_layers, strict=True):
+        for a, b in ((mine.weight, theirs.weight), (mine.bias, theirs.bias)):
+            torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-4, atol=1e-6)
+    assert min(float((a - b).abs().max()) for a, b in zip(after, before, strict=True)) > 1e-3  # far beyond the tolerance
+
+
 def test_masked_targets_never_use_an_illegal_action():
     """The illegal action has the largest Q in both networks; the target ignores it, also
     in a terminal row whose next position has no legal move (no NaN)."""

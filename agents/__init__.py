@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 
-def load_agent(run_dir: str | Path, checkpoint: str = "best", simulations: int | None = None, device: str | None = None) -> Any:
+def load_agent(
+    run_dir: str | Path, checkpoint: str = "best", simulations: int | None = None, device: str | None = None
+) -> Any:
     """The trained agent of a run: `agent.act(observation, action_mask=None) -> action`,
     with PettingZoo classic observations for game agents."""
     from rlgen.errors import ConfigError

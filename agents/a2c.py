@@ -27,7 +27,9 @@ class A2CConfig(OnPolicyConfig):
     """GAE lambda (1 = plain n-step returns)."""
     normalize_advantage: bool = False
     """Standardize advantages over the rollout."""
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="rmsprop", lr=7e-4, momentum=0.0, eps=1e-5, grad_clip=0.5))
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(name="rmsprop", lr=7e-4, momentum=0.0, eps=1e-5, grad_clip=0.5)
+    )
     """Optimizer (RMSprop without momentum, as the original A2C)."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
@@ -49,7 +51,12 @@ class A2C(OnPolicy):
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         policy_loss = -(adv * log_probs).mean()
         value_loss = 0.5 * ((values - rollout.returns) ** 2).mean()
-        metrics = self.trainer.optimize({"policy": policy_loss, "value": cfg.vf_coef * value_loss,
-                                         "entropy": -cfg.ent_coef * entropy.mean()})
-        return {"losses/policy": float(policy_loss.detach()), "losses/value": float(value_loss.detach()),
-                "losses/entropy": float(entropy.detach().mean()), **metrics}
+        metrics = self.trainer.optimize(
+            {"policy": policy_loss, "value": cfg.vf_coef * value_loss, "entropy": -cfg.ent_coef * entropy.mean()}
+        )
+        return {
+            "losses/policy": float(policy_loss.detach()),
+            "losses/value": float(value_loss.detach()),
+            "losses/entropy": float(entropy.detach().mean()),
+            **metrics,
+        }

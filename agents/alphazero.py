@@ -38,25 +38,98 @@ from rlgen.nets import PolicyHead, ResidualTower, ValueHead, inference_copy
 # (`steps`): tic-tac-toe is perfect in well under a minute; the board games' 120
 # iterations take over an hour on 2 CPU cores, so `--minutes` is what ends them there.
 GAME_DEFAULTS: dict[str, dict[str, Any]] = {
-    "tictactoe": dict(steps=40, blocks=2, channels=32, simulations=32, games=64, temperature_moves=3, dirichlet_alpha=1.0,
-                      train_steps=30, eval_opponent="minimax", eval_games=100, eval_simulations=64, opening_moves=0,
-                      elo_pool="random,lookahead,mcts:50", elo_every=3, root_value_target=0.0, replay_window=50_000),
-    "connect4": dict(steps=120, blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=1.0,
-                     train_steps=180, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
-                     elo_pool="random,alphabeta:2,alphabeta:4,mcts:200", elo_every=6,
-                     root_value_target=0.5, replay_window=100_000, win_check=True, parity_plane=True),
-    "othello6": dict(steps=120, blocks=3, channels=32, simulations=96, games=256, temperature_moves=8, dirichlet_alpha=0.5,
-                     train_steps=180, eval_opponent="alphabeta:2", eval_games=40, eval_simulations=128, opening_moves=2,
-                     elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200", elo_every=6,
-                     root_value_target=0.5, replay_window=100_000),
-    "othello8": dict(steps=120, blocks=6, channels=64, simulations=128, games=128, temperature_moves=12, dirichlet_alpha=0.3,
-                     train_steps=80, eval_opponent="alphabeta:2", eval_games=20, eval_simulations=128, opening_moves=2,
-                     elo_pool="random,alphabeta:1,alphabeta:2,mcts:200", elo_every=6,
-                     root_value_target=0.0, replay_window=50_000),
-    "gomoku": dict(steps=120, blocks=4, channels=64, simulations=128, games=64, temperature_moves=8, dirichlet_alpha=0.3,
-                   train_steps=60, eval_opponent="alphabeta:1", eval_games=20, eval_simulations=128, opening_moves=2,
-                   elo_pool="random,lookahead,alphabeta:1,mcts:200", elo_every=6, root_value_target=0.0,
-                   replay_window=50_000),
+    "tictactoe": dict(
+        steps=40,
+        blocks=2,
+        channels=32,
+        simulations=32,
+        games=64,
+        temperature_moves=3,
+        dirichlet_alpha=1.0,
+        train_steps=30,
+        eval_opponent="minimax",
+        eval_games=100,
+        eval_simulations=64,
+        opening_moves=0,
+        elo_pool="random,lookahead,mcts:50",
+        elo_every=3,
+        root_value_target=0.0,
+        replay_window=50_000,
+    ),
+    "connect4": dict(
+        steps=120,
+        blocks=3,
+        channels=32,
+        simulations=96,
+        games=256,
+        temperature_moves=8,
+        dirichlet_alpha=1.0,
+        train_steps=180,
+        eval_opponent="alphabeta:2",
+        eval_games=40,
+        eval_simulations=128,
+        opening_moves=2,
+        elo_pool="random,alphabeta:2,alphabeta:4,mcts:200",
+        elo_every=6,
+        root_value_target=0.5,
+        replay_window=100_000,
+        win_check=True,
+        parity_plane=True,
+    ),
+    "othello6": dict(
+        steps=120,
+        blocks=3,
+        channels=32,
+        simulations=96,
+        games=256,
+        temperature_moves=8,
+        dirichlet_alpha=0.5,
+        train_steps=180,
+        eval_opponent="alphabeta:2",
+        eval_games=40,
+        eval_simulations=128,
+        opening_moves=2,
+        elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200",
+        elo_every=6,
+        root_value_target=0.5,
+        replay_window=100_000,
+    ),
+    "othello8": dict(
+        steps=120,
+        blocks=6,
+        channels=64,
+        simulations=128,
+        games=128,
+        temperature_moves=12,
+        dirichlet_alpha=0.3,
+        train_steps=80,
+        eval_opponent="alphabeta:2",
+        eval_games=20,
+        eval_simulations=128,
+        opening_moves=2,
+        elo_pool="random,alphabeta:1,alphabeta:2,mcts:200",
+        elo_every=6,
+        root_value_target=0.0,
+        replay_window=50_000,
+    ),
+    "gomoku": dict(
+        steps=120,
+        blocks=4,
+        channels=64,
+        simulations=128,
+        games=64,
+        temperature_moves=8,
+        dirichlet_alpha=0.3,
+        train_steps=60,
+        eval_opponent="alphabeta:1",
+        eval_games=20,
+        eval_simulations=128,
+        opening_moves=2,
+        elo_pool="random,lookahead,alphabeta:1,mcts:200",
+        elo_every=6,
+        root_value_target=0.0,
+        replay_window=50_000,
+    ),
 }
 
 # ----------------------------------------------------------------------------- config
@@ -164,7 +237,11 @@ class AlphaZeroConfig(RunConfig):
     elo_snapshots: int = 3
     """Earlier versions of the network in the Elo pool: each round snapshots the network,
     and the newest this-many snapshots play the next round too (0 = fixed pool only)."""
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adamw", lr=2e-3, weight_decay=1e-4, schedule="cosine", min_lr_ratio=0.1))
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(
+            name="adamw", lr=2e-3, weight_decay=1e-4, schedule="cosine", min_lr_ratio=0.1
+        )
+    )
     """Optimizer (L2 as weight decay)."""
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=1, eval_every=5, checkpoint_every=1))
     """Trainer plumbing (monitor defaults to eval/score)."""
@@ -184,7 +261,9 @@ class AlphaZeroConfig(RunConfig):
         if not (0.0 <= self.root_value_target <= 1.0 or self.root_value_target == -1.0):
             raise ConfigError(f"root_value_target must be in [0, 1] (-1 = game default), got {self.root_value_target}")
         if not 0.0 < self.full_search_fraction <= 1.0:
-            raise ConfigError(f"full_search_fraction must be in (0, 1] (1 = every move a full search), got {self.full_search_fraction}")
+            raise ConfigError(
+                f"full_search_fraction must be in (0, 1] (1 = every move a full search), got {self.full_search_fraction}"
+            )
         if self.fast_simulations < 0:
             raise ConfigError(f"fast_simulations must be >= 1 (0 = simulations // 4), got {self.fast_simulations}")
         if self.batch_size < 1:
@@ -218,7 +297,9 @@ class PolicyValueNet(nn.Module):
     in [-1, 1]. `parity_plane`: a plane holding the stone count's parity, i.e. whether the
     first or the second player moves (AlphaZero's colour plane, read from the position)."""
 
-    def __init__(self, board: tuple[int, int], actions: int, blocks: int, channels: int, parity_plane: bool = False) -> None:
+    def __init__(
+        self, board: tuple[int, int], actions: int, blocks: int, channels: int, parity_plane: bool = False
+    ) -> None:
         super().__init__()
         cells = board[0] * board[1]
         self.parity_plane = parity_plane
@@ -281,14 +362,32 @@ class AlphaZeroAgent(GameAgent):
     """A trained network with search. `act(observation, action_mask)` takes PettingZoo
     classic observations ((H, W, 2) planes from the side to move) and returns a move."""
 
-    def __init__(self, game: Game, model: nn.Module, device: torch.device, simulations: int, c_puct: float = 1.5,
-                 seed: int | None = None, root_selection: str = "puct", gumbel_actions: int = 16,
-                 dtype: torch.dtype | None = None, win_check: bool = False, solver: bool = True) -> None:
+    def __init__(
+        self,
+        game: Game,
+        model: nn.Module,
+        device: torch.device,
+        simulations: int,
+        c_puct: float = 1.5,
+        seed: int | None = None,
+        root_selection: str = "puct",
+        gumbel_actions: int = 16,
+        dtype: torch.dtype | None = None,
+        win_check: bool = False,
+        solver: bool = True,
+    ) -> None:
         self.game, self.model, self.device = game, model, device
         self.name = "alphazero"
         self.evaluator = NetworkEvaluator(game, model, device, dtype)
-        config = MCTSConfig(simulations=simulations, c_puct=c_puct, reuse_tree=False,
-                            root_selection=root_selection, gumbel_actions=gumbel_actions, win_check=win_check, solver=solver)
+        config = MCTSConfig(
+            simulations=simulations,
+            c_puct=c_puct,
+            reuse_tree=False,
+            root_selection=root_selection,
+            gumbel_actions=gumbel_actions,
+            win_check=win_check,
+            solver=solver,
+        )
         self.mcts = MCTS(game, self.evaluator, config, seed=seed)
         self.last_value: float | None = None
 
@@ -337,7 +436,9 @@ class AlphaZero(Algorithm):
 
             best = trainer.add_model("best", copy.deepcopy(self.model))
             self.mcts.evaluate = NetworkEvaluator(self.game, best, trainer.device, self.search_dtype)
-        self.elo_specs = [] if config.elo_pool == "none" else [p.strip() for p in config.elo_pool.split(",") if p.strip()]
+        self.elo_specs = (
+            [] if config.elo_pool == "none" else [p.strip() for p in config.elo_pool.split(",") if p.strip()]
+        )
         # Elo: every result so far as (player, player, score of the first, games), players by
         # name (pool specs and 'iteration N' snapshots); the pool's chain of neighbours is played once.
         self.elo_results: list[tuple[str, str, float, int]] = []
@@ -356,9 +457,17 @@ class AlphaZero(Algorithm):
     def mcts_config(self) -> MCTSConfig:
         """The self-play search settings."""
         cfg = self.config
-        return MCTSConfig(cfg.simulations, cfg.c_puct, cfg.dirichlet_alpha, cfg.dirichlet_eps, reuse_tree=cfg.reuse_tree,
-                          root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions, win_check=bool(cfg.win_check),
-                          solver=cfg.solver)
+        return MCTSConfig(
+            cfg.simulations,
+            cfg.c_puct,
+            cfg.dirichlet_alpha,
+            cfg.dirichlet_eps,
+            reuse_tree=cfg.reuse_tree,
+            root_selection=cfg.root_selection,
+            gumbel_actions=cfg.gumbel_actions,
+            win_check=bool(cfg.win_check),
+            solver=cfg.solver,
+        )
 
     # -- self-play
 
@@ -366,13 +475,25 @@ class AlphaZero(Algorithm):
         """Play one iteration's games (in worker processes when `workers` > 1) and store
         their positions, with every symmetry, in the replay window."""
         cfg = self.config
-        params = SelfPlayParams(cfg.games, cfg.temperature_moves, cfg.reuse_tree, cfg.resign_threshold, cfg.resign_check_fraction,
-                                cfg.full_search_fraction, cfg.fast_simulations or max(cfg.simulations // 4, 1))
+        params = SelfPlayParams(
+            cfg.games,
+            cfg.temperature_moves,
+            cfg.reuse_tree,
+            cfg.resign_threshold,
+            cfg.resign_check_fraction,
+            cfg.full_search_fraction,
+            cfg.fast_simulations or max(cfg.simulations // 4, 1),
+        )
         model = self.trainer.models["best"] if cfg.gating else self.model
         if cfg.workers > 1:
             if self.workers_pool is None:
-                self.workers_pool = SelfPlayPool(cfg.workers, cfg.env, self.network_kwargs(), self.mcts_config(),
-                                                 search_dtype(cfg.search_precision, torch.device("cpu")))
+                self.workers_pool = SelfPlayPool(
+                    cfg.workers,
+                    cfg.env,
+                    self.network_kwargs(),
+                    self.mcts_config(),
+                    search_dtype(cfg.search_precision, torch.device("cpu")),
+                )
                 weakref.finalize(self, self.workers_pool.close)
             batch = self.workers_pool.play(model, self.rng, params)
         else:
@@ -428,11 +549,18 @@ class AlphaZero(Algorithm):
             with torch.no_grad():
                 entropy = -(log_p.exp() * log_p).sum(dim=1).mean()
                 decided = z != 0
-                accuracy = ((value.float() > 0) == (z > 0))[decided].float().mean() if decided.any() else torch.tensor(0.0)
+                accuracy = (
+                    ((value.float() > 0) == (z > 0))[decided].float().mean() if decided.any() else torch.tensor(0.0)
+                )
             policy_loss, value_loss = policy_loss.detach(), value_loss.detach()
-            step = {"losses/policy": float(policy_loss), "losses/value": float(value_loss),
-                    "train/loss": float(policy_loss + value_loss), "train/policy_entropy": float(entropy),
-                    "train/value_accuracy": float(accuracy), **metrics}
+            step = {
+                "losses/policy": float(policy_loss),
+                "losses/value": float(value_loss),
+                "train/loss": float(policy_loss + value_loss),
+                "train/policy_entropy": float(entropy),
+                "train/value_accuracy": float(accuracy),
+                **metrics,
+            }
             for key, value_ in step.items():
                 sums[key] = sums.get(key, 0.0) + value_
         return {k: v / max(cfg.train_steps, 1) for k, v in sums.items()}
@@ -476,15 +604,26 @@ class AlphaZero(Algorithm):
     def search_agent(self, model: nn.Module, simulations: int | None = None) -> AlphaZeroAgent:
         """`model` searching as evaluation and play do (no noise, eval_simulations by default)."""
         cfg = self.config
-        agent = AlphaZeroAgent(self.game, model, self.trainer.device, simulations or cfg.eval_simulations, cfg.c_puct,
-                               root_selection=cfg.root_selection, gumbel_actions=cfg.gumbel_actions, dtype=self.search_dtype,
-                               win_check=bool(cfg.win_check), solver=cfg.solver)
+        agent = AlphaZeroAgent(
+            self.game,
+            model,
+            self.trainer.device,
+            simulations or cfg.eval_simulations,
+            cfg.c_puct,
+            root_selection=cfg.root_selection,
+            gumbel_actions=cfg.gumbel_actions,
+            dtype=self.search_dtype,
+            win_check=bool(cfg.win_check),
+            solver=cfg.solver,
+        )
         agent.mcts.rng = self.rng
         return agent
 
     def match(self, opponent: str, games: int, simulations: int | None = None) -> dict[str, Any]:
         opp = resolve_opponent(opponent, self.game, int(self.rng.integers(2**31)))
-        return play_match(self.game, self.agent(simulations).as_opponent(), opp, games, self.rng, self.config.opening_moves)
+        return play_match(
+            self.game, self.agent(simulations).as_opponent(), opp, games, self.rng, self.config.opening_moves
+        )
 
     def elo(self) -> dict[str, float]:
         """The network's Elo against the fixed pool and its own earlier snapshots: one
@@ -530,7 +669,8 @@ class AlphaZero(Algorithm):
         total = result["total"]
         games = self.config.eval_games
         self.log_example_game()
-        return {**self.elo(),
+        return {
+            **self.elo(),
             "eval/score": result["score"],
             "eval/win_rate": total["wins"] / games,
             "eval/draw_rate": total["draws"] / games,
@@ -558,8 +698,9 @@ class AlphaZero(Algorithm):
 
             run.log({"media/example_game": wandb.Html(f"<pre>{text}</pre>")}, step=self.trainer.step)
 
-    def report(self, opponent: str | None = None, games: int | None = None, sims: int | None = None,
-               **_: Any) -> dict[str, Any]:
+    def report(
+        self, opponent: str | None = None, games: int | None = None, sims: int | None = None, **_: Any
+    ) -> dict[str, Any]:
         """A match against `opponent` (default: the eval opponent), searching `sims`
         simulations per move (default: eval_simulations)."""
         opponent = opponent or self.config.eval_opponent
@@ -568,16 +709,28 @@ class AlphaZero(Algorithm):
             raise ConfigError(f"--sims must be >= 1, got {sims}")
         sims = sims or self.config.eval_simulations
         result = self.match(opponent, games, sims)
-        return {"opponent": opponent, "games": games, "simulations": sims, "score": result["score"],
-                "elo_vs_opponent": elo_difference(result["score"], games),
-                "as_first": result["first"], "as_second": result["second"], "total": result["total"]}
+        return {
+            "opponent": opponent,
+            "games": games,
+            "simulations": sims,
+            "score": result["score"],
+            "elo_vs_opponent": elo_difference(result["score"], games),
+            "as_first": result["first"],
+            "as_second": result["second"],
+            "total": result["total"],
+        }
 
     # -- checkpoint
 
     def state_dict(self) -> dict[str, Any]:
-        return {"replay": self.replay.state_dict(), "rng": self.rng.bit_generator.state, "games_played": self.games_played,
-                "elo_results": [list(r) for r in self.elo_results], "evaluations": self.evaluations,
-                "snapshots": [[name, weights] for name, weights in self.snapshots]}
+        return {
+            "replay": self.replay.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "games_played": self.games_played,
+            "elo_results": [list(r) for r in self.elo_results],
+            "evaluations": self.evaluations,
+            "snapshots": [[name, weights] for name, weights in self.snapshots],
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:

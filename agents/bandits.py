@@ -75,7 +75,9 @@ class BanditConfig(RunConfig):
     """gradient: step size of the preference update."""
     baseline: bool = True
     """gradient: subtract the running average reward from each reward."""
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=100, eval_every=2500, checkpoint_every=1000))
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(log_every=100, eval_every=2500, checkpoint_every=1000)
+    )
     """Trainer plumbing (log, plot and checkpoint cadence in time steps)."""
 
     def __post_init__(self) -> None:
@@ -149,7 +151,9 @@ def bernoulli_kl(p: np.ndarray | float, q: np.ndarray | float) -> np.ndarray:
     return a + b
 
 
-def kl_ucb_index(means: np.ndarray, counts: np.ndarray, level: float, tol: float = 1e-6, max_iter: int = 50) -> np.ndarray:
+def kl_ucb_index(
+    means: np.ndarray, counts: np.ndarray, level: float, tol: float = 1e-6, max_iter: int = 50
+) -> np.ndarray:
     """Largest q in [p, 1] with n * KL(p, q) <= level, for every (p, n) of the arrays at once.
 
     Newton's method on x = logit(q), where KL(p, sigmoid(x)) = p ln p + (1-p) ln(1-p) +
@@ -191,7 +195,9 @@ class Learner:
     arrays: ClassVar[tuple[str, ...]] = ("counts", "sums")
     """The arrays that make up the learner's state (checkpointed)."""
 
-    def __init__(self, runs: int, k: int, cfg: BanditConfig, bernoulli: bool, sigma: float, rng: np.random.Generator) -> None:
+    def __init__(
+        self, runs: int, k: int, cfg: BanditConfig, bernoulli: bool, sigma: float, rng: np.random.Generator
+    ) -> None:
         self.k, self.cfg, self.bernoulli, self.rng = k, cfg, bernoulli, rng
         # Reward noise: sigma on Gaussian problems; 1/2 bounds a Bernoulli's (sub-Gaussian) noise.
         self.noise = 0.5 if bernoulli else sigma
@@ -225,7 +231,9 @@ class Learner:
         for name in self.arrays:
             value = np.asarray(state[name], dtype=np.float64)
             if value.shape != getattr(self, name).shape:
-                raise ValueError(f"learner array '{name}' has shape {value.shape}, this run needs {getattr(self, name).shape}")
+                raise ValueError(
+                    f"learner array '{name}' has shape {value.shape}, this run needs {getattr(self, name).shape}"
+                )
             setattr(self, name, value.copy())
 
 
@@ -448,14 +456,24 @@ class Experiment:
 
     def state_dict(self) -> dict[str, Any]:
         sim = self.sim
-        return {"t": sim.t, "means": sim.means.copy(), "regret": sim.regret.copy(), "sim_rng": sim.rng.bit_generator.state,
-                "rng": self.rng.bit_generator.state, "learner": self.learner.state_dict(),
-                "reward_sum": self.reward_sum.copy(), "optimal_pulls": self.optimal_pulls.copy(), "history": self.history.copy()}
+        return {
+            "t": sim.t,
+            "means": sim.means.copy(),
+            "regret": sim.regret.copy(),
+            "sim_rng": sim.rng.bit_generator.state,
+            "rng": self.rng.bit_generator.state,
+            "learner": self.learner.state_dict(),
+            "reward_sum": self.reward_sum.copy(),
+            "optimal_pulls": self.optimal_pulls.copy(),
+            "history": self.history.copy(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         sim = self.sim
         if np.shape(state["regret"]) != sim.regret.shape or np.shape(state["means"]) != sim.means.shape:
-            raise ValueError(f"checkpoint holds {np.shape(state['means'])} runs x arms, this config makes {sim.means.shape}")
+            raise ValueError(
+                f"checkpoint holds {np.shape(state['means'])} runs x arms, this config makes {sim.means.shape}"
+            )
         sim.t = int(state["t"])
         sim.means = np.array(state["means"], dtype=np.float64)
         sim.regret = np.array(state["regret"], dtype=np.float64)
@@ -535,7 +553,9 @@ class Bandit(Algorithm):
         bound = exp.bound_constant()
         k, reward = exp.problem["k"], exp.problem["reward"]
         title = f"{self.config.agent} on a {k}-armed {reward} bandit, {self.config.runs} runs"
-        self.trainer.tracker.log_image("charts/regret_curve", regret_figure(exp.history, bound, title), self.trainer.step)
+        self.trainer.tracker.log_image(
+            "charts/regret_curve", regret_figure(exp.history, bound, title), self.trainer.step
+        )
         metrics = exp.regret_stats("eval/regret_")
         metrics["eval/pct_best_identified"] = 100.0 * exp.best_identified()
         if bound is not None and exp.sim.t > 0:

@@ -51,7 +51,9 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, render_mode:
     except TypeError as exc:
         raise ConfigError(f"env_kwargs {kwargs} do not fit '{env_id}': {exc}") from exc
     except gym.error.DependencyNotInstalled as exc:
-        raise ConfigError(f"'{env_id}' needs a missing package: {exc} (pip install \"rlgen[robotics]\" for MuJoCo)") from exc
+        raise ConfigError(
+            f"'{env_id}' needs a missing package: {exc} (pip install \"rlgen[robotics]\" for MuJoCo)"
+        ) from exc
 
 
 def make_vec_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
@@ -79,7 +81,9 @@ def obs_size(space: spaces.Space) -> int:
         return int(space.n)
     if isinstance(space, spaces.Box):
         return int(np.prod(space.shape))
-    raise ConfigError(f"observation space {space} is not supported; use a Discrete or Box space (flatten dicts with gymnasium.wrappers.FlattenObservation)")
+    raise ConfigError(
+        f"observation space {space} is not supported; use a Discrete or Box space (flatten dicts with gymnasium.wrappers.FlattenObservation)"
+    )
 
 
 def encode_obs(space: spaces.Space, obs: Any) -> np.ndarray:
@@ -186,7 +190,12 @@ class _Snapshot:
             return {"__text__": value.tolist(), "dtype": value.dtype.str}
         if isinstance(value, np.random.Generator):
             return {"__rng__": value.bit_generator.state}
-        if isinstance(value, (type, np.dtype)) or inspect.isroutine(value) or inspect.ismodule(value) or id(value) in self.seen:
+        if (
+            isinstance(value, (type, np.dtype))
+            or inspect.isroutine(value)
+            or inspect.ismodule(value)
+            or id(value) in self.seen
+        ):
             return _SKIPPED
         self.seen.add(id(value))
         if isinstance(value, (list, tuple)):

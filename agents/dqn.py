@@ -66,9 +66,20 @@ from rlgen.nets import ACTIVATIONS, MLP, DuelingHead
 # 100k rather than 1M transitions, to stay small in memory and checkpoints). `optim` is
 # applied as a group when optim.lr is left at 0.
 FALLBACK_DEFAULTS: dict[str, Any] = dict(
-    steps=100_000, optim=dict(lr=1e-4, schedule="constant"), buffer_size=100_000, learning_starts=100,
-    batch_size=32, gamma=0.99, target_update_interval=10_000, train_freq=4, gradient_steps=1,
-    exploration_fraction=0.1, exploration_final_eps=0.05, hidden=[64, 64], n_steps=1, eval_episodes=20,
+    steps=100_000,
+    optim=dict(lr=1e-4, schedule="constant"),
+    buffer_size=100_000,
+    learning_starts=100,
+    batch_size=32,
+    gamma=0.99,
+    target_update_interval=10_000,
+    train_freq=4,
+    gradient_steps=1,
+    exploration_fraction=0.1,
+    exploration_final_eps=0.05,
+    hidden=[64, 64],
+    n_steps=1,
+    eval_episodes=20,
     eval_every=10_000,
 )
 # Per-env values over the fallback (eval_every is trainer.eval_every, applied when left at
@@ -80,15 +91,36 @@ FALLBACK_DEFAULTS: dict[str, Any] = dict(
 # going to an early checkpoint that was lucky on the evaluation games.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "CartPole-v1": dict(
-        steps=50_000, optim=dict(lr=2.3e-3, schedule="constant"), buffer_size=100_000, learning_starts=1000,
-        batch_size=64, gamma=0.99, target_update_interval=10, train_freq=256, gradient_steps=128,
-        exploration_fraction=0.16, exploration_final_eps=0.04, hidden=[256, 256], eval_episodes=20,
+        steps=50_000,
+        optim=dict(lr=2.3e-3, schedule="constant"),
+        buffer_size=100_000,
+        learning_starts=1000,
+        batch_size=64,
+        gamma=0.99,
+        target_update_interval=10,
+        train_freq=256,
+        gradient_steps=128,
+        exploration_fraction=0.16,
+        exploration_final_eps=0.04,
+        hidden=[256, 256],
+        eval_episodes=20,
         eval_every=5000,
     ),
     "rlgen/Connect4-v0": dict(
-        steps=60_000, optim=dict(lr=1e-3, schedule="cosine", min_lr_ratio=0.1), buffer_size=50_000,
-        learning_starts=1000, batch_size=128, gamma=0.8, target_update_interval=500, train_freq=4, gradient_steps=1,
-        exploration_fraction=0.1, exploration_final_eps=0.05, hidden=[256, 256], n_steps=3, eval_episodes=300,
+        steps=60_000,
+        optim=dict(lr=1e-3, schedule="cosine", min_lr_ratio=0.1),
+        buffer_size=50_000,
+        learning_starts=1000,
+        batch_size=128,
+        gamma=0.8,
+        target_update_interval=500,
+        train_freq=4,
+        gradient_steps=1,
+        exploration_fraction=0.1,
+        exploration_final_eps=0.05,
+        hidden=[256, 256],
+        n_steps=3,
+        eval_episodes=300,
         eval_every=30_000,
     ),
 }
@@ -155,8 +187,9 @@ class DQNConfig(RunConfig):
     """Greedy episodes (games on game envs) per evaluation."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=0.0, grad_clip=10.0))
     """Optimizer: lr is SB3's learning_rate, grad_clip its max_grad_norm; lr 0 = the env's lr and schedule."""
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
-        log_every=1000, eval_every=-1, checkpoint_every=10_000, ema_decay=0.998))
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(log_every=1000, eval_every=-1, checkpoint_every=10_000, ema_decay=0.998)
+    )
     """Trainer plumbing, counted in env steps (eval_every -1 = the env's default). ema_decay > 0:
     the greedy agent (evaluation, load_agent) uses an exponential moving average of the
     Q-network's weights; exploration and TD targets always use the online and target networks."""
@@ -170,14 +203,19 @@ class DQNConfig(RunConfig):
         for key in ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_steps", "eval_episodes"):
             check(key, (getattr(self, key) or 0) >= 1, ">= 1")
         check("learning_starts", (self.learning_starts or 0) >= 0, ">= 0")
-        check("gradient_steps", self.gradient_steps is None or self.gradient_steps >= 1 or self.gradient_steps == -1,
-              ">= 1, or -1 for as many as env steps collected")
+        check(
+            "gradient_steps",
+            self.gradient_steps is None or self.gradient_steps >= 1 or self.gradient_steps == -1,
+            ">= 1, or -1 for as many as env steps collected",
+        )
         check("gamma", self.gamma is None or 0.0 <= self.gamma <= 1.0, "in [0, 1]")
         check("tau", 0.0 < self.tau <= 1.0, "in (0, 1] (1 = hard target copies)")
         for key in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
             value = getattr(self, key)
             check(key, value is None or 0.0 <= value <= 1.0, "in [0, 1]")
-        check("hidden", self.hidden is None or all(w >= 1 for w in self.hidden), "positive layer widths, e.g. [256, 256]")
+        check(
+            "hidden", self.hidden is None or all(w >= 1 for w in self.hidden), "positive layer widths, e.g. [256, 256]"
+        )
         if self.activation not in ACTIVATIONS:
             raise unknown_name("activation", self.activation, list(ACTIVATIONS))
         if self.optim.lr < 0:
@@ -264,8 +302,12 @@ class Transitions:
     def concat(batches: list[Transitions]) -> Transitions:
         """One batch of numpy transitions from many, in order."""
         names = [f.name for f in fields(Transitions)]
-        return Transitions(*(None if getattr(batches[0], name) is None else np.concatenate([getattr(b, name) for b in batches])
-                             for name in names))
+        return Transitions(
+            *(
+                None if getattr(batches[0], name) is None else np.concatenate([getattr(b, name) for b in batches])
+                for name in names
+            )
+        )
 
 
 class ReplayBuffer:
@@ -288,7 +330,7 @@ class ReplayBuffer:
         if n == 0:
             return
         if n > self.capacity:  # only the newest `capacity` would survive one by one
-            batch = Transitions(*(None if v is None else v[n - self.capacity:] for v in vars(batch).values()))
+            batch = Transitions(*(None if v is None else v[n - self.capacity :] for v in vars(batch).values()))
             self.position = int((self.position + n - self.capacity) % self.capacity)
             n = self.capacity
         index = (self.position + np.arange(n)) % self.capacity
@@ -302,8 +344,13 @@ class ReplayBuffer:
     def sample(self, index: np.ndarray) -> Transitions:
         """The transitions at `index` (any shape, e.g. [gradient_steps, batch])."""
         return Transitions(
-            self.obs[index], self.actions[index], self.rewards[index], self.next_obs[index], self.terminated[index],
-            self.discounts[index], None if self.next_masks is None else self.next_masks[index],
+            self.obs[index],
+            self.actions[index],
+            self.rewards[index],
+            self.next_obs[index],
+            self.terminated[index],
+            self.discounts[index],
+            None if self.next_masks is None else self.next_masks[index],
         )
 
     _FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated", "discounts", "next_masks")
@@ -318,7 +365,9 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         size = int(state["size"])
         if size > self.capacity:
-            raise ConfigError(f"the saved replay buffer holds {size} transitions, more than buffer_size {self.capacity}")
+            raise ConfigError(
+                f"the saved replay buffer holds {size} transitions, more than buffer_size {self.capacity}"
+            )
         for name in self._FIELDS:
             if getattr(self, name) is not None:
                 getattr(self, name)[:size] = state[name]
@@ -340,11 +389,26 @@ class NStepCollector:
         self.count = np.zeros(num_envs, np.int64)
         self.powers = gamma ** np.arange(n)
 
-    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
-            terminated: np.ndarray, done: np.ndarray, next_masks: np.ndarray | None) -> Transitions:
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        done: np.ndarray,
+        next_masks: np.ndarray | None,
+    ) -> Transitions:
         if self.n == 1:  # every step is a finished transition: no window to keep
-            return Transitions(obs, actions, rewards.astype(np.float32), next_obs, terminated.astype(np.float32),
-                               np.full(len(actions), self.gamma, np.float32), next_masks)
+            return Transitions(
+                obs,
+                actions,
+                rewards.astype(np.float32),
+                next_obs,
+                terminated.astype(np.float32),
+                np.full(len(actions), self.gamma, np.float32),
+                next_masks,
+            )
         envs = np.arange(len(actions))
         self.obs[envs, self.count] = obs
         self.actions[envs, self.count] = actions
@@ -353,8 +417,15 @@ class NStepCollector:
         parts: list[tuple] = []
         full = np.flatnonzero(self.count == self.n)
         if len(full):
-            parts.append((self.obs[full, 0], self.actions[full, 0], self.rewards[full] @ self.powers, full,
-                          np.full(len(full), self.gamma**self.n)))
+            parts.append(
+                (
+                    self.obs[full, 0],
+                    self.actions[full, 0],
+                    self.rewards[full] @ self.powers,
+                    full,
+                    np.full(len(full), self.gamma**self.n),
+                )
+            )
             self.obs[full, :-1] = self.obs[full, 1:]
             self.actions[full, :-1] = self.actions[full, 1:]
             self.rewards[full, :-1] = self.rewards[full, 1:]
@@ -363,21 +434,39 @@ class NStepCollector:
             k = int(self.count[i])
             # Return of each waiting step j to the episode's end: sum_m gamma^(m-j) r_m.
             returns = np.array([self.rewards[i, j:k] @ self.powers[: k - j] for j in range(k)])
-            parts.append((self.obs[i, :k], self.actions[i, :k], returns, np.full(k, i), self.gamma ** (k - np.arange(k))))
+            parts.append(
+                (self.obs[i, :k], self.actions[i, :k], returns, np.full(k, i), self.gamma ** (k - np.arange(k)))
+            )
             self.count[i] = 0
         if not parts:
             empty = np.zeros(0, np.float32)
-            return Transitions(obs[:0], self.actions[:0, 0], empty, next_obs[:0], empty, empty,
-                               None if next_masks is None else next_masks[:0])
+            return Transitions(
+                obs[:0],
+                self.actions[:0, 0],
+                empty,
+                next_obs[:0],
+                empty,
+                empty,
+                None if next_masks is None else next_masks[:0],
+            )
         src = np.concatenate([p[3] for p in parts])
         return Transitions(
-            np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]).astype(np.float32), next_obs[src], terminated[src].astype(np.float32),
-            np.concatenate([p[4] for p in parts]).astype(np.float32), None if next_masks is None else next_masks[src],
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]).astype(np.float32),
+            next_obs[src],
+            terminated[src].astype(np.float32),
+            np.concatenate([p[4] for p in parts]).astype(np.float32),
+            None if next_masks is None else next_masks[src],
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"obs": self.obs.copy(), "actions": self.actions.copy(), "rewards": self.rewards.copy(), "count": self.count.copy()}
+        return {
+            "obs": self.obs.copy(),
+            "actions": self.actions.copy(),
+            "rewards": self.rewards.copy(),
+            "count": self.count.copy(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name in ("obs", "actions", "rewards", "count"):
@@ -391,8 +480,12 @@ def symmetric_copies(batch: Transitions, symmetries: list[tuple[np.ndarray, np.n
         return [batch]
     return [
         Transitions(
-            _permute_cells(batch.obs, cells), np.argsort(acts)[batch.actions], batch.rewards,
-            _permute_cells(batch.next_obs, cells), batch.terminated, batch.discounts,
+            _permute_cells(batch.obs, cells),
+            np.argsort(acts)[batch.actions],
+            batch.rewards,
+            _permute_cells(batch.next_obs, cells),
+            batch.terminated,
+            batch.discounts,
             None if batch.next_masks is None else batch.next_masks[:, acts],
         )
         for cells, acts in symmetries
@@ -454,8 +547,9 @@ class TDGradient:
         return forward_saving(obs, self.layers, self.act)[-1]
 
     @torch.no_grad()
-    def value_and_grad(self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
-                       kind: str) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+    def value_and_grad(
+        self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, kind: str
+    ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         """The loss, the Q-values of the actions taken, and (parameter, gradient) pairs."""
         outs = forward_saving(obs, self.layers, self.act)
         q_taken = outs[-1].gather(1, actions[:, None]).squeeze(1)
@@ -517,7 +611,9 @@ class DQN(Algorithm):
         by_hand = cfg.fused_loss and trainer.amp_dtype is None and trainer.takes_gradients()
         self.td_gradient = TDGradient.for_model(net) if by_hand else None
         stack = linear_stack(list(net.net)) if isinstance(net.net, MLP) else None
-        plain_cpu = self.device.type == "cpu" and trainer.amp_dtype is None and next(net.parameters()).dtype == torch.float32
+        plain_cpu = (
+            self.device.type == "cpu" and trainer.amp_dtype is None and next(net.parameters()).dtype == torch.float32
+        )
         self.numpy_q = NumpyForward(*stack) if stack is not None and plain_cpu else None
 
         self.rng = np.random.default_rng(cfg.seed)
@@ -547,7 +643,9 @@ class DQN(Algorithm):
         progress = self.env_steps / max(cfg.steps, 1)
         if cfg.exploration_fraction <= 0 or progress >= cfg.exploration_fraction:
             return cfg.exploration_final_eps
-        return cfg.exploration_initial_eps + progress / cfg.exploration_fraction * (cfg.exploration_final_eps - cfg.exploration_initial_eps)
+        return cfg.exploration_initial_eps + progress / cfg.exploration_fraction * (
+            cfg.exploration_final_eps - cfg.exploration_initial_eps
+        )
 
     @torch.no_grad()
     def q_values(self, observations: np.ndarray) -> np.ndarray:
@@ -663,7 +761,9 @@ class DQN(Algorithm):
         # once, and without double DQN (whose next action the online network picks) every target.
         with torch.no_grad(), self.trainer.autocast():
             next_q_target = self.target(next_obs.flatten(0, 1)).float().view(updates, cfg.batch_size, -1)
-            all_targets = None if cfg.double_q else td_targets(rewards, terminated, discounts, next_q_target, None, masks)
+            all_targets = (
+                None if cfg.double_q else td_targets(rewards, terminated, discounts, next_q_target, None, masks)
+            )
         losses: list[torch.Tensor] = []
         q_taken_all: list[torch.Tensor] = []
         grad_norm = lr = 0.0
@@ -675,8 +775,14 @@ class DQN(Algorithm):
             else:
                 with torch.no_grad(), self.trainer.autocast():
                     next_online = self.q(next_obs[g]).float() if by_hand is None else by_hand.q_values(next_obs[g])
-                    targets = td_targets(rewards[g], terminated[g], discounts[g], next_q_target[g], next_online,
-                                         None if masks is None else masks[g])
+                    targets = td_targets(
+                        rewards[g],
+                        terminated[g],
+                        discounts[g],
+                        next_q_target[g],
+                        next_online,
+                        None if masks is None else masks[g],
+                    )
             if by_hand is not None:
                 loss, q_taken, grads = by_hand.value_and_grad(obs[g], actions[g], targets, cfg.loss)
                 metrics = self.trainer.optimize({"td": loss}, grads=grads)
@@ -692,7 +798,10 @@ class DQN(Algorithm):
             grad_norm += metrics.get("train/grad_norm", 0.0)
             lr = metrics.get("train/lr", lr)
         self.updates += updates
-        out = {"losses/td": float(torch.stack(losses).mean()), "losses/q_values": float(torch.stack(q_taken_all).mean())}
+        out = {
+            "losses/td": float(torch.stack(losses).mean()),
+            "losses/q_values": float(torch.stack(q_taken_all).mean()),
+        }
         out.update({"train/grad_norm": grad_norm / updates, "train/lr": lr, "charts/updates": float(self.updates)})
         return out
 
@@ -702,8 +811,12 @@ class DQN(Algorithm):
         due = self.collect()
         collect_s = time.perf_counter() - start
         self.update_target(due)
-        metrics = {"charts/epsilon": self.epsilon(), "charts/replay_size": float(self.buffer.size),
-                   "charts/episodes": float(self.episodes), "charts/collect_steps_per_s": self.steps_per_call / max(collect_s, 1e-9)}
+        metrics = {
+            "charts/epsilon": self.epsilon(),
+            "charts/replay_size": float(self.buffer.size),
+            "charts/episodes": float(self.episodes),
+            "charts/collect_steps_per_s": self.steps_per_call / max(collect_s, 1e-9),
+        }
         if self.recent_returns:
             metrics["charts/episode_return"] = float(np.mean(self.recent_returns))
             metrics["charts/episode_length"] = float(np.mean(self.recent_lengths))
@@ -722,14 +835,18 @@ class DQN(Algorithm):
         result = evaluate_episodes(cfg.env, self.agent().act, cfg.eval_episodes, cfg.seed + EVAL_SEED, cfg.env_kwargs)
         return {f"eval/{k}": v for k, v in result.items()}
 
-    def report(self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **_: Any) -> dict[str, Any]:
+    def report(
+        self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **_: Any
+    ) -> dict[str, Any]:
         """Greedy episodes for `rlgen eval` (`--episodes N`; game envs: `--games N --opponent NAME`)."""
         cfg = self.config
         env_kwargs = dict(cfg.env_kwargs)
         game = is_game_env(cfg.env)
         if opponent is not None:
             if not game:
-                raise ConfigError(f"--opponent applies to the game envs (rlgen/Connect4-v0, ...); '{cfg.env}' is not one")
+                raise ConfigError(
+                    f"--opponent applies to the game envs (rlgen/Connect4-v0, ...); '{cfg.env}' is not one"
+                )
             env_kwargs["opponent"] = opponent
         count = episodes or games or cfg.eval_episodes
         if count < 1:
@@ -747,11 +864,20 @@ class DQN(Algorithm):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "replay": self.buffer.state_dict(), "nstep": self.nstep.state_dict(), "rng": self.rng.bit_generator.state,
-            "envs": env_state(self.envs), "obs": self.obs.copy(), "masks": None if self.masks is None else self.masks.copy(),
-            "env_steps": self.env_steps, "vector_steps": self.vector_steps, "updates": self.updates,
-            "episode_returns": self.episode_returns.copy(), "episode_lengths": self.episode_lengths.copy(),
-            "recent_returns": list(self.recent_returns), "recent_lengths": list(self.recent_lengths), "episodes": self.episodes,
+            "replay": self.buffer.state_dict(),
+            "nstep": self.nstep.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "envs": env_state(self.envs),
+            "obs": self.obs.copy(),
+            "masks": None if self.masks is None else self.masks.copy(),
+            "env_steps": self.env_steps,
+            "vector_steps": self.vector_steps,
+            "updates": self.updates,
+            "episode_returns": self.episode_returns.copy(),
+            "episode_lengths": self.episode_lengths.copy(),
+            "recent_returns": list(self.recent_returns),
+            "recent_lengths": list(self.recent_lengths),
+            "episodes": self.episodes,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -772,4 +898,6 @@ class DQN(Algorithm):
         # Part of the envs' state could not be captured: start fresh episodes from a seed.
         obs, _ = self.envs.reset(seed=self.config.seed + self.env_steps)
         self.obs, self.masks = encode_obs(self.obs_space, obs), vec_action_masks(self.envs)
-        self.trainer.tracker.print(f"note: the state of '{self.config.env}' cannot be saved exactly; resuming from new episodes")
+        self.trainer.tracker.print(
+            f"note: the state of '{self.config.env}' cannot be saved exactly; resuming from new episodes"
+        )

@@ -20,11 +20,12 @@ class MCTSOpponent:
 
     def __init__(self, game: Game, simulations: int, seed: int | None = None) -> None:
         self.name = f"mcts:{simulations}"
-        self.mcts = MCTS(game, rollout_evaluator(game, seed), MCTSConfig(simulations=simulations, reuse_tree=False), seed=seed)
+        self.mcts = MCTS(
+            game, rollout_evaluator(game, seed), MCTSConfig(simulations=simulations, reuse_tree=False), seed=seed
+        )
 
     def act(self, game: Game, state: GameState) -> np.ndarray:
         return self.mcts.run(state).visits.argmax(axis=1)
-
 
 
 class GameAgent:
@@ -44,7 +45,9 @@ class GameAgent:
         if planes.ndim == 3 and planes.shape[:2] != self.game.board_shape:
             planes = np.moveaxis(planes, 0, -1)  # accept [2, H, W] too
         if planes.shape != (*self.game.board_shape, 2):
-            raise ValueError(f"{self.game.name} observations are ({self.game.height}, {self.game.width}, 2) planes, got {planes.shape}")
+            raise ValueError(
+                f"{self.game.name} observations are ({self.game.height}, {self.game.width}, 2) planes, got {planes.shape}"
+            )
         # The rules are colour-symmetric: the side to move can always play as player 0.
         state = self.game.initial(1)
         state.board[0] = np.where(planes[..., 0] > 0, 1, np.where(planes[..., 1] > 0, -1, 0))
@@ -53,9 +56,15 @@ class GameAgent:
 
     def act(self, observation: Any, action_mask: np.ndarray | None = None) -> int:
         move = int(self.act_states(self.state_from_observation(observation))[0])
-        mask = action_mask if action_mask is not None else (observation.get("action_mask") if isinstance(observation, dict) else None)
+        mask = (
+            action_mask
+            if action_mask is not None
+            else (observation.get("action_mask") if isinstance(observation, dict) else None)
+        )
         if mask is not None and not np.asarray(mask)[move]:
-            raise ValueError(f"the agent chose {move}, which the given action mask forbids; is the observation from the side to move?")
+            raise ValueError(
+                f"the agent chose {move}, which the given action mask forbids; is the observation from the side to move?"
+            )
         return move
 
     def as_opponent(self, name: str | None = None) -> Any:
@@ -69,6 +78,7 @@ class GameAgent:
         opponent = _Opponent()
         opponent.name = name or self.name
         return opponent
+
 
 def resolve_opponent(spec: Any, game: Game, seed: int | None = None) -> Any:
     """'random' | 'lookahead' | 'minimax' | 'alphabeta:D' | 'mcts:N' | a run directory."""
@@ -128,7 +138,9 @@ def elo_difference(score: float, games: int) -> float:
     return float(np.clip(-400 * math.log10(1 / score - 1), -800, 800))
 
 
-def fit_elo(results: list[tuple[int, int, float, int]], players: int, anchor: int = 0, iterations: int = 2000) -> np.ndarray:
+def fit_elo(
+    results: list[tuple[int, int, float, int]], players: int, anchor: int = 0, iterations: int = 2000
+) -> np.ndarray:
     """Bradley-Terry / Elo ratings by maximum likelihood from (i, j, score of i, games)
     results, player `anchor` fixed at 0. Scores count draws as half a win."""
     ratings = np.zeros(players)

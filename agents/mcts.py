@@ -94,10 +94,21 @@ class Tree:
         flat = (games[:, None] * self.capacity + np.arange(self.capacity)[None, :]).ravel()
         return Tree(
             states=self.states.take(flat),
-            **{name: getattr(self, name)[games].copy() for name in (
-                "expanded", "terminal_value", "prior", "visits", "value_sum", "children", "parent", "num_nodes", "root_value",
-                "proven",
-            )},
+            **{
+                name: getattr(self, name)[games].copy()
+                for name in (
+                    "expanded",
+                    "terminal_value",
+                    "prior",
+                    "visits",
+                    "value_sum",
+                    "children",
+                    "parent",
+                    "num_nodes",
+                    "root_value",
+                    "proven",
+                )
+            },
         )
 
     @property
@@ -158,7 +169,9 @@ def _masked_priors(priors: np.ndarray, mask: np.ndarray) -> np.ndarray:
 class MCTS:
     """Batched PUCT search over a game of the batched core."""
 
-    def __init__(self, game: Game, evaluator: Evaluator, config: MCTSConfig | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self, game: Game, evaluator: Evaluator, config: MCTSConfig | None = None, seed: int | None = None
+    ) -> None:
         self.game = game
         self.evaluate = evaluator
         self.config = config or MCTSConfig()
@@ -172,7 +185,9 @@ class MCTS:
         """Empty trees holding `roots` at node 0 (not yet expanded)."""
         games, actions = roots.batch, self.game.num_actions
         # With reuse, a kept subtree may take up to 2 searches' worth of nodes (see advance).
-        capacity = capacity or (3 * self.config.simulations + 2 if self.config.reuse_tree else self.config.simulations + 1)
+        capacity = capacity or (
+            3 * self.config.simulations + 2 if self.config.reuse_tree else self.config.simulations + 1
+        )
         index = np.repeat(np.arange(games), capacity)
         states = roots.take(index)
         return Tree(
@@ -250,7 +265,13 @@ class MCTS:
 
     # ------------------------------------------------------------------ search
 
-    def run(self, roots: GameState | None = None, noise: bool = False, tree: Tree | None = None, simulations: int | None = None) -> SearchResult:
+    def run(
+        self,
+        roots: GameState | None = None,
+        noise: bool = False,
+        tree: Tree | None = None,
+        simulations: int | None = None,
+    ) -> SearchResult:
         """Search from `roots` (or continue `tree`); returns root statistics.
 
         Root Dirichlet noise is drawn once per root when `noise` (self-play only).
@@ -440,7 +461,9 @@ class MCTS:
         kids = tree.children[g, n]
         return np.where(kids >= 0, tree.proven[g[:, None], np.maximum(kids, 0)], 0).astype(np.int8)
 
-    def _solver_scores(self, tree: Tree, g: np.ndarray, n: np.ndarray, legal: np.ndarray, score: np.ndarray) -> np.ndarray:
+    def _solver_scores(
+        self, tree: Tree, g: np.ndarray, n: np.ndarray, legal: np.ndarray, score: np.ndarray
+    ) -> np.ndarray:
         """Selection scores with proofs: a move to a child lost for its mover always, one to
         a child won for its mover never while another legal move is not."""
         kid_proven = self._child_proofs(tree, g, n)
@@ -484,7 +507,9 @@ class MCTS:
         for g in range(games):
             if not has[g]:
                 parent_state = tree.states.take([g * cap])
-                fresh.states.put(self._flat(fresh, np.array([g]), np.array([0])), self.game.step(parent_state, [actions[g]]))
+                fresh.states.put(
+                    self._flat(fresh, np.array([g]), np.array([0])), self.game.step(parent_state, [actions[g]])
+                )
                 continue
             old = np.flatnonzero(keep[g])
             new = new_index[g, old]

@@ -90,7 +90,9 @@ class OnPolicyConfig(RunConfig):
     """Greedy episodes per periodic evaluation (games: games, sides alternate)."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=3e-4, eps=1e-5, grad_clip=0.5))
     """Optimizer of policy and value together (grad_clip = max gradient norm)."""
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=2_048, eval_every=10_000, checkpoint_every=10_000))
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(log_every=2_048, eval_every=10_000, checkpoint_every=10_000)
+    )
     """Trainer plumbing; every/interval values count env steps."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -160,7 +162,9 @@ class ActorCritic(nn.Module):
             return stack_forward(obs, *self.v_stack).squeeze(-1)
         return self.v_head(self.v_body(obs)).squeeze(-1)
 
-    def policy(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def policy(
+        self, obs: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Masked logits (discrete) or (mean, log_std) (continuous)."""
         out = stack_forward(obs, *self.pi_stack) if self.pi_stack is not None else self.pi_head(self.pi_body(obs))
         if self.discrete and mask is not None:
@@ -170,7 +174,9 @@ class ActorCritic(nn.Module):
 
 def sample_actions(params: Any, discrete: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw actions from the policy and return them with their log-probabilities."""
-    if discrete:  # argmax(log p - log Exp(1)) is torch.multinomial's own draw (same noise, same action), without its overhead
+    if (
+        discrete
+    ):  # argmax(log p - log Exp(1)) is torch.multinomial's own draw (same noise, same action), without its overhead
         log_p = torch.log_softmax(params, dim=-1)
         noise = torch.empty_like(log_p).exponential_().clamp_min_(1e-30).log_()  # bounded: a masked logit never wins
         actions = (log_p - noise).argmax(-1)
@@ -236,11 +242,20 @@ class Rollout:
 
     def take(self, idx: torch.Tensor) -> Rollout:
         """The samples at `idx` (a mini-batch)."""
-        return Rollout(self.obs[idx], self.actions[idx], self.log_probs[idx], self.values[idx], self.advantages[idx],
-                       self.returns[idx], None if self.masks is None else self.masks[idx])
+        return Rollout(
+            self.obs[idx],
+            self.actions[idx],
+            self.log_probs[idx],
+            self.values[idx],
+            self.advantages[idx],
+            self.returns[idx],
+            None if self.masks is None else self.masks[idx],
+        )
 
 
-def gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, last_values: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+def gae(
+    rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, last_values: np.ndarray, gamma: float, lam: float
+) -> np.ndarray:
     """Generalized advantage estimates over [T, N] arrays; `dones[t]` ends the episode after step t."""
     advantages = np.zeros_like(rewards)
     running = np.zeros_like(last_values)
@@ -269,7 +284,9 @@ class OnPolicy(Algorithm):
         self.obs_space = self.envs.single_observation_space
         self.action_space = self.envs.single_action_space
         if not isinstance(self.action_space, (spaces.Discrete, spaces.Box)):
-            raise ConfigError(f"{self.name} supports Discrete and Box action spaces; '{cfg.env}' has {self.action_space}")
+            raise ConfigError(
+                f"{self.name} supports Discrete and Box action spaces; '{cfg.env}' has {self.action_space}"
+            )
         self.discrete = isinstance(self.action_space, spaces.Discrete)
         self.device = trainer.device
         self.model = trainer.add_model("policy", ActorCritic(obs_size(self.obs_space), self.action_space, cfg))
@@ -347,7 +364,12 @@ class OnPolicy(Algorithm):
                 final = self.normalize(final_observations(next_obs, cut, info)[cut])
                 scaled = scaled.copy()
                 scaled[cut] += cfg.gamma * self.model.value(self.tensor(final)).cpu().numpy()
-            obs_buf[t], act_buf[t], logp_buf[t], val_buf[t] = x, actions.cpu().numpy(), log_probs.cpu().numpy(), values.cpu().numpy()
+            obs_buf[t], act_buf[t], logp_buf[t], val_buf[t] = (
+                x,
+                actions.cpu().numpy(),
+                log_probs.cpu().numpy(),
+                values.cpu().numpy(),
+            )
             rew_buf[t], done_buf[t] = scaled, dones
             if mask_buf is not None:
                 mask_buf[t] = masks
@@ -359,8 +381,15 @@ class OnPolicy(Algorithm):
         def flat(a: np.ndarray) -> torch.Tensor:
             return self.tensor(a.reshape(T * N, *a.shape[2:]))
 
-        rollout = Rollout(flat(obs_buf), flat(act_buf), flat(logp_buf), flat(val_buf), flat(advantages), flat(returns),
-                          None if mask_buf is None else flat(mask_buf))
+        rollout = Rollout(
+            flat(obs_buf),
+            flat(act_buf),
+            flat(logp_buf),
+            flat(val_buf),
+            flat(advantages),
+            flat(returns),
+            None if mask_buf is None else flat(mask_buf),
+        )
         stats = {"charts/episodes": float(self.episodes)}
         if finished:
             stats["charts/episode_return"] = float(np.mean(finished))
@@ -407,11 +436,18 @@ class OnPolicy(Algorithm):
 
     def evaluate(self, episodes: int | None = None, env_kwargs: dict[str, Any] | None = None) -> dict[str, float]:
         agent = self.agent()
-        result = evaluate_episodes(self.config.env, agent.act, episodes or self.config.eval_episodes,
-                                   seed=self.config.seed + 10_007, env_kwargs=env_kwargs or self.config.env_kwargs)
+        result = evaluate_episodes(
+            self.config.env,
+            agent.act,
+            episodes or self.config.eval_episodes,
+            seed=self.config.seed + 10_007,
+            env_kwargs=env_kwargs or self.config.env_kwargs,
+        )
         return {f"eval/{k}": v for k, v in result.items() if k != "episodes"}
 
-    def report(self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **_: Any) -> dict[str, Any]:
+    def report(
+        self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **_: Any
+    ) -> dict[str, Any]:
         env_kwargs = dict(self.config.env_kwargs)
         if opponent:
             if not is_game_env(self.config.env):
@@ -419,15 +455,27 @@ class OnPolicy(Algorithm):
             env_kwargs["opponent"] = opponent
         n = episodes or games or max(self.config.eval_episodes, 20)
         result = self.evaluate(n, env_kwargs)
-        return {"env": self.config.env, "episodes": n, **({"opponent": env_kwargs["opponent"]} if opponent else {}), **result}
+        return {
+            "env": self.config.env,
+            "episodes": n,
+            **({"opponent": env_kwargs["opponent"]} if opponent else {}),
+            **result,
+        }
 
     # -- checkpoint
 
     def state_dict(self) -> dict[str, Any]:
-        return {"ret_rms": self.ret_rms.state_dict(), "discounted": self.discounted, "envs": env_state(self.envs),
-                "episode_return": self.episode_return, "episode_length": self.episode_length, "obs": np.asarray(self.obs),
-                "recent_returns": np.array(self.recent_returns), "recent_lengths": np.array(self.recent_lengths),
-                "episodes": self.episodes}
+        return {
+            "ret_rms": self.ret_rms.state_dict(),
+            "discounted": self.discounted,
+            "envs": env_state(self.envs),
+            "episode_return": self.episode_return,
+            "episode_length": self.episode_length,
+            "obs": np.asarray(self.obs),
+            "recent_returns": np.array(self.recent_returns),
+            "recent_lengths": np.array(self.recent_lengths),
+            "episodes": self.episodes,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
@@ -446,4 +494,6 @@ class OnPolicy(Algorithm):
             self.episode_length = np.asarray(state["episode_length"], np.int64).copy()
         else:  # e.g. MuJoCo: its state lives in C structures; start new episodes
             self.obs, _ = self.envs.reset(seed=self.config.seed + self.episodes + 1)
-            self.trainer.tracker.print(f"note: the state of '{self.config.env}' cannot be saved exactly; resuming from new episodes")
+            self.trainer.tracker.print(
+                f"note: the state of '{self.config.env}' cannot be saved exactly; resuming from new episodes"
+            )

@@ -26,7 +26,9 @@ def play_terminal(
     game = agent.game
     state = game.initial(1)
     human = 0 if human_first else 1
-    write(f"{game.name}: you are {'X (first)' if human == 0 else 'O (second)'}. {game.notation_help()}; 'quit' to stop.")
+    write(
+        f"{game.name}: you are {'X (first)' if human == 0 else 'O (second)'}. {game.notation_help()}; 'quit' to stop."
+    )
     while not state.done[0]:
         write(game.render(state))
         if state.to_play[0] == human:
@@ -47,7 +49,9 @@ def play_terminal(
             result = agent.search(state)
             action = int(result.best_actions()[0])
             value = float(result.value[0])
-            write(f"agent plays {game.action_to_text(action)}  (its value {value:+.2f}: expects to score {(value + 1) / 2:.0%})")
+            write(
+                f"agent plays {game.action_to_text(action)}  (its value {value:+.2f}: expects to score {(value + 1) / 2:.0%})"
+            )
         state = game.step(state, np.array([action]))
     write(game.render(state))
     winner = int(state.winner[0])

@@ -21,13 +21,35 @@ from rlgen.agents.ppo_loss import PPOLoss
 from rlgen.errors import ConfigError
 
 # the common MuJoCo recipe: one env, 2048-step rollouts, 10 epochs of 64-sample mini-batches, normalization
-MUJOCO: dict[str, Any] = dict(num_envs=1, n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99, gae_lambda=0.95, clip_range=0.2,
-                              normalize_obs=True, normalize_reward=True, steps=1_000_000, optim=dict(lr=3e-4, schedule="linear"))
+MUJOCO: dict[str, Any] = dict(
+    num_envs=1,
+    n_steps=2048,
+    batch_size=64,
+    n_epochs=10,
+    gamma=0.99,
+    gae_lambda=0.95,
+    clip_range=0.2,
+    normalize_obs=True,
+    normalize_reward=True,
+    steps=1_000_000,
+    optim=dict(lr=3e-4, schedule="linear"),
+)
 PRESETS: dict[str, dict[str, Any]] = {
     # rl-baselines3-zoo's tuned CartPole PPO; SB3's value loss is vf_coef x MSE, ours vf_coef x MSE / 2,
     # so its vf_coef 0.5 is our 1.0
-    "CartPole-v1": dict(num_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
-                        vf_coef=1.0, clip_range=0.2, clip_decay=True, optim=dict(lr=1e-3, schedule="linear")),
+    "CartPole-v1": dict(
+        num_envs=8,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        vf_coef=1.0,
+        clip_range=0.2,
+        clip_decay=True,
+        optim=dict(lr=1e-3, schedule="linear"),
+    ),
     CONTINUOUS: MUJOCO,
     "InvertedPendulum-v5": {**MUJOCO, "steps": 100_000},
 }
@@ -126,10 +148,20 @@ class PPO(OnPolicy):
                 grads = None
                 if self.fused is not None and self.trainer.takes_gradients():  # no autograd graph at all
                     (policy_loss, value_loss, entropy, approx_kl, clip_fraction), grads = self.fused.value_and_grad(
-                        batch.obs, batch.actions, batch.log_probs, adv, batch.returns, batch.masks, clip, cfg.vf_coef, cfg.ent_coef)
+                        batch.obs,
+                        batch.actions,
+                        batch.log_probs,
+                        adv,
+                        batch.returns,
+                        batch.masks,
+                        clip,
+                        cfg.vf_coef,
+                        cfg.ent_coef,
+                    )
                 elif self.fused is not None:
                     policy_loss, value_loss, entropy, approx_kl, clip_fraction = self.fused(
-                        batch.obs, batch.actions, batch.log_probs, adv, batch.returns, batch.masks, clip)
+                        batch.obs, batch.actions, batch.log_probs, adv, batch.returns, batch.masks, clip
+                    )
                 else:
                     policy_loss, value_loss, entropy, approx_kl, clip_fraction = self.loss(batch, adv, clip)
                 if cfg.target_kl > 0 and float(approx_kl) > 1.5 * cfg.target_kl:
@@ -140,7 +172,9 @@ class PPO(OnPolicy):
                     losses["entropy"] = -cfg.ent_coef * entropy
                 metrics = self.trainer.optimize(losses, grads=grads)
                 # kept as tensors and read once per rollout: a float() per step costs more than the math here
-                stats.append(torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clip_fraction]))
+                stats.append(
+                    torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clip_fraction])
+                )
                 for key, value in metrics.items():
                     sums[key] = sums.get(key, 0.0) + value
                 count += 1
@@ -151,7 +185,9 @@ class PPO(OnPolicy):
         sums.update({name: value * max(count, 1) for name, value in zip(names, means, strict=True)})
         out = {k: v / max(count, 1) for k, v in sums.items()}
         var_returns = float(rollout.returns.var())
-        out["losses/explained_variance"] = float(np.nan if var_returns == 0 else 1 - float((rollout.returns - rollout.values).var()) / var_returns)
+        out["losses/explained_variance"] = float(
+            np.nan if var_returns == 0 else 1 - float((rollout.returns - rollout.values).var()) / var_returns
+        )
         out["charts/clip_range"] = clip
         out["charts/early_stopped"] = float(stopped)
         if not self.discrete:

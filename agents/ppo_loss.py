@@ -22,9 +22,17 @@ from rlgen.agents.mlp_grad import forward_saving, layers_of, params_of
 from rlgen.agents.onpolicy import MASKED_LOGIT, ActorCritic
 
 
-def _loss_forward(spec: tuple[int, str], obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
-                  advantages: torch.Tensor, returns: torch.Tensor, masks: torch.Tensor | None, clip: float,
-                  params: list[torch.Tensor]) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor | None, ...]]:
+def _loss_forward(
+    spec: tuple[int, str],
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    old_log_probs: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    masks: torch.Tensor | None,
+    clip: float,
+    params: list[torch.Tensor],
+) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor | None, ...]]:
     """(policy loss, value loss, mean entropy, approximate KL, clip fraction) and what the
     backward pass needs."""
     n_policy, act = spec
@@ -50,8 +58,14 @@ def _loss_forward(spec: tuple[int, str], obs: torch.Tensor, actions: torch.Tenso
     return (policy_loss, value_loss, entropy.mean(), approx_kl, clip_fraction), saved
 
 
-def _loss_backward(spec: tuple[int, str], n_params: int, saved: tuple[torch.Tensor | None, ...], g_policy: torch.Tensor | float | None,
-                   g_value: torch.Tensor | float | None, g_entropy: torch.Tensor | float | None) -> list[torch.Tensor]:
+def _loss_backward(
+    spec: tuple[int, str],
+    n_params: int,
+    saved: tuple[torch.Tensor | None, ...],
+    g_policy: torch.Tensor | float | None,
+    g_value: torch.Tensor | float | None,
+    g_entropy: torch.Tensor | float | None,
+) -> list[torch.Tensor]:
     """Gradients of every parameter from the output gradients of the three losses (None: 0)."""
     n_policy, act = spec
     actions, masks, p, log_p, entropy, error, policy_weight, *rest = saved
@@ -59,7 +73,9 @@ def _loss_backward(spec: tuple[int, str], n_params: int, saved: tuple[torch.Tens
     pi_layers, v_layers = layers_of(params[: 2 * n_policy]), layers_of(params[2 * n_policy :])
     batch = p.shape[0]
     d_logits = torch.zeros_like(p)
-    if g_policy is not None:  # d(-mean(ratio * adv))/d log_pi(a) = -ratio * adv / B; d log_pi(a)/d logits = onehot(a) - p
+    if (
+        g_policy is not None
+    ):  # d(-mean(ratio * adv))/d log_pi(a) = -ratio * adv / B; d log_pi(a)/d logits = onehot(a) - p
         weight = policy_weight * (-g_policy / batch)
         d_logits = (-p * weight[:, None]).scatter_add_(-1, actions[:, None], weight[:, None])
     if g_entropy is not None:  # dH/d logits = -p (log p + H)
@@ -73,18 +89,30 @@ def _loss_backward(spec: tuple[int, str], n_params: int, saved: tuple[torch.Tens
 
 class _PPOLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, spec: tuple[int, str], obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor,
-                advantages: torch.Tensor, returns: torch.Tensor, masks: torch.Tensor | None, clip: float,
-                *params: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outputs, saved = _loss_forward(spec, obs, actions, old_log_probs, advantages, returns, masks, clip, list(params))
+    def forward(
+        ctx: Any,
+        spec: tuple[int, str],
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        old_log_probs: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        masks: torch.Tensor | None,
+        clip: float,
+        *params: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        outputs, saved = _loss_forward(
+            spec, obs, actions, old_log_probs, advantages, returns, masks, clip, list(params)
+        )
         ctx.spec, ctx.n_params = spec, len(params)
         ctx.save_for_backward(*saved)
         ctx.set_materialize_grads(False)
         return outputs
 
     @staticmethod
-    def backward(ctx: Any, g_policy: torch.Tensor | None, g_value: torch.Tensor | None, g_entropy: torch.Tensor | None,
-                 *_: Any) -> tuple[torch.Tensor | None, ...]:
+    def backward(
+        ctx: Any, g_policy: torch.Tensor | None, g_value: torch.Tensor | None, g_entropy: torch.Tensor | None, *_: Any
+    ) -> tuple[torch.Tensor | None, ...]:
         grads = _loss_backward(ctx.spec, ctx.n_params, ctx.saved_tensors, g_policy, g_value, g_entropy)
         return (None, None, None, None, None, None, None, None, *grads)
 
@@ -106,17 +134,38 @@ class PPOLoss:
             return None
         return cls(pi[0], v[0], pi[1])
 
-    def __call__(self, obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor,
-                 returns: torch.Tensor, masks: torch.Tensor | None, clip: float) -> tuple[torch.Tensor, ...]:
-        return _PPOLoss.apply(self.spec, obs, actions.long(), old_log_probs, advantages, returns, masks, clip, *self.params)
+    def __call__(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        old_log_probs: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        masks: torch.Tensor | None,
+        clip: float,
+    ) -> tuple[torch.Tensor, ...]:
+        return _PPOLoss.apply(
+            self.spec, obs, actions.long(), old_log_probs, advantages, returns, masks, clip, *self.params
+        )
 
     @torch.no_grad()
-    def value_and_grad(self, obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor,
-                       returns: torch.Tensor, masks: torch.Tensor | None, clip: float, vf_coef: float,
-                       ent_coef: float) -> tuple[tuple[torch.Tensor, ...], list[tuple[torch.Tensor, torch.Tensor]]]:
+    def value_and_grad(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        old_log_probs: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        masks: torch.Tensor | None,
+        clip: float,
+        vf_coef: float,
+        ent_coef: float,
+    ) -> tuple[tuple[torch.Tensor, ...], list[tuple[torch.Tensor, torch.Tensor]]]:
         """The five outputs of `__call__` (not differentiable) and the (parameter, gradient)
         pairs of policy_loss + vf_coef * value_loss - ent_coef * entropy, without autograd
         (its graph and engine cost ~15% of a small network's step on CPU)."""
-        outputs, saved = _loss_forward(self.spec, obs, actions.long(), old_log_probs, advantages, returns, masks, clip, self.params)
+        outputs, saved = _loss_forward(
+            self.spec, obs, actions.long(), old_log_probs, advantages, returns, masks, clip, self.params
+        )
         grads = _loss_backward(self.spec, len(self.params), saved, 1.0, vf_coef, -ent_coef if ent_coef != 0 else None)
         return outputs, list(zip(self.params, grads, strict=True))

@@ -36,22 +36,90 @@ from rlgen.errors import ConfigError, UnknownNameError, unknown_name
 # ZERO_MEANS_DEFAULT; None for q_init). Games without a row use "game"; gym envs are looked
 # up by their name without the version ("Taxi-v4" -> "Taxi"), then "gym".
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    "tictactoe": dict(steps=500_000, alpha=0.5, alpha_end=0.2, alpha_decay_steps=500_000, epsilon_start=1.0,
-                      epsilon_end=0.2, epsilon_decay_steps=400_000, discount=1.0, q_init=0.0, games=100,
-                      chunk=1000, eval_opponent="minimax", eval_games=100),
-    "game": dict(steps=1_000_000, alpha=0.5, alpha_end=0.1, alpha_decay_steps=1_000_000, epsilon_start=1.0,
-                 epsilon_end=0.1, epsilon_decay_steps=800_000, discount=1.0, q_init=0.0, games=100,
-                 chunk=1000, eval_opponent="random", eval_games=100),
+    "tictactoe": dict(
+        steps=500_000,
+        alpha=0.5,
+        alpha_end=0.2,
+        alpha_decay_steps=500_000,
+        epsilon_start=1.0,
+        epsilon_end=0.2,
+        epsilon_decay_steps=400_000,
+        discount=1.0,
+        q_init=0.0,
+        games=100,
+        chunk=1000,
+        eval_opponent="minimax",
+        eval_games=100,
+    ),
+    "game": dict(
+        steps=1_000_000,
+        alpha=0.5,
+        alpha_end=0.1,
+        alpha_decay_steps=1_000_000,
+        epsilon_start=1.0,
+        epsilon_end=0.1,
+        epsilon_decay_steps=800_000,
+        discount=1.0,
+        q_init=0.0,
+        games=100,
+        chunk=1000,
+        eval_opponent="random",
+        eval_games=100,
+    ),
     # Taxi is deterministic: alpha 1 copies each target exactly, and starting every entry at
     # the drop-off reward (an upper bound on any return) makes the greedy agent explore.
-    "Taxi": dict(steps=150_000, alpha=1.0, alpha_end=1.0, alpha_decay_steps=0, epsilon_start=0.05,
-                 epsilon_end=0.0, epsilon_decay_steps=100_000, discount=0.99, q_init=20.0, chunk=500, eval_episodes=100),
-    "FrozenLake": dict(steps=150_000, alpha=0.1, alpha_end=0.01, alpha_decay_steps=150_000, epsilon_start=1.0,
-                       epsilon_end=0.05, epsilon_decay_steps=100_000, discount=0.99, q_init=0.0, chunk=500, eval_episodes=200),
-    "CliffWalking": dict(steps=30_000, alpha=0.5, alpha_end=0.1, alpha_decay_steps=30_000, epsilon_start=1.0,
-                         epsilon_end=0.05, epsilon_decay_steps=20_000, discount=0.99, q_init=0.0, chunk=500, eval_episodes=10),
-    "gym": dict(steps=100_000, alpha=0.1, alpha_end=0.01, alpha_decay_steps=100_000, epsilon_start=1.0,
-                epsilon_end=0.05, epsilon_decay_steps=70_000, discount=0.99, q_init=0.0, chunk=500, eval_episodes=100),
+    "Taxi": dict(
+        steps=150_000,
+        alpha=1.0,
+        alpha_end=1.0,
+        alpha_decay_steps=0,
+        epsilon_start=0.05,
+        epsilon_end=0.0,
+        epsilon_decay_steps=100_000,
+        discount=0.99,
+        q_init=20.0,
+        chunk=500,
+        eval_episodes=100,
+    ),
+    "FrozenLake": dict(
+        steps=150_000,
+        alpha=0.1,
+        alpha_end=0.01,
+        alpha_decay_steps=150_000,
+        epsilon_start=1.0,
+        epsilon_end=0.05,
+        epsilon_decay_steps=100_000,
+        discount=0.99,
+        q_init=0.0,
+        chunk=500,
+        eval_episodes=200,
+    ),
+    "CliffWalking": dict(
+        steps=30_000,
+        alpha=0.5,
+        alpha_end=0.1,
+        alpha_decay_steps=30_000,
+        epsilon_start=1.0,
+        epsilon_end=0.05,
+        epsilon_decay_steps=20_000,
+        discount=0.99,
+        q_init=0.0,
+        chunk=500,
+        eval_episodes=10,
+    ),
+    "gym": dict(
+        steps=100_000,
+        alpha=0.1,
+        alpha_end=0.01,
+        alpha_decay_steps=100_000,
+        epsilon_start=1.0,
+        epsilon_end=0.05,
+        epsilon_decay_steps=70_000,
+        discount=0.99,
+        q_init=0.0,
+        chunk=500,
+        eval_episodes=100,
+    ),
 }
 
 # 0 / '' asks for the default only in these fields: elsewhere 0 is a real value (a decay
@@ -100,7 +168,9 @@ class QLearningConfig(RunConfig):
     """Games per evaluation on a game (sides alternate)."""
     eval_episodes: int = 0
     """Greedy episodes per evaluation on a gym env."""
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=5_000, eval_every=25_000, checkpoint_every=25_000))
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(log_every=5_000, eval_every=25_000, checkpoint_every=25_000)
+    )
     """Trainer plumbing (steps are env steps / moves). No monitor by default: the table only improves
     as exploration decays, so the last table is the one evaluated (set monitor=eval/score for a best.pt)."""
 
@@ -127,13 +197,21 @@ class QLearningConfig(RunConfig):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 1 (or 0 for the env's default), got {getattr(self, key)}")
         if self.env in GAMES and self.games and self.chunk and self.chunk % self.games:
-            raise ConfigError(f"chunk ({self.chunk}) must be a multiple of games ({self.games}): each ply moves in every game")
+            raise ConfigError(
+                f"chunk ({self.chunk}) must be a multiple of games ({self.games}): each ply moves in every game"
+            )
 
     def resolve_defaults(self) -> None:
         """Fill -1 / 0 / '' fields with the env's defaults."""
         for key, value in env_defaults(self.env).items():
             current = getattr(self, key)
-            unset = current is None if key == "q_init" else current in (0, "") if key in ZERO_MEANS_DEFAULT else current == -1
+            unset = (
+                current is None
+                if key == "q_init"
+                else current in (0, "")
+                if key in ZERO_MEANS_DEFAULT
+                else current == -1
+            )
             if unset:
                 setattr(self, key, value)
 
@@ -146,7 +224,9 @@ def env_defaults(env: str) -> dict[str, Any]:
     return ENV_DEFAULTS.get(name, ENV_DEFAULTS["gym"])
 
 
-def check_discrete_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> tuple[spaces.Discrete, spaces.Discrete]:
+def check_discrete_env(
+    env_id: str, env_kwargs: dict[str, Any] | None = None
+) -> tuple[spaces.Discrete, spaces.Discrete]:
     """The (observation, action) spaces of a gymnasium env, or a clear error when they are
     not both Discrete (a table needs one row per state and one column per action)."""
     try:
@@ -158,10 +238,13 @@ def check_discrete_env(env_id: str, env_kwargs: dict[str, Any] | None = None) ->
     if not isinstance(obs_space, spaces.Discrete) or not isinstance(act_space, spaces.Discrete):
         from rlgen.envs.gym_games import GYM_IDS
 
-        hint = (f"for self-play on this game use --env {GYM_IDS[env_id]}" if env_id in GYM_IDS else
-                f"use dqn for Box observations with discrete actions (rlgen train dqn --env {env_id})"
-                if isinstance(act_space, spaces.Discrete) else
-                "continuous actions need a policy-gradient agent, not a Q-table")
+        hint = (
+            f"for self-play on this game use --env {GYM_IDS[env_id]}"
+            if env_id in GYM_IDS
+            else f"use dqn for Box observations with discrete actions (rlgen train dqn --env {env_id})"
+            if isinstance(act_space, spaces.Discrete)
+            else "continuous actions need a policy-gradient agent, not a Q-table"
+        )
         raise ConfigError(
             f"Q-learning needs Discrete observation and action spaces (a table row per state, a column per action); "
             f"'{env_id}' has observation space {obs_space} and action space {act_space}: {hint}"
@@ -246,8 +329,10 @@ class PositionTable:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         keys, values = state["keys"], state["values"]
         if keys.shape[1:] != self.keys.shape[1:] or values.shape[1:] != self.values.shape[1:]:
-            raise ConfigError(f"saved table has keys {keys.shape[1:]} / values {values.shape[1:]}, this game needs "
-                              f"{self.keys.shape[1:]} / {self.values.shape[1:]}")
+            raise ConfigError(
+                f"saved table has keys {keys.shape[1:]} / values {values.shape[1:]}, this game needs "
+                f"{self.keys.shape[1:]} / {self.values.shape[1:]}"
+            )
         capacity = max(len(self.keys), 1 << int(np.ceil(np.log2(max(len(keys), 1)))))
         self.keys = np.zeros((capacity, keys.shape[1]), dtype=np.int8)
         self.values = np.zeros((capacity, values.shape[1]), dtype=np.float64)
@@ -273,7 +358,9 @@ def negamax_targets(rewards: np.ndarray, next_values: np.ndarray, done: np.ndarr
     return np.where(done, rewards, -discount * np.where(done, 0.0, next_values.max(axis=1)))
 
 
-def td_update(values: np.ndarray, rows: np.ndarray, actions: np.ndarray, targets: np.ndarray, alpha: float) -> np.ndarray:
+def td_update(
+    values: np.ndarray, rows: np.ndarray, actions: np.ndarray, targets: np.ndarray, alpha: float
+) -> np.ndarray:
     """Q[row, action] += alpha * (target - Q[row, action]) in place; returns the TD errors.
 
     Pairs that occur more than once in a batch (common in the first moves of parallel
@@ -368,7 +455,9 @@ class QLearning(Algorithm):
         self.episodes = 0
         if self.is_game:
             self.game = make_game(config.env, **config.env_kwargs)
-            self.table: PositionTable | DenseTable = PositionTable(self.game.height * self.game.width, self.game.num_actions, config.q_init)
+            self.table: PositionTable | DenseTable = PositionTable(
+                self.game.height * self.game.width, self.game.num_actions, config.q_init
+            )
             self.state = self.game.initial(config.games)
             self.rows: np.ndarray | None = None  # table rows of `state`, rebuilt after a load
         else:
@@ -385,8 +474,10 @@ class QLearning(Algorithm):
     def schedules(self, step: int) -> tuple[float, float]:
         """(epsilon, alpha) after `step` env steps / moves."""
         cfg = self.config
-        return (linear_schedule(cfg.epsilon_start, cfg.epsilon_end, cfg.epsilon_decay_steps, step),
-                linear_schedule(cfg.alpha, cfg.alpha_end, cfg.alpha_decay_steps, step))
+        return (
+            linear_schedule(cfg.epsilon_start, cfg.epsilon_end, cfg.epsilon_decay_steps, step),
+            linear_schedule(cfg.alpha, cfg.alpha_end, cfg.alpha_decay_steps, step),
+        )
 
     def train_step(self) -> dict[str, float]:
         metrics = self.self_play() if self.is_game else self.interact()
@@ -431,7 +522,9 @@ class QLearning(Algorithm):
             self.obs = s_next
         metrics = {"losses/td_error": float(np.abs(errors).mean()), "charts/episodes": float(self.episodes)}
         if returns:
-            metrics.update({"charts/episode_return": float(np.mean(returns)), "charts/episode_length": float(np.mean(lengths))})
+            metrics.update(
+                {"charts/episode_return": float(np.mean(returns)), "charts/episode_length": float(np.mean(lengths))}
+            )
         return metrics
 
     # -- games
@@ -473,8 +566,13 @@ class QLearning(Algorithm):
         if winners:
             won = np.concatenate(winners)
             self.episodes += len(won)
-            metrics.update({"selfplay/first_player_wins": float((won == 0).mean()), "selfplay/draws": float((won < 0).mean()),
-                            "selfplay/game_length": float(np.concatenate(lengths).mean())})
+            metrics.update(
+                {
+                    "selfplay/first_player_wins": float((won == 0).mean()),
+                    "selfplay/draws": float((won < 0).mean()),
+                    "selfplay/game_length": float(np.concatenate(lengths).mean()),
+                }
+            )
         metrics["charts/games_played"] = float(self.episodes)
         return metrics
 
@@ -508,16 +606,25 @@ class QLearning(Algorithm):
             return {f"eval/{k}": v for k, v in self.episodes_report(cfg.eval_episodes).items()}
         result = self.match(cfg.eval_opponent, cfg.eval_games)
         total, games = result["total"], cfg.eval_games
-        return {"eval/score": result["score"], "eval/win_rate": total["wins"] / games, "eval/draw_rate": total["draws"] / games,
-                "eval/loss_rate": total["losses"] / games, "eval/losses_first": float(result["first"]["losses"]),
-                "eval/losses_second": float(result["second"]["losses"])}
+        return {
+            "eval/score": result["score"],
+            "eval/win_rate": total["wins"] / games,
+            "eval/draw_rate": total["draws"] / games,
+            "eval/loss_rate": total["losses"] / games,
+            "eval/losses_first": float(result["first"]["losses"]),
+            "eval/losses_second": float(result["second"]["losses"]),
+        }
 
-    def report(self, opponent: str | None = None, games: int | None = None, episodes: int | None = None, **_: Any) -> dict[str, Any]:
+    def report(
+        self, opponent: str | None = None, games: int | None = None, episodes: int | None = None, **_: Any
+    ) -> dict[str, Any]:
         """`rlgen eval`: a match (--opponent, --games) on a game, greedy episodes (--episodes) on a gym env."""
         cfg = self.config
         if not self.is_game:
             if opponent is not None or games is not None:
-                raise ConfigError(f"'{cfg.env}' is a single-agent env: evaluate it with --episodes N, not --opponent / --games")
+                raise ConfigError(
+                    f"'{cfg.env}' is a single-agent env: evaluate it with --episodes N, not --opponent / --games"
+                )
             episodes = episodes or cfg.eval_episodes
             return {"env": cfg.env, **self.episodes_report(episodes)}
         if episodes is not None:
@@ -525,19 +632,36 @@ class QLearning(Algorithm):
         opponent = opponent or cfg.eval_opponent
         games = games or max(cfg.eval_games, 2)
         result = self.match(opponent, games)
-        return {"opponent": opponent, "games": games, "score": result["score"], "elo_vs_opponent": elo_difference(result["score"], games),
-                "as_first": result["first"], "as_second": result["second"], "total": result["total"]}
+        return {
+            "opponent": opponent,
+            "games": games,
+            "score": result["score"],
+            "elo_vs_opponent": elo_difference(result["score"], games),
+            "as_first": result["first"],
+            "as_second": result["second"],
+            "total": result["total"],
+        }
 
     # -- checkpoint (the table is registered with the Trainer; this is the rest)
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"rng": self.rng.bit_generator.state, "episodes": self.episodes}
         if self.is_game:
-            state["games"] = {"board": self.state.board, "to_play": self.state.to_play, "done": self.state.done,
-                              "winner": self.state.winner, "moves": self.state.moves, "passes": self.state.passes}
+            state["games"] = {
+                "board": self.state.board,
+                "to_play": self.state.to_play,
+                "done": self.state.done,
+                "winner": self.state.winner,
+                "moves": self.state.moves,
+                "passes": self.state.passes,
+            }
         else:
-            state.update(obs=self.obs, episode_return=self.episode_return, episode_length=self.episode_length,
-                         env=env_state(self.env))
+            state.update(
+                obs=self.obs,
+                episode_return=self.episode_return,
+                episode_length=self.episode_length,
+                env=env_state(self.env),
+            )
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -561,8 +685,13 @@ def env_state(env: gym.Env) -> dict[str, Any]:
     them resumes with only these restored."""
     layers, layer = [], env
     while True:
-        layers.append({k: v for k, v in vars(layer).items()
-                       if isinstance(v, (bool, int, float, np.integer, np.floating)) and not k.startswith("_np_random")})
+        layers.append(
+            {
+                k: v
+                for k, v in vars(layer).items()
+                if isinstance(v, (bool, int, float, np.integer, np.floating)) and not k.startswith("_np_random")
+            }
+        )
         if not isinstance(layer, gym.Wrapper):
             break
         layer = layer.env

@@ -67,8 +67,11 @@ class Reinforce(OnPolicy):
         policy_loss = -(adv * log_probs).mean()
         value_loss = 0.5 * ((values - rollout.returns) ** 2).mean()
         out = {"losses/policy": float(policy_loss.detach()), "losses/entropy": float(entropy.detach().mean())}
-        out.update(self.trainer.optimize({"policy": policy_loss, "value": cfg.vf_coef * value_loss,
-                                          "entropy": -cfg.ent_coef * entropy.mean()}))
+        out.update(
+            self.trainer.optimize(
+                {"policy": policy_loss, "value": cfg.vf_coef * value_loss, "entropy": -cfg.ent_coef * entropy.mean()}
+            )
+        )
         size = rollout.obs.shape[0]
         for _ in range(cfg.baseline_steps):
             idx = torch.randint(size, (min(size, 256),), device=rollout.obs.device)

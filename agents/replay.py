@@ -37,8 +37,11 @@ class ReplayWindow:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "planes": self.planes[: self.size].copy(), "policy": self.policy[: self.size].copy(),
-            "outcome": self.outcome[: self.size].copy(), "position": self.position, "added": self.added,
+            "planes": self.planes[: self.size].copy(),
+            "policy": self.policy[: self.size].copy(),
+            "outcome": self.outcome[: self.size].copy(),
+            "position": self.position,
+            "added": self.added,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

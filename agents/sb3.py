@@ -136,9 +136,16 @@ class SB3Config(RunConfig):
 
 def _config_class(algo: str) -> type[SB3Config]:
     """SB3Config for one algorithm: same fields, its own `sb3_algo`."""
-    return make_dataclass(f"{algo}Config", [], bases=(SB3Config,), namespace={
-        "sb3_algo": algo, "__doc__": f"sb3:{algo}. {SB3Config.__doc__}", "__module__": __name__,
-    })
+    return make_dataclass(
+        f"{algo}Config",
+        [],
+        bases=(SB3Config,),
+        namespace={
+            "sb3_algo": algo,
+            "__doc__": f"sb3:{algo}. {SB3Config.__doc__}",
+            "__module__": __name__,
+        },
+    )
 
 
 PPOConfig = _config_class("PPO")
@@ -219,8 +226,15 @@ def check_algo_kwargs(cls: type[BaseAlgorithm], algo_kwargs: dict[str, Any]) -> 
 # ----------------------------------------------------------------------------- model
 
 
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU,
-               "gelu": nn.GELU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid}
+ACTIVATIONS = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+}
 
 
 def sb3_kwargs(algo_kwargs: dict[str, Any], action_space: spaces.Space) -> dict[str, Any]:
@@ -233,7 +247,9 @@ def sb3_kwargs(algo_kwargs: dict[str, Any], action_space: spaces.Space) -> dict[
             try:
                 kwargs[key] = LinearSchedule(float(value[4:]), 0.0, 1.0)
             except ValueError:
-                raise ConfigError(f"algo_kwargs.{key}={value!r}: a linear schedule is written lin_START, e.g. lin_3e-4") from None
+                raise ConfigError(
+                    f"algo_kwargs.{key}={value!r}: a linear schedule is written lin_START, e.g. lin_3e-4"
+                ) from None
     policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
     if isinstance(policy_kwargs.get("activation_fn"), str):
         name = policy_kwargs["activation_fn"].lower()
@@ -247,7 +263,9 @@ def sb3_kwargs(algo_kwargs: dict[str, Any], action_space: spaces.Space) -> dict[
         kind, _, sigma = noise.partition(":")
         makers = {"normal": NormalActionNoise, "ou": OrnsteinUhlenbeckActionNoise}
         if kind not in makers or not isinstance(action_space, spaces.Box) or not _NUMBER.fullmatch(sigma):
-            raise ConfigError(f"algo_kwargs.action_noise={noise!r}: write normal:SIGMA or ou:SIGMA (continuous actions only)")
+            raise ConfigError(
+                f"algo_kwargs.action_noise={noise!r}: write normal:SIGMA or ou:SIGMA (continuous actions only)"
+            )
         shape = action_space.shape
         kwargs["action_noise"] = makers[kind](mean=np.zeros(shape), sigma=float(sigma) * np.ones(shape))
     if isinstance(kwargs.get("train_freq"), list):
@@ -267,10 +285,15 @@ def run_schedule_class(cls: type[BaseAlgorithm]) -> type[BaseAlgorithm]:
             total = max(int(getattr(self, "run_timesteps", 0)), total_timesteps)
             cls._update_current_progress_remaining(self, num_timesteps, total)
 
-        _RUN_SCHEDULE_CLASSES[cls] = type(cls.__name__, (cls,), {
-            "__module__": cls.__module__, "__doc__": cls.__doc__,
-            "_update_current_progress_remaining": _update_current_progress_remaining,
-        })
+        _RUN_SCHEDULE_CLASSES[cls] = type(
+            cls.__name__,
+            (cls,),
+            {
+                "__module__": cls.__module__,
+                "__doc__": cls.__doc__,
+                "_update_current_progress_remaining": _update_current_progress_remaining,
+            },
+        )
     return _RUN_SCHEDULE_CLASSES[cls]
 
 
@@ -295,7 +318,11 @@ RENAMES = {
     "train/n_updates": "charts/updates",
     "train/clip_range": "charts/clip_range",
 }
-DROPPED = {"time/total_timesteps", "time/time_elapsed", "time/iterations"}  # step, elapsed_s say it; iterations restart per call
+DROPPED = {
+    "time/total_timesteps",
+    "time/time_elapsed",
+    "time/iterations",
+}  # step, elapsed_s say it; iterations restart per call
 
 
 def metric_name(key: str) -> str:
@@ -453,7 +480,9 @@ class SB3Algorithm(Algorithm):
         self.writer = MetricsWriter()
         kwargs = sb3_kwargs(config.algo_kwargs, self.env.action_space)
         try:
-            self.model = self.sb3_cls(config.policy, self.env, seed=config.seed, device=trainer.device, verbose=0, **kwargs)
+            self.model = self.sb3_cls(
+                config.policy, self.env, seed=config.seed, device=trainer.device, verbose=0, **kwargs
+            )
         except (AssertionError, ValueError, TypeError, KeyError) as exc:
             raise ConfigError(
                 f"{self.name} cannot be built on '{config.env}' with policy={config.policy}, "
@@ -500,8 +529,9 @@ class SB3Algorithm(Algorithm):
         return SB3Agent(self.model, self.maskable)
 
     def _play(self, episodes: int, env_kwargs: dict[str, Any]) -> dict[str, float]:
-        results = evaluate_episodes(self.config.env, self.agent().act, episodes,
-                                    seed=self.config.seed + EVAL_SEED_OFFSET, env_kwargs=env_kwargs)
+        results = evaluate_episodes(
+            self.config.env, self.agent().act, episodes, seed=self.config.seed + EVAL_SEED_OFFSET, env_kwargs=env_kwargs
+        )
         results.pop("episodes")
         return {f"eval/{k}": v for k, v in results.items()}
 
@@ -510,8 +540,9 @@ class SB3Algorithm(Algorithm):
             return {}
         return self._play(self.config.eval_episodes, self.config.env_kwargs)
 
-    def report(self, episodes: int | None = None, games: int | None = None, opponent: str | None = None,
-               **options: Any) -> dict[str, Any]:
+    def report(
+        self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **options: Any
+    ) -> dict[str, Any]:
         """Greedy episodes for `rlgen eval` (--episodes / --games; --opponent on game envs)."""
         count = episodes or games or self.config.eval_episodes or 10
         env_kwargs = dict(self.config.env_kwargs)
@@ -532,8 +563,14 @@ class SB3Algorithm(Algorithm):
         try:
             # Pickled entries come from the model built from this run's config instead.
             custom = {key: getattr(self.model, key, None) for key in pickled_entries(zip_bytes)}
-            model = self.sb3_cls.load(io.BytesIO(zip_bytes), env=self.env, device=self.trainer.device,
-                                      custom_objects=custom, force_reset=True, print_system_info=False)
+            model = self.sb3_cls.load(
+                io.BytesIO(zip_bytes),
+                env=self.env,
+                device=self.trainer.device,
+                custom_objects=custom,
+                force_reset=True,
+                print_system_info=False,
+            )
         except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, AssertionError) as exc:
             raise CheckpointError(
                 f"the checkpoint's {self.name} model does not load into this run ({type(exc).__name__}: "
@@ -567,7 +604,10 @@ class SB3Algorithm(Algorithm):
         window = self.model._stats_window_size
         stats = state["episode_stats"]
         self.model.ep_info_buffer = deque(
-            ({"r": float(r), "l": int(n), "t": float(t)} for r, n, t in zip(stats["r"], stats["l"], stats["t"], strict=True)),
+            (
+                {"r": float(r), "l": int(n), "t": float(t)}
+                for r, n, t in zip(stats["r"], stats["l"], stats["t"], strict=True)
+            ),
             maxlen=window,
         )
         self.model.ep_success_buffer = deque((bool(s) for s in state["episode_success"]), maxlen=window)
@@ -576,10 +616,17 @@ class SB3Algorithm(Algorithm):
 
 
 def _algorithm_class(algo: str, config: type[SB3Config], description: str) -> type[SB3Algorithm]:
-    return type(f"SB3{algo}", (SB3Algorithm,), {
-        "name": f"sb3:{algo}", "Config": config, "description": description, "__module__": __name__,
-        "__doc__": f"stable-baselines3's {algo} as an rlgen algorithm.",
-    })
+    return type(
+        f"SB3{algo}",
+        (SB3Algorithm,),
+        {
+            "name": f"sb3:{algo}",
+            "Config": config,
+            "description": description,
+            "__module__": __name__,
+            "__doc__": f"stable-baselines3's {algo} as an rlgen algorithm.",
+        },
+    )
 
 
 SB3PPO = _algorithm_class("PPO", PPOConfig, "stable-baselines3 PPO on any gymnasium / rlgen env")
@@ -587,5 +634,6 @@ SB3A2C = _algorithm_class("A2C", A2CConfig, "stable-baselines3 A2C on any gymnas
 SB3DQN = _algorithm_class("DQN", DQNConfig, "stable-baselines3 DQN (discrete actions)")
 SB3SAC = _algorithm_class("SAC", SACConfig, "stable-baselines3 SAC (continuous actions)")
 SB3TD3 = _algorithm_class("TD3", TD3Config, "stable-baselines3 TD3 (continuous actions)")
-SB3MaskablePPO = _algorithm_class("MaskablePPO", MaskablePPOConfig,
-                                  "sb3-contrib MaskablePPO: PPO with legal-move masks (rlgen game envs)")
+SB3MaskablePPO = _algorithm_class(
+    "MaskablePPO", MaskablePPOConfig, "sb3-contrib MaskablePPO: PPO with legal-move masks (rlgen game envs)"
+)

@@ -52,8 +52,23 @@ class SelfPlayBatch:
     @staticmethod
     def concat(batches: list[SelfPlayBatch]) -> SelfPlayBatch:
         cat = lambda name: np.concatenate([getattr(b, name) for b in batches])  # noqa: E731
-        return SelfPlayBatch(*(cat(n) for n in ("planes", "policy", "outcome", "root_value", "winners", "lengths", "resigned", "checked", "false_resign")),
-                             simulations=sum(b.simulations for b in batches))
+        return SelfPlayBatch(
+            *(
+                cat(n)
+                for n in (
+                    "planes",
+                    "policy",
+                    "outcome",
+                    "root_value",
+                    "winners",
+                    "lengths",
+                    "resigned",
+                    "checked",
+                    "false_resign",
+                )
+            ),
+            simulations=sum(b.simulations for b in batches),
+        )
 
 
 def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPlayParams) -> SelfPlayBatch:
@@ -72,7 +87,9 @@ def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPla
     while len(live):
         sub = state.take(live)
         full = params.full_search_fraction >= 1.0 or rng.random() < params.full_search_fraction
-        result = mcts.run(sub if tree is None else None, noise=full, tree=tree, simulations=None if full else params.fast_simulations)
+        result = mcts.run(
+            sub if tree is None else None, noise=full, tree=tree, simulations=None if full else params.fast_simulations
+        )
         simulations += mcts.last_simulations
         pi = result.target()
         if result.selected is not None:  # Gumbel: the sampled noise already explores
@@ -113,8 +130,18 @@ def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPla
     checked = ~may_resign & (would_resign >= 0)
     # A false resignation: a no-resign game where the side that would have resigned did not lose.
     false_resign = checked & (winners != 1 - would_resign)
-    return SelfPlayBatch(np.concatenate(planes), np.concatenate(policies), outcome, np.concatenate(values), winners.copy(),
-                         state.moves.astype(np.int64), resigned, checked, false_resign, simulations)
+    return SelfPlayBatch(
+        np.concatenate(planes),
+        np.concatenate(policies),
+        outcome,
+        np.concatenate(values),
+        winners.copy(),
+        state.moves.astype(np.int64),
+        resigned,
+        checked,
+        false_resign,
+        simulations,
+    )
 
 
 # ----------------------------------------------------------------------------- workers
@@ -140,7 +167,9 @@ def _init_worker(env: str, network_kwargs: dict[str, Any], mcts_config: MCTSConf
     torch.set_num_threads(1)
     game = make_game(env)
     model = PolicyValueNet(game.board_shape, game.num_actions, **network_kwargs)
-    _WORKER.update(game=game, model=model, mcts=MCTS(game, NetworkEvaluator(game, model, torch.device("cpu"), dtype), mcts_config))
+    _WORKER.update(
+        game=game, model=model, mcts=MCTS(game, NetworkEvaluator(game, model, torch.device("cpu"), dtype), mcts_config)
+    )
 
 
 def _worker_play(weights: bytes, seed: int, params: SelfPlayParams) -> SelfPlayBatch:
@@ -158,10 +187,14 @@ class SelfPlayPool:
     """Worker processes (spawned, one torch thread each) that play self-play games with a
     weights snapshot; results come back in a fixed order, so runs stay reproducible."""
 
-    def __init__(self, workers: int, env: str, network_kwargs: dict[str, Any], mcts_config: MCTSConfig, dtype: Any = None) -> None:
+    def __init__(
+        self, workers: int, env: str, network_kwargs: dict[str, Any], mcts_config: MCTSConfig, dtype: Any = None
+    ) -> None:
         self.workers = workers
         self.executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
             initargs=(env, network_kwargs, mcts_config, dtype, os.getpid()),
         )
 
@@ -176,7 +209,8 @@ class SelfPlayPool:
         seeds = rng.integers(0, 2**63 - 1, size=self.workers)
         futures = [
             self.executor.submit(_worker_play, weights, int(seed), replace(params, games=int(n)))
-            for seed, n in zip(seeds, shares, strict=True) if n > 0
+            for seed, n in zip(seeds, shares, strict=True)
+            if n > 0
         ]
         return SelfPlayBatch.concat([f.result() for f in futures])
 

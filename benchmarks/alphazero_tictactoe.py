@@ -25,7 +25,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            cfg = build_config(AlphaZeroConfig, {}, ["env=tictactoe", f"seed={seed}", "wandb.mode=disabled", "trainer.progress=off"])
+            cfg = build_config(
+                AlphaZeroConfig, {}, ["env=tictactoe", f"seed={seed}", "wandb.mode=disabled", "trainer.progress=off"]
+            )
             run_dir = train("alphazero", cfg, Path(tmp) / f"ttt-{seed}")
             run = load_run(run_dir)
             elapsed = {m["step"]: m["charts/elapsed_s"] for m in run.metrics if "charts/elapsed_s" in m}
@@ -42,11 +44,15 @@ def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print("\n| seed | first 0-loss eval (s) | training (s) | losses as first / second (200 + 200 vs minimax) | self-play games/h |")
+    print(
+        "\n| seed | first 0-loss eval (s) | training (s) | losses as first / second (200 + 200 vs minimax) | self-play games/h |"
+    )
     print("|---|---|---|---|---|")
     for r in rows:
         first = f"{r['first_perfect_eval_s']:.0f}" if r["first_perfect_eval_s"] else "never"
-        print(f"| {r['seed']} | {first} | {r['train_s']:.0f} | {r['losses_as_first']} / {r['losses_as_second']} | {r['selfplay_games_per_hour']:,.0f} |")
+        print(
+            f"| {r['seed']} | {first} | {r['train_s']:.0f} | {r['losses_as_first']} / {r['losses_as_second']} | {r['selfplay_games_per_hour']:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

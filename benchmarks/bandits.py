@@ -38,9 +38,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for number, spec in enumerate(args.agents):
             agent, _, extra = spec.partition(":")
-            overrides = [f"agent={agent}", f"env_kwargs.means={MEANS}", f"runs={args.runs}", f"steps={args.steps}",
-                         f"seed={args.seed}", "wandb.mode=disabled", "trainer.progress=off", "device=cpu",
-                         *(item for item in extra.split(",") if item)]
+            overrides = [
+                f"agent={agent}",
+                f"env_kwargs.means={MEANS}",
+                f"runs={args.runs}",
+                f"steps={args.steps}",
+                f"seed={args.seed}",
+                "wandb.mode=disabled",
+                "trainer.progress=off",
+                "device=cpu",
+                *(item for item in extra.split(",") if item),
+            ]
             cfg = build_config(BanditConfig, {}, overrides)
             start, cpu = time.perf_counter(), time.process_time()
             run = train("bandit", cfg, Path(tmp) / f"run{number}")
@@ -49,13 +57,17 @@ def main() -> None:
             rows.append((spec, result, wall, cpu))
             print(f"{spec}: regret {result['regret_mean']:.1f} in {wall:.1f} s ({cpu:.1f} s CPU)", flush=True)
     bound = rows[0][1].get("lai_robbins_bound", float("nan"))
-    print(f"\n{args.runs} runs x {args.steps:,} steps, 9 Bernoulli arms 0.1..0.9, seed {args.seed}; "
-          f"Lai-Robbins asymptotic bound at T: {bound:.1f}\n")
+    print(
+        f"\n{args.runs} runs x {args.steps:,} steps, 9 Bernoulli arms 0.1..0.9, seed {args.seed}; "
+        f"Lai-Robbins asymptotic bound at T: {bound:.1f}\n"
+    )
     print("| agent | mean regret (± s.e.) | median | 95% | % optimal pulls | wall s | CPU s |")
     print("|---|---|---|---|---|---|---|")
     for spec, r, wall, cpu in rows:
-        print(f"| {spec} | {r['regret_mean']:.1f} ± {r['regret_sem']:.1f} | {r['regret_p50']:.1f} | "
-              f"{r['regret_p95']:.1f} | {r['pct_optimal']:.1f} | {wall:.1f} | {cpu:.1f} |")
+        print(
+            f"| {spec} | {r['regret_mean']:.1f} ± {r['regret_sem']:.1f} | {r['regret_p50']:.1f} | "
+            f"{r['regret_p95']:.1f} | {r['pct_optimal']:.1f} | {wall:.1f} | {cpu:.1f} |"
+        )
 
 
 if __name__ == "__main__":

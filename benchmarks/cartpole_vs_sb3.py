@@ -29,14 +29,40 @@ WINDOW = 100
 # One hyper-parameter set per algorithm, written in each library's own names (SB3's value
 # loss is vf_coef x MSE, rlgen's vf_coef x MSE / 2: SB3's default 0.5 is rlgen's 1.0).
 PPO_STEPS = 100_000
-PPO_RLGEN = ["env=CartPole-v1", f"steps={PPO_STEPS}", "num_envs=8", "n_steps=32", "batch_size=256", "gae_lambda=0.8",
-             "gamma=0.98", "n_epochs=20", "ent_coef=0.0", "vf_coef=1.0", "clip_range=0.2", "clip_decay=true", "optim.lr=1e-3",
-             "optim.schedule=linear", "optim.eps=1e-5", "optim.grad_clip=0.5", "hidden=[64, 64]", "activation=tanh"]
+PPO_RLGEN = [
+    "env=CartPole-v1",
+    f"steps={PPO_STEPS}",
+    "num_envs=8",
+    "n_steps=32",
+    "batch_size=256",
+    "gae_lambda=0.8",
+    "gamma=0.98",
+    "n_epochs=20",
+    "ent_coef=0.0",
+    "vf_coef=1.0",
+    "clip_range=0.2",
+    "clip_decay=true",
+    "optim.lr=1e-3",
+    "optim.schedule=linear",
+    "optim.eps=1e-5",
+    "optim.grad_clip=0.5",
+    "hidden=[64, 64]",
+    "activation=tanh",
+]
 DQN_STEPS = 100_000
 DQN_SCHEDULE_STEPS = 50_000  # rl-zoo's budget: the exploration schedule spans it
-DQN_COMMON = dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-                  target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-                  exploration_final_eps=0.04)
+DQN_COMMON = dict(
+    learning_rate=2.3e-3,
+    batch_size=64,
+    buffer_size=100_000,
+    learning_starts=1000,
+    gamma=0.99,
+    target_update_interval=10,
+    train_freq=256,
+    gradient_steps=128,
+    exploration_fraction=0.16,
+    exploration_final_eps=0.04,
+)
 
 
 class Reached(Exception):
@@ -59,9 +85,21 @@ def rlgen_run(algo: str, overrides: list[str], seed: int, cap: int) -> tuple[flo
                 result.update(seconds=time.perf_counter() - start, steps=trainer.step)
                 trainer.should_stop = True
 
-    cfg = build_config(get_algo(algo).Config, {}, [*overrides, f"seed={seed}", f"steps={cap}", "wandb.mode=disabled",
-                                                   "trainer.progress=off", "trainer.eval_every=0", "trainer.final_report=false",
-                                                   f"trainer.checkpoint_every={cap}", f"trainer.log_every={cap // 20}"])
+    cfg = build_config(
+        get_algo(algo).Config,
+        {},
+        [
+            *overrides,
+            f"seed={seed}",
+            f"steps={cap}",
+            "wandb.mode=disabled",
+            "trainer.progress=off",
+            "trainer.eval_every=0",
+            "trainer.final_report=false",
+            f"trainer.checkpoint_every={cap}",
+            f"trainer.log_every={cap // 20}",
+        ],
+    )
     with tempfile.TemporaryDirectory() as tmp:
         train(algo, cfg, f"{tmp}/run", callbacks=(Watch(),))
     if result:
@@ -106,8 +144,21 @@ def sb3_ppo(seed: int) -> Any:
         return lambda remaining: remaining * value
 
     env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-    return PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
-               learning_rate=linear(1e-3), clip_range=linear(0.2), seed=seed, device="cpu", verbose=0)
+    return PPO(
+        "MlpPolicy",
+        env,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=linear(1e-3),
+        clip_range=linear(0.2),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
 
 
 def sb3_dqn(seed: int) -> Any:
@@ -116,19 +167,36 @@ def sb3_dqn(seed: int) -> Any:
 
     env = make_vec_env("CartPole-v1", n_envs=1, seed=seed)
     fraction = DQN_COMMON["exploration_fraction"] * DQN_SCHEDULE_STEPS / DQN_STEPS  # same schedule in env steps
-    return DQN("MlpPolicy", env, **{**DQN_COMMON, "exploration_fraction": fraction},
-               policy_kwargs=dict(net_arch=[256, 256]), seed=seed, device="cpu", verbose=0)
+    return DQN(
+        "MlpPolicy",
+        env,
+        **{**DQN_COMMON, "exploration_fraction": fraction},
+        policy_kwargs=dict(net_arch=[256, 256]),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
 
 
 def dqn_rlgen_overrides() -> list[str]:
     c = DQN_COMMON
-    return ["env=CartPole-v1", "num_envs=1", f"optim.lr={c['learning_rate']}", f"batch_size={c['batch_size']}",
-            f"buffer_size={c['buffer_size']}", f"learning_starts={c['learning_starts']}", f"gamma={c['gamma']}",
-            f"target_update_interval={c['target_update_interval']}", f"train_freq={c['train_freq']}",
-            f"gradient_steps={c['gradient_steps']}",
-            f"exploration_fraction={c['exploration_fraction'] * DQN_SCHEDULE_STEPS / DQN_STEPS}",
-            f"exploration_final_eps={c['exploration_final_eps']}", "hidden=[256, 256]", "double_q=false",
-            "trainer.ema_decay=0"]  # SB3 keeps no averaged weights; rlgen's greedy agent does by default
+    return [
+        "env=CartPole-v1",
+        "num_envs=1",
+        f"optim.lr={c['learning_rate']}",
+        f"batch_size={c['batch_size']}",
+        f"buffer_size={c['buffer_size']}",
+        f"learning_starts={c['learning_starts']}",
+        f"gamma={c['gamma']}",
+        f"target_update_interval={c['target_update_interval']}",
+        f"train_freq={c['train_freq']}",
+        f"gradient_steps={c['gradient_steps']}",
+        f"exploration_fraction={c['exploration_fraction'] * DQN_SCHEDULE_STEPS / DQN_STEPS}",
+        f"exploration_final_eps={c['exploration_final_eps']}",
+        "hidden=[256, 256]",
+        "double_q=false",
+        "trainer.ema_decay=0",
+    ]  # SB3 keeps no averaged weights; rlgen's greedy agent does by default
 
 
 def main() -> None:
@@ -136,9 +204,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", default=["ppo", "dqn"], choices=["ppo", "dqn"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--dqn-set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help=f"change DQN hyper-parameters on both sides, in SB3's names: {', '.join(DQN_COMMON)}")
-    parser.add_argument("--dqn-cap", type=int, default=DQN_STEPS, help="DQN env-step cap (the exploration schedule still spans 8k steps)")
+    parser.add_argument(
+        "--dqn-set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"change DQN hyper-parameters on both sides, in SB3's names: {', '.join(DQN_COMMON)}",
+    )
+    parser.add_argument(
+        "--dqn-cap",
+        type=int,
+        default=DQN_STEPS,
+        help="DQN env-step cap (the exploration schedule still spans 8k steps)",
+    )
     args = parser.parse_args()
     DQN_STEPS = args.dqn_cap
     if DQN_STEPS < 1:
@@ -164,14 +242,20 @@ def main() -> None:
             ours = rlgen_run(algo, overrides, seed, cap)
             theirs = sb3_run(sb3_make, seed, cap)
             rows.append((seed, ours, theirs))
-            print(f"{algo} seed {seed}: rlgen {ours[0]:6.1f} s {ours[1]:7d} steps{'' if ours[2] else ' (cap)'} | "
-                  f"sb3 {theirs[0]:6.1f} s {theirs[1]:7d} steps{'' if theirs[2] else ' (cap)'}", flush=True)
+            print(
+                f"{algo} seed {seed}: rlgen {ours[0]:6.1f} s {ours[1]:7d} steps{'' if ours[2] else ' (cap)'} | "
+                f"sb3 {theirs[0]:6.1f} s {theirs[1]:7d} steps{'' if theirs[2] else ' (cap)'}",
+                flush=True,
+            )
         t_ours = statistics.median(r[1][0] for r in rows)
         t_theirs = statistics.median(r[2][0] for r in rows)
         s_ours = statistics.median(r[1][1] for r in rows)
         s_theirs = statistics.median(r[2][1] for r in rows)
-        print(f"{algo}: median time rlgen {t_ours:.1f} s vs sb3 {t_theirs:.1f} s -> rlgen takes {t_ours / t_theirs:.2f}x "
-              f"of sb3's time; median env steps rlgen {s_ours:.0f} vs sb3 {s_theirs:.0f}", flush=True)
+        print(
+            f"{algo}: median time rlgen {t_ours:.1f} s vs sb3 {t_theirs:.1f} s -> rlgen takes {t_ours / t_theirs:.2f}x "
+            f"of sb3's time; median env steps rlgen {s_ours:.0f} vs sb3 {s_theirs:.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -40,15 +40,22 @@ def main() -> None:
         for data in args.data:
             accs, times = [], []
             for seed in args.seeds:
-                cfg = build_config(ClassifierConfig, {}, [f"data={data}", f"seed={seed}", "wandb.mode=disabled", "trainer.progress=off"])
+                cfg = build_config(
+                    ClassifierConfig,
+                    {},
+                    [f"data={data}", f"seed={seed}", "wandb.mode=disabled", "trainer.progress=off"],
+                )
                 start = time.time()
                 run = train("classifier", cfg, Path(tmp) / f"{data}-{seed}")
                 wall = time.time() - start
                 summary = json.loads((run / "summary.json").read_text())
                 accs.append(summary["test/accuracy"])
                 times.append(wall)
-                print(f"{data} seed {seed}: test accuracy {summary['test/accuracy']:.4f}, {wall:.1f} s "
-                      f"(stopped at step {summary['step']}: {summary['status']})", flush=True)
+                print(
+                    f"{data} seed {seed}: test accuracy {summary['test/accuracy']:.4f}, {wall:.1f} s "
+                    f"(stopped at step {summary['step']}: {summary['status']})",
+                    flush=True,
+                )
             svc_acc, svc_time = svc_reference(build_config(ClassifierConfig, {}, [f"data={data}"]))
             rows.append((data, np.mean(accs), np.min(accs), np.median(times), np.max(times), svc_acc, svc_time))
     print("\n| data | rlgen test acc (mean / min) | wall s (median / max) | SVC test acc | SVC s |")

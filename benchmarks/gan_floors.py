@@ -41,8 +41,11 @@ from rlgen.run import load_run, train
 
 def train_cgan(data: str, minutes: float, seed: int, root: Path) -> Path:
     """`rlgen train cgan --data DATA --minutes M --seed S` (default config otherwise)."""
-    cfg = build_config(CGANConfig, {}, [f"data={data}", f"minutes={minutes}", f"seed={seed}",
-                                        "wandb.mode=disabled", "trainer.progress=off"])
+    cfg = build_config(
+        CGANConfig,
+        {},
+        [f"data={data}", f"minutes={minutes}", f"seed={seed}", "wandb.mode=disabled", "trainer.progress=off"],
+    )
     return train("cgan", cfg, root / f"cgan-{data}-{seed}")
 
 
@@ -84,8 +87,14 @@ class MLPGenerator(nn.Module):
         def block(i: int, o: int, norm: bool = True) -> list[nn.Module]:
             return [nn.Linear(i, o), *([nn.BatchNorm1d(o, 0.8)] if norm else []), nn.LeakyReLU(0.2)]
 
-        self.net = nn.Sequential(*block(latent + classes, 128, norm=False), *block(128, 256), *block(256, 512),
-                                 *block(512, 1024), nn.Linear(1024, int(np.prod(shape))), nn.Tanh())
+        self.net = nn.Sequential(
+            *block(latent + classes, 128, norm=False),
+            *block(128, 256),
+            *block(256, 512),
+            *block(512, 1024),
+            nn.Linear(1024, int(np.prod(shape))),
+            nn.Tanh(),
+        )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([z, self.embed(labels)], 1)).view(len(z), *self.shape)
@@ -98,9 +107,15 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(classes, classes)
         self.net = nn.Sequential(
-            nn.Linear(int(np.prod(shape)) + classes, 512), nn.LeakyReLU(0.2),
-            nn.Linear(512, 512), nn.Dropout(0.4), nn.LeakyReLU(0.2),
-            nn.Linear(512, 512), nn.Dropout(0.4), nn.LeakyReLU(0.2), nn.Linear(512, 1),
+            nn.Linear(int(np.prod(shape)) + classes, 512),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 512),
+            nn.Dropout(0.4),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 512),
+            nn.Dropout(0.4),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 1),
         )
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -139,8 +154,14 @@ def mlp_baseline(minutes: float, seed: int, n: int = 1000) -> tuple[dict[str, fl
     with torch.no_grad():
         z = torch.randn(n, latent, generator=torch.Generator().manual_seed(1234))
         images = (generator(z, requested) + 1) / 2
-    metrics = evaluate_samples(reference_classifier("mnist5k"), images.clamp(0, 1), requested,
-                               real_test=splits.test.x, real_train=splits.train.x, n=n)
+    metrics = evaluate_samples(
+        reference_classifier("mnist5k"),
+        images.clamp(0, 1),
+        requested,
+        real_test=splits.test.x,
+        real_train=splits.train.x,
+        n=n,
+    )
     return metrics, steps
 
 
@@ -151,7 +172,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--tasks", nargs="+", default=["mnist5k", "shapes", "mlp"], choices=["mnist5k", "shapes", "mlp"])
+    parser.add_argument(
+        "--tasks", nargs="+", default=["mnist5k", "shapes", "mlp"], choices=["mnist5k", "shapes", "mlp"]
+    )
     parser.add_argument("--keep", help="keep the run directories under this folder")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -162,27 +185,38 @@ def main() -> None:
             for seed in args.seeds:
                 if task == "mlp":
                     metrics, steps = mlp_baseline(args.minutes, seed)
-                    rows.append(f"| MLP cGAN (baseline), mnist5k | {seed} | {steps} | {metrics['metrics/conditional_accuracy']:.4f} | "
-                                f"{metrics['metrics/frechet']:.2f} / {metrics['metrics/frechet_real']:.2f} = "
-                                f"{metrics['metrics/frechet_ratio']:.2f} | - |")
+                    rows.append(
+                        f"| MLP cGAN (baseline), mnist5k | {seed} | {steps} | {metrics['metrics/conditional_accuracy']:.4f} | "
+                        f"{metrics['metrics/frechet']:.2f} / {metrics['metrics/frechet_real']:.2f} = "
+                        f"{metrics['metrics/frechet_ratio']:.2f} | - |"
+                    )
                     print(f"mlp seed {seed}: {steps} steps, {json.dumps(metrics)}", flush=True)
                     continue
                 run = train_cgan(task, args.minutes, seed, root)
                 result = json.loads((run / "eval.json").read_text())
                 summary = json.loads((run / "summary.json").read_text())
-                print(f"cgan {task} seed {seed}: {summary['step']} steps, best at step {summary.get('best/step')}: "
-                      f"{json.dumps(result)}", flush=True)
+                print(
+                    f"cgan {task} seed {seed}: {summary['step']} steps, best at step {summary.get('best/step')}: "
+                    f"{json.dumps(result)}",
+                    flush=True,
+                )
                 for elapsed, step, point in curve(run):
-                    print(f"    {elapsed:6.0f} s  step {step:5d}  frechet_ratio {point['metrics/frechet_ratio']:7.2f}  "
-                          f"conditional_accuracy {point.get('metrics/conditional_accuracy', float('nan')):.3f}")
+                    print(
+                        f"    {elapsed:6.0f} s  step {step:5d}  frechet_ratio {point['metrics/frechet_ratio']:7.2f}  "
+                        f"conditional_accuracy {point.get('metrics/conditional_accuracy', float('nan')):.3f}"
+                    )
                 both = shape_colour_accuracy(run) if task == "shapes" else float("nan")
                 if task == "shapes":
                     print(f"    shape and colour right: {both:.4f}")
-                rows.append(f"| rlgen cgan, {task} | {seed} | {summary['step']} | {result['metrics/conditional_accuracy']:.4f} | "
-                            f"{result['metrics/frechet']:.2f} / {result['metrics/frechet_real']:.2f} = "
-                            f"{result['metrics/frechet_ratio']:.2f} | {'-' if task != 'shapes' else f'{both:.4f}'} |")
+                rows.append(
+                    f"| rlgen cgan, {task} | {seed} | {summary['step']} | {result['metrics/conditional_accuracy']:.4f} | "
+                    f"{result['metrics/frechet']:.2f} / {result['metrics/frechet_real']:.2f} = "
+                    f"{result['metrics/frechet_ratio']:.2f} | {'-' if task != 'shapes' else f'{both:.4f}'} |"
+                )
     print(f"\n{args.minutes:g} minutes each, 1,000 samples; Frechet = reference-classifier features vs the test split")
-    print("| model, data | seed | steps | conditional accuracy (all factors) | Frechet / real = ratio | shape & colour right |")
+    print(
+        "| model, data | seed | steps | conditional accuracy (all factors) | Frechet / real = ratio | shape & colour right |"
+    )
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
 

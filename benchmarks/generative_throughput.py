@@ -25,8 +25,16 @@ MODELS = ("gan", "cgan", "vae", "cvae", "pix2pix")
 def measure(name: str, data: str, batch: int, device: str, precision: str, steps: int, extra: list[str]) -> float:
     """Images per second over `steps` train steps after two warm-up steps."""
     cls = get_algo(name)
-    overrides = [f"data={data}", f"batch_size={batch}", "metrics=false", f"device={device}",
-                 f"trainer.precision={precision}", "wandb.mode=disabled", "trainer.progress=off", *extra]
+    overrides = [
+        f"data={data}",
+        f"batch_size={batch}",
+        "metrics=false",
+        f"device={device}",
+        f"trainer.precision={precision}",
+        "wandb.mode=disabled",
+        "trainer.progress=off",
+        *extra,
+    ]
     config = build_config(cls.Config, {}, overrides)
     with tempfile.TemporaryDirectory() as run_dir:
         tracker = Tracker(run_dir, config.wandb)

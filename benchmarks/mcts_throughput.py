@@ -31,7 +31,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--bf16", action="store_true")
-    parser.add_argument("--win-check", action="store_true", help="one move of lookahead at each expansion (MCTSConfig.win_check)")
+    parser.add_argument(
+        "--win-check", action="store_true", help="one move of lookahead at each expansion (MCTSConfig.win_check)"
+    )
     parser.add_argument("--no-solver", action="store_true", help="without proof propagation (MCTSConfig.solver=False)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -46,7 +48,12 @@ def main() -> None:
         model = PolicyValueNet(game.board_shape, game.num_actions, blocks, channels).to(device)
         evaluator = NetworkEvaluator(game, model, device, torch.bfloat16 if args.bf16 else None)
         label = f"network {blocks}x{channels} on {device}{' bf16' if args.bf16 else ''}"
-    mcts = MCTS(game, evaluator, MCTSConfig(simulations=args.simulations, win_check=args.win_check, solver=not args.no_solver), seed=0)
+    mcts = MCTS(
+        game,
+        evaluator,
+        MCTSConfig(simulations=args.simulations, win_check=args.win_check, solver=not args.no_solver),
+        seed=0,
+    )
     rng = np.random.default_rng(0)
     state = game.initial(args.games)
     tree = None
@@ -62,8 +69,10 @@ def main() -> None:
         tree = mcts.advance(result.tree, actions).take(going)
         state = state.take(going)
     elapsed = time.perf_counter() - start
-    print(f"{args.game}, {label}, {args.games} games x {args.simulations} sims/move, {args.moves} moves, "
-          f"{args.threads} thread(s){', win check' if args.win_check else ''}{', no solver' if args.no_solver else ''}: {sims / elapsed:,.0f} simulations/s ({sims:,} in {elapsed:.1f} s)")
+    print(
+        f"{args.game}, {label}, {args.games} games x {args.simulations} sims/move, {args.moves} moves, "
+        f"{args.threads} thread(s){', win check' if args.win_check else ''}{', no solver' if args.no_solver else ''}: {sims / elapsed:,.0f} simulations/s ({sims:,} in {elapsed:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -40,25 +40,41 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.keep) if args.keep else Path(tmp)
         for seed in args.seeds:
-            cfg = build_config(VAEConfig, {}, [
-                f"data={args.data}", f"seed={seed}", f"minutes={args.minutes}", f"iw_samples={args.iw_samples}",
-                f"metrics={args.metrics}", "wandb.mode=disabled", "trainer.progress=off",
-            ])
+            cfg = build_config(
+                VAEConfig,
+                {},
+                [
+                    f"data={args.data}",
+                    f"seed={seed}",
+                    f"minutes={args.minutes}",
+                    f"iw_samples={args.iw_samples}",
+                    f"metrics={args.metrics}",
+                    "wandb.mode=disabled",
+                    "trainer.progress=off",
+                ],
+            )
             start = time.time()
             run = train("vae", cfg, root / f"vae-{args.data}-{seed}", overwrite=True)
             wall = time.time() - start
             summary = json.loads((run / "summary.json").read_text())
-            print(f"seed {seed}: {summary['step']} steps in {summary['elapsed_s'] / 60:.1f} min; best dev ELBO "
-                  f"{summary['best/value']:.2f} at step {summary['best/step']}; test ELBO {summary['test/nll_elbo']:.2f}, "
-                  f"IW-NLL (k={args.iw_samples}) {summary['test/nll_iw']:.2f} nats; report took "
-                  f"{wall - summary['elapsed_s']:.0f} s", flush=True)
+            print(
+                f"seed {seed}: {summary['step']} steps in {summary['elapsed_s'] / 60:.1f} min; best dev ELBO "
+                f"{summary['best/value']:.2f} at step {summary['best/step']}; test ELBO {summary['test/nll_elbo']:.2f}, "
+                f"IW-NLL (k={args.iw_samples}) {summary['test/nll_iw']:.2f} nats; report took "
+                f"{wall - summary['elapsed_s']:.0f} s",
+                flush=True,
+            )
             print("  dev ELBO vs minutes: " + ", ".join(f"{m:.1f}:{v:.1f}" for m, v in dev_curve(run)), flush=True)
             rows.append((seed, summary))
-    print(f"\n| seed | steps | minutes | best dev ELBO | test ELBO | test IW-NLL (k={args.iw_samples}) | active units |")
+    print(
+        f"\n| seed | steps | minutes | best dev ELBO | test ELBO | test IW-NLL (k={args.iw_samples}) | active units |"
+    )
     print("|---|---|---|---|---|---|---|")
     for seed, s in rows:
-        print(f"| {seed} | {s['step']} | {s['elapsed_s'] / 60:.1f} | {s['best/value']:.2f} | {s['test/nll_elbo']:.2f} | "
-              f"{s['test/nll_iw']:.2f} | {s['test/active_units']:.0f} |")
+        print(
+            f"| {seed} | {s['step']} | {s['elapsed_s'] / 60:.1f} | {s['best/value']:.2f} | {s['test/nll_elbo']:.2f} | "
+            f"{s['test/nll_iw']:.2f} | {s['test/active_units']:.0f} |"
+        )
     nll = [s["test/nll_iw"] for _, s in rows]
     print(f"\nIW-NLL mean {np.mean(nll):.2f}, worst {np.max(nll):.2f} (floor 110)")
 

@@ -112,7 +112,9 @@ class _RaiseOnIllegal(wrappers.BaseWrapper):
             mask = env.observe(agent)["action_mask"]
             if not (0 <= int(action) < len(mask)) or not mask[int(action)]:
                 legal = ", ".join(env.game.action_to_text(int(a)) for a in np.flatnonzero(mask))
-                raise IllegalMoveError(f"{agent} played illegal action {action} in {env.game.name}; legal moves: {legal}")
+                raise IllegalMoveError(
+                    f"{agent} played illegal action {action} in {env.game.name}; legal moves: {legal}"
+                )
         super().step(action)
 
 
@@ -125,9 +127,6 @@ def pettingzoo_env(name: str, render_mode: str | None = None, illegal: str = "te
     if illegal not in ILLEGAL_CHOICES:
         raise ValueError(f"illegal must be one of {ILLEGAL_CHOICES}, got {illegal!r}")
     env: AECEnv = GameAECEnv(make_game(name, **options), render_mode=render_mode)
-    if illegal == "terminate":
-        env = wrappers.TerminateIllegalWrapper(env, illegal_reward=-1)
-    else:
-        env = _RaiseOnIllegal(env)
+    env = wrappers.TerminateIllegalWrapper(env, illegal_reward=-1) if illegal == "terminate" else _RaiseOnIllegal(env)
     env = wrappers.AssertOutOfBoundsWrapper(env)
     return wrappers.OrderEnforcingWrapper(env)

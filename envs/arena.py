@@ -28,8 +28,10 @@ def load_pettingzoo(spec: str, **kwargs: Any) -> Any:
             return module.env(**kwargs)
         return getattr(importlib.import_module(prefix), name)(**kwargs)
     except ImportError as exc:
-        raise ImportError(f"cannot load PettingZoo env {spec!r}: {exc}. Classic envs: pettingzoo:tictactoe_v3, "
-                          "pettingzoo:connect_four_v3, pettingzoo:go_v5, pettingzoo:chess_v6") from exc
+        raise ImportError(
+            f"cannot load PettingZoo env {spec!r}: {exc}. Classic envs: pettingzoo:tictactoe_v3, "
+            "pettingzoo:connect_four_v3, pettingzoo:go_v5, pettingzoo:chess_v6"
+        ) from exc
 
 
 class RandomPolicy:
@@ -114,4 +116,3 @@ def play_pettingzoo(
             row = table[labels[seat[agent]]]
             row["wins" if total > 0 else "losses" if total < 0 else "draws"] += 1
     return table
-

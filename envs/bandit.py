@@ -73,7 +73,11 @@ class BanditEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
         super().reset(seed=seed)
-        self.means = self.given_means.copy() if self.given_means is not None else _draw_means(self.np_random, (self.k,), self.reward_kind)
+        self.means = (
+            self.given_means.copy()
+            if self.given_means is not None
+            else _draw_means(self.np_random, (self.k,), self.reward_kind)
+        )
         self.t = 0
         return 0, {"means": self.means.copy(), "optimal_arm": int(self.means.argmax())}
 

@@ -123,7 +123,14 @@ class Game:
         board = np.zeros((batch, self.height, self.width), dtype=np.int8)
         self._setup(board)
         zeros = np.zeros(batch, dtype=np.int8)
-        return GameState(board, zeros.copy(), np.zeros(batch, bool), np.full(batch, -1, np.int8), np.zeros(batch, np.int16), zeros.copy())
+        return GameState(
+            board,
+            zeros.copy(),
+            np.zeros(batch, bool),
+            np.full(batch, -1, np.int8),
+            np.zeros(batch, np.int16),
+            zeros.copy(),
+        )
 
     def _setup(self, board: np.ndarray) -> None:
         """Place the starting stones (none by default)."""
@@ -199,7 +206,9 @@ class Game:
             raise ValueError(f"{self.name}: expected {state.batch} actions (one per game), got shape {array.shape}")
         out = np.flatnonzero((array < 0) | (array >= self.num_actions))
         if len(out):
-            raise IllegalMoveError(f"{self.name}: action {int(array[out[0]])} in game {out[0]} is outside 0..{self.num_actions - 1}")
+            raise IllegalMoveError(
+                f"{self.name}: action {int(array[out[0]])} in game {out[0]} is outside 0..{self.num_actions - 1}"
+            )
         return array.astype(np.int64)
 
     # ------------------------------------------------------------------ results and views

@@ -34,6 +34,7 @@ def completes_line(board: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int
 
 class MNKGame(Game):
     """Place a stone on any empty cell; k in a row (horizontal, vertical, diagonal) wins."""
+
     blockable_threats = True
 
     def __init__(self, height: int, width: int, k: int, name: str, description: str = "") -> None:

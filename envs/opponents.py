@@ -153,7 +153,9 @@ def evaluate_positions(game: Game, state: GameState, player: np.ndarray) -> np.n
 
         colour = (1 - 2 * player.astype(np.int8))[:, None, None]
         own, opp = state.board == colour, state.board == -colour
-        positional = (own * _othello_weights(game.height)).sum((1, 2)) - (opp * _othello_weights(game.height)).sum((1, 2))
+        positional = (own * _othello_weights(game.height)).sum((1, 2)) - (opp * _othello_weights(game.height)).sum(
+            (1, 2)
+        )
         own_bits, opp_bits, size = to_bits(own), to_bits(opp), game.height
         mobility = popcount(legal_bits(own_bits, opp_bits, size)) - popcount(legal_bits(opp_bits, own_bits, size))
         value = positional + 2.0 * mobility

@@ -82,12 +82,16 @@ class PettingZooGame:
 
     def _describe(self, envs: list[Any]) -> EnvState:
         n = len(envs)
-        state = EnvState(np.empty(n, object), np.zeros(n, np.int8), np.zeros(n, bool), np.full(n, -1, np.int8), np.zeros(n, np.int16))
+        state = EnvState(
+            np.empty(n, object), np.zeros(n, np.int8), np.zeros(n, bool), np.full(n, -1, np.int8), np.zeros(n, np.int16)
+        )
         for i, env in enumerate(envs):
             state.envs[i] = env
             agent = env.agent_selection
             state.to_play[i] = self.players.index(agent)
-            state.done[i] = bool(env.terminations.get(agent, False) or env.truncations.get(agent, False)) or not env.agents
+            state.done[i] = (
+                bool(env.terminations.get(agent, False) or env.truncations.get(agent, False)) or not env.agents
+            )
             if state.done[i]:
                 rewards = [env.rewards.get(p, 0.0) for p in self.players]
                 if rewards[0] != rewards[1]:
@@ -115,13 +119,17 @@ class PettingZooGame:
         """Play one move in each position on copies of the envs; the input is unchanged."""
         actions = np.asarray(actions, np.int64).reshape(-1)
         if actions.shape != (state.batch,):
-            raise ValueError(f"{self.name}: expected {state.batch} actions (one per position), got shape {actions.shape}")
+            raise ValueError(
+                f"{self.name}: expected {state.batch} actions (one per position), got shape {actions.shape}"
+            )
         mask = self.legal_mask(state)
         envs = []
         for i, env in enumerate(state.envs):
             if state.done[i] or not 0 <= actions[i] < self.num_actions or not mask[i, actions[i]]:
                 legal = np.flatnonzero(mask[i]).tolist()
-                raise IllegalMoveError(f"{self.name}: illegal move {int(actions[i])} in position {i}; legal moves: {legal}")
+                raise IllegalMoveError(
+                    f"{self.name}: illegal move {int(actions[i])} in position {i}; legal moves: {legal}"
+                )
             child = clone_env(env)
             child.step(int(actions[i]))
             envs.append(child)
@@ -138,7 +146,9 @@ class PettingZooGame:
     def winning_moves(self, state: EnvState, opponent: bool = False) -> np.ndarray:
         """bool [B, num_actions]: legal moves that win on the spot for the side to move."""
         if opponent:
-            raise NotImplementedError(f"{self.name}: the opponent's wins need its turn, which a PettingZoo env cannot be given")
+            raise NotImplementedError(
+                f"{self.name}: the opponent's wins need its turn, which a PettingZoo env cannot be given"
+            )
         return winning_moves_by_stepping(self, state)
 
     def observation(self, state: EnvState) -> np.ndarray:

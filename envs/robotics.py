@@ -56,7 +56,9 @@ class EpisodeFrames(gym.Wrapper):
     """Collects rendered frames of every `every`-th episode and hands them to `sink`
     (a Tracker's `log_video(name, frames, step)`, or any callable(frames, episode))."""
 
-    def __init__(self, env: gym.Env, sink: Any, every: int = 50, name: str = "videos/episode", max_frames: int = 1000) -> None:
+    def __init__(
+        self, env: gym.Env, sink: Any, every: int = 50, name: str = "videos/episode", max_frames: int = 1000
+    ) -> None:
         super().__init__(env)
         if env.render_mode != "rgb_array":
             raise ValueError("frame capture needs render_mode='rgb_array'")
@@ -154,7 +156,9 @@ def load_normalization_state(env: gym.Env, state: dict[str, Any], freeze: bool =
     wrapper = _find_normalizer(env)
     rms = wrapper.obs_rms
     if np.shape(state["mean"]) != np.shape(rms.mean):
-        raise ValueError(f"normalization statistics of shape {np.shape(state['mean'])} do not fit observations of shape {np.shape(rms.mean)}")
+        raise ValueError(
+            f"normalization statistics of shape {np.shape(state['mean'])} do not fit observations of shape {np.shape(rms.mean)}"
+        )
     rms.mean, rms.var, rms.count = np.array(state["mean"]), np.array(state["var"]), float(state["count"])
     if freeze:
         wrapper.update_running_mean = False

@@ -41,7 +41,9 @@ class SameStepCartPole(CartPoleVectorEnv):
         self.prev_done[:] = False  # already reset here, not on the next step
         return np.ascontiguousarray(obs, np.float32), reward, terminated, truncated, info
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = super().reset(seed=seed, options=options)
         return np.ascontiguousarray(obs), info
 
@@ -55,7 +57,9 @@ NATIVE: dict[str, tuple[type[gym.vector.VectorEnv], set[str], int]] = {
 }
 
 
-def native_vector_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> gym.vector.VectorEnv | None:
+def native_vector_env(
+    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None
+) -> gym.vector.VectorEnv | None:
     """The natively vectorized `env_id` with same-step autoreset, or None where there is
     none, the kwargs ask for something it does not do, or `num_envs` is too few for it to
     be the faster."""

@@ -150,7 +150,9 @@ class GenerativeAlgorithm(Algorithm):
         cond = rows.repeat_interleave(columns, dim=0)
         return self.generate(z, cond), names
 
-    def interpolate(self, steps: int = 8, rows: int = 4, condition: Any = None, seed: int | None = None) -> torch.Tensor:
+    def interpolate(
+        self, steps: int = 8, rows: int = 4, condition: Any = None, seed: int | None = None
+    ) -> torch.Tensor:
         """Rows of images along great-circle paths between two random latents."""
         generator = torch.Generator().manual_seed(self.config.seed if seed is None else seed)
         start, end = self.latents(rows, generator), self.latents(rows, generator)
@@ -166,7 +168,9 @@ class GenerativeAlgorithm(Algorithm):
     def log_grid(self) -> None:
         images, names = self.grid()
         caption = "rows: " + "; ".join(names) if any(names) else None
-        self.trainer.tracker.log_image("samples/grid", make_grid(images, self.config.grid_columns), self.trainer.step, caption)
+        self.trainer.tracker.log_image(
+            "samples/grid", make_grid(images, self.config.grid_columns), self.trainer.step, caption
+        )
 
     def reference(self) -> Any:
         """The dataset's cached reference classifier (trained on first use)."""
@@ -231,7 +235,9 @@ def make_grid(images: torch.Tensor, columns: int, pad: int = 1) -> torch.Tensor:
     grid = torch.ones(c, rows * (h + pad) + pad, columns * (w + pad) + pad) * 0.5
     for i in range(n):
         r, col = divmod(i, columns)
-        grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + col * (w + pad) : pad + col * (w + pad) + w] = images[i]
+        grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + col * (w + pad) : pad + col * (w + pad) + w] = (
+            images[i]
+        )
     return grid
 
 
@@ -261,7 +267,9 @@ class Generator:
         """One row per condition (class, attribute value, caption) with shared noise per column."""
         return self.algorithm.grid(seed, columns)
 
-    def interpolate(self, steps: int = 8, rows: int = 4, condition: Any = None, seed: int | None = None) -> torch.Tensor:
+    def interpolate(
+        self, steps: int = 8, rows: int = 4, condition: Any = None, seed: int | None = None
+    ) -> torch.Tensor:
         return self.algorithm.interpolate(steps, rows, condition, seed)
 
 

@@ -148,7 +148,9 @@ class ConditionSpec:
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, value = (s.strip() for s in part.partition("="))
             if not sep:
-                raise ConfigError(f"attribute condition '{part}' is not 'factor=value'; the model accepts {self.accepts()}")
+                raise ConfigError(
+                    f"attribute condition '{part}' is not 'factor=value'; the model accepts {self.accepts()}"
+                )
             if key not in self.factors:
                 raise unknown_name("attribute factor", key, names)
             if value not in self.factors[key]:
@@ -246,7 +248,9 @@ def load_condition_image(path: str | Path, shape: tuple[int, int, int]) -> torch
         raise ConfigError(f"cannot read condition image '{path}': {exc}") from None
     channels, height, width = shape
     if image.size != (width, height):
-        raise ConfigError(f"condition image '{path}' is {image.size[0]}x{image.size[1]}; the model takes {width}x{height}")
+        raise ConfigError(
+            f"condition image '{path}' is {image.size[0]}x{image.size[1]}; the model takes {width}x{height}"
+        )
     image = image.convert("L" if channels == 1 else "RGB")
     array = torch.tensor(np.asarray(image), dtype=torch.float32).view(height, width, -1) / 255.0
     return array.permute(2, 0, 1).unsqueeze(0)

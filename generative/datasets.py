@@ -53,7 +53,9 @@ def animal() -> ImageDataset:
     """animal-mnist's 10,000 28x28 silhouettes (1,000 per class), read from its gzipped arrays."""
     spec = importlib.util.find_spec("animal_mnist")  # finds the folder without running its TF imports
     if spec is None or not spec.submodule_search_locations:
-        raise MissingExtraError(f"the 'animal' dataset needs the animal-mnist package; install it with: {ANIMAL_INSTALL}")
+        raise MissingExtraError(
+            f"the 'animal' dataset needs the animal-mnist package; install it with: {ANIMAL_INSTALL}"
+        )
     folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "Animal_MNIST"
     arrays = []
     for name in ("animal_data_version_3.gz", "animal_label_version_3.gz"):
@@ -88,9 +90,15 @@ COLOURS = {
 }
 SIZES = ["small", "large"]
 POSITIONS = [
-    "top left", "top", "top right",
-    "left", "centre", "right",
-    "bottom left", "bottom", "bottom right",
+    "top left",
+    "top",
+    "top right",
+    "left",
+    "centre",
+    "right",
+    "bottom left",
+    "bottom",
+    "bottom right",
 ]  # row-major over a 3x3 grid
 BACKGROUNDS = {"black": (0.0, 0.0, 0.0), "grey": (0.42, 0.42, 0.42), "white": (0.95, 0.95, 0.95)}
 FACTORS: dict[str, list[str]] = {
@@ -161,7 +169,9 @@ def render_shapes(
     for column, (factor, values) in enumerate(FACTORS.items()):
         bad = (attributes[:, column] < 0) | (attributes[:, column] >= len(values))
         if bad.any():
-            raise ConfigError(f"{factor} index {int(attributes[bad, column][0])} out of range 0..{len(values) - 1} ({values})")
+            raise ConfigError(
+                f"{factor} index {int(attributes[bad, column][0])} out of range 0..{len(values) - 1} ({values})"
+            )
     if size < 8:
         raise ConfigError(f"shapes need size >= 8 pixels, got {size}")
     n = len(attributes)
@@ -220,8 +230,14 @@ def shapes(size: int = 32, n: int = 10_000, seed: int = 0) -> ImageDataset:
     attributes_t = torch.from_numpy(attributes)
     name = "shapes" if size == 32 else f"shapes{size}"
     return ImageDataset(
-        name, filled, attributes_t[:, 0].clone(), list(SHAPES), {k: list(v) for k, v in FACTORS.items()},
-        attributes_t, captions, {"outline": outline},
+        name,
+        filled,
+        attributes_t[:, 0].clone(),
+        list(SHAPES),
+        {k: list(v) for k, v in FACTORS.items()},
+        attributes_t,
+        captions,
+        {"outline": outline},
     )
 
 
@@ -296,9 +312,7 @@ def caption_to_attributes(text: str) -> dict[str, str]:
         if factor is None and word == "shape":
             continue
         if factor is None:
-            hint = (
-                f" ('{word}' is a background: write '... on a {word} background')" if word in BACKGROUNDS else ""
-            )
+            hint = f" ('{word}' is a background: write '... on a {word} background')" if word in BACKGROUNDS else ""
             raise ConfigError(f"unknown word '{word}' in caption {text!r}{hint}; known words: {_known_words()}")
         if factor in found:
             raise ConfigError(f"caption {text!r} names the {factor} twice ('{found[factor]}' and '{word}')")

@@ -201,7 +201,16 @@ class _NativeConvTranspose(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         with _without_onednn():
             return torch.ops.aten.convolution_backward(
-                grad.contiguous(), x, weight, [weight.shape[1]], [2, 2], [1, 1], [1, 1], True, [0, 0], 1,
+                grad.contiguous(),
+                x,
+                weight,
+                [weight.shape[1]],
+                [2, 2],
+                [1, 1],
+                [1, 1],
+                True,
+                [0, 0],
+                1,
                 [True, True, True],
             )
 
@@ -439,7 +448,9 @@ class GAN(GenerativeAlgorithm):
             if real_read is not None:  # learned from real images only, so D never learns to read G's mistakes
                 losses["readout"] = cfg.readout_weight * readout_loss(self.spec, real_read, whole)
             if cfg.loss == "wgan-gp":
-                losses["gp"] = cfg.gp_weight * gradient_penalty(self.discriminator, real, fake.detach().float(), condition)
+                losses["gp"] = cfg.gp_weight * gradient_penalty(
+                    self.discriminator, real, fake.detach().float(), condition
+                )
             metrics.update(self.trainer.optimize(losses, optimizer="d"))
         with self.trainer.autocast():
             with torch.no_grad():  # G's loss needs no gradient for D's condition embedding
@@ -451,15 +462,17 @@ class GAN(GenerativeAlgorithm):
             g_terms["readout"] = cfg.readout_weight * readout_loss(self.spec, fake_read, condition)
         metrics.update(self.trainer.optimize(g_terms, optimizer="g"))
         real_acc, fake_acc = d_accuracy(cfg.loss, real_score.detach(), fake_score.detach())
-        metrics.update({
-            "losses/d": float(losses["d"].detach()),
-            "losses/g": float(g_loss.detach()),
-            "charts/d_real_accuracy": real_acc,
-            "charts/d_fake_accuracy": fake_acc,
-            "charts/d_real_score": float(real_score.detach().mean()),
-            "charts/d_fake_score": float(fake_score.detach().mean()),
-            "charts/images_per_second": cfg.n_critic * len(real) / (time.perf_counter() - started),
-        })
+        metrics.update(
+            {
+                "losses/d": float(losses["d"].detach()),
+                "losses/g": float(g_loss.detach()),
+                "charts/d_real_accuracy": real_acc,
+                "charts/d_fake_accuracy": fake_acc,
+                "charts/d_real_score": float(real_score.detach().mean()),
+                "charts/d_fake_score": float(fake_score.detach().mean()),
+                "charts/images_per_second": cfg.n_critic * len(real) / (time.perf_counter() - started),
+            }
+        )
         if "gp" in losses:
             metrics["losses/gp"] = float(losses["gp"].detach()) / max(cfg.gp_weight, 1e-12)
         if "readout" in losses:

@@ -142,15 +142,15 @@ def precision_recall(real: ArrayLike, fake: ArrayLike, k: int = 3) -> dict[str, 
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
     if len(r) <= k or len(f) <= k:
-        raise ConfigError(f"precision/recall with k={k} needs more than {k} points per set, got {len(r)} real and {len(f)} fake")
+        raise ConfigError(
+            f"precision/recall with k={k} needs more than {k} points per set, got {len(r)} real and {len(f)} fake"
+        )
     precision = _inside(f, r, _knn_radii(r, k)).double().mean()
     recall = _inside(r, f, _knn_radii(f, k)).double().mean()
     return {"precision": float(precision), "recall": float(recall)}
 
 
-def conditional_accuracy(
-    pred: ArrayLike, requested: ArrayLike, factors: list[str] | None = None
-) -> dict[str, float]:
+def conditional_accuracy(pred: ArrayLike, requested: ArrayLike, factors: list[str] | None = None) -> dict[str, float]:
     """Agreement of predictions with the requested conditions.
 
     Labels [N]: {"accuracy"}. Attribute rows [N, F]: one entry per factor (named by
@@ -284,7 +284,10 @@ class ReferenceClassifier:
             if self.target == "attributes":
                 assert test.attributes is not None
                 per_factor = (pred == test.attributes).double().mean(0).tolist()
-                self._test_accuracy = {"accuracy": float(np.mean(per_factor)), **dict(zip(self.factors, per_factor, strict=True))}
+                self._test_accuracy = {
+                    "accuracy": float(np.mean(per_factor)),
+                    **dict(zip(self.factors, per_factor, strict=True)),
+                }
             else:
                 self._test_accuracy = {"accuracy": float((pred == test.y).double().mean())}
         return self._test_accuracy
@@ -523,10 +526,14 @@ def evaluate_samples(
     frechet = frechet_distance(fake_feats, test_feats)
     # The distance of 1,000 vs 1,000 real images varies by ~20% with the draw; averaging
     # disjoint draws of the training set steadies the scale the floors compare to.
-    frechet_real = float(np.mean([
-        frechet_distance(train_feats[index], test_feats)
-        for index in _draws(len(real_train), n, REAL_DRAWS, seed=1)
-    ]))
+    frechet_real = float(
+        np.mean(
+            [
+                frechet_distance(train_feats[index], test_feats)
+                for index in _draws(len(real_train), n, REAL_DRAWS, seed=1)
+            ]
+        )
+    )
     results: dict[str, float] = {
         "metrics/frechet": frechet,
         "metrics/frechet_real": frechet_real,
@@ -555,11 +562,17 @@ def evaluate_samples(
             )
         accuracy = conditional_accuracy(pred, requested, factors)
         results.update(
-            {f"metrics/conditional_accuracy{'' if key == 'accuracy' else '/' + key}": value for key, value in accuracy.items()}
+            {
+                f"metrics/conditional_accuracy{'' if key == 'accuracy' else '/' + key}": value
+                for key, value in accuracy.items()
+            }
         )
     reference = ref.test_accuracy
     results.update(
-        {f"metrics/reference_test_accuracy{'' if key == 'accuracy' else '/' + key}": value for key, value in reference.items()}
+        {
+            f"metrics/reference_test_accuracy{'' if key == 'accuracy' else '/' + key}": value
+            for key, value in reference.items()
+        }
     )
     return results
 

@@ -94,7 +94,9 @@ class Pix2PixConfig(GenerativeConfig):
 
     def __post_init__(self) -> None:
         if self.condition != "image":
-            raise ConfigError(f"pix2pix is conditioned on its input image: condition must be 'image', not '{self.condition}'")
+            raise ConfigError(
+                f"pix2pix is conditioned on its input image: condition must be 'image', not '{self.condition}'"
+            )
         for key in ("batch_size", "channels", "max_channels", "d_channels"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -203,8 +205,18 @@ class UNet(nn.Module):
     decoder level concatenated with the encoder map of the same size (skip connections);
     tanh output in [-1, 1]."""
 
-    def __init__(self, in_ch: int, out_ch: int, depth: int, channels: int, max_channels: int,
-                 norm: str, dropout: float, dropout_levels: int, frequencies: int = 0) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        depth: int,
+        channels: int,
+        max_channels: int,
+        norm: str,
+        dropout: float,
+        dropout_levels: int,
+        frequencies: int = 0,
+    ) -> None:
         super().__init__()
         widths = [min(channels * 2**i, max_channels) for i in range(depth)]
         self.features = IntensityFeatures(frequencies)
@@ -223,8 +235,10 @@ class UNet(nn.Module):
         self.ups = nn.ModuleList()
         for level in reversed(range(1, depth)):  # level = the encoder map this up-step's output joins
             in_width = widths[level] if level == depth - 1 else 2 * widths[level]
-            layers = [nn.ConvTranspose2d(in_width, widths[level - 1], 4, 2, 1, bias=norm != "batch"),
-                      g_norm_layer(norm, widths[level - 1])]
+            layers = [
+                nn.ConvTranspose2d(in_width, widths[level - 1], 4, 2, 1, bias=norm != "batch"),
+                g_norm_layer(norm, widths[level - 1]),
+            ]
             if dropout > 0 and depth - 1 - level < dropout_levels:
                 layers.append(NoiseDropout(dropout))
             layers.append(nn.ReLU())
@@ -232,7 +246,8 @@ class UNet(nn.Module):
         top = widths[0]
         self.up_top = nn.Sequential(
             nn.ConvTranspose2d(2 * top if depth > 1 else top, top, 4, 2, 1, bias=norm != "batch"),
-            g_norm_layer(norm, top), nn.ReLU(),
+            g_norm_layer(norm, top),
+            nn.ReLU(),
         )
         # The outermost skip carries the input pixels themselves into a per-pixel (1x1) head:
         # a translation like colorize is mostly a function of each pixel given its context.
@@ -339,9 +354,17 @@ class Pix2Pix(GenerativeAlgorithm):
         d_layers = config.d_layers or min(3, max(1, int(math.log2(min(height, width))) - 3))
         if min(height, width) < 2 ** (d_layers + 1):
             raise ConfigError(f"d_layers {d_layers} is too deep for {height}x{width} images; use 0 (automatic)")
-        generator = UNet(self.input_shape[0], channels, depth, config.channels, config.max_channels,
-                         config.g_norm, config.dropout if config.noise == "dropout" else 0.0, config.dropout_levels,
-                         config.input_frequencies)
+        generator = UNet(
+            self.input_shape[0],
+            channels,
+            depth,
+            config.channels,
+            config.max_channels,
+            config.g_norm,
+            config.dropout if config.noise == "dropout" else 0.0,
+            config.dropout_levels,
+            config.input_frequencies,
+        )
         discriminator = PatchDiscriminator(self.input_shape[0] + channels, d_layers, config.d_channels, config.d_norm)
         self.generator = trainer.add_model("generator", generator)
         self.discriminator = trainer.add_model("discriminator", discriminator)
@@ -467,10 +490,16 @@ class Pix2Pix(GenerativeAlgorithm):
     def log_grid(self) -> None:
         images, names = self.grid()
         per_row = max(1, self.config.grid_columns // 2)
-        self.trainer.tracker.log_image("samples/grid", make_grid(images, 3 * per_row), self.trainer.step,
-                                       f"{self.config.task}: rows of (input, output, target) triplets, dev split")
+        self.trainer.tracker.log_image(
+            "samples/grid",
+            make_grid(images, 3 * per_row),
+            self.trainer.step,
+            f"{self.config.task}: rows of (input, output, target) triplets, dev split",
+        )
 
-    def interpolate(self, steps: int = 8, rows: int = 4, condition: Any = None, seed: int | None = None) -> torch.Tensor:
+    def interpolate(
+        self, steps: int = 8, rows: int = 4, condition: Any = None, seed: int | None = None
+    ) -> torch.Tensor:
         raise ConfigError("pix2pix has no latent space to interpolate; sample with --condition-image instead")
 
     # -- evaluation
@@ -491,8 +520,9 @@ class Pix2Pix(GenerativeAlgorithm):
         test = self.splits.test
         count = len(output)
         requested = test.attributes[:count] if test.attributes is not None else test.y[:count]
-        return evaluate_samples(self.reference(), output, requested, real_test=test.x[:count],
-                                real_train=self.splits.train.x, n=count)
+        return evaluate_samples(
+            self.reference(), output, requested, real_test=test.x[:count], real_train=self.splits.train.x, n=count
+        )
 
     def evaluate(self) -> dict[str, float]:
         self.log_grid()

@@ -98,8 +98,16 @@ class VAEConfig(GenerativeConfig):
     """Trainer plumbing (trainer.ema_decay > 0 keeps an EMA of the model for sampling and evaluation)."""
 
     def __post_init__(self) -> None:
-        for key in ("latent_dim", "encoder_channels", "encoder_hidden", "decoder_channels", "condition_dim",
-                    "iw_samples", "iw_batch", "batch_size"):
+        for key in (
+            "latent_dim",
+            "encoder_channels",
+            "encoder_hidden",
+            "decoder_channels",
+            "condition_dim",
+            "iw_samples",
+            "iw_batch",
+            "batch_size",
+        ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         for key in ("beta", "beta_warmup", "free_bits", "eval_iw_samples"):
@@ -167,7 +175,9 @@ class VAEModel(nn.Module):
         self.likelihood = likelihood
         self.condition = ConditionEncoder(spec, cfg.condition_dim) if spec.kind != "none" else None
         cond_dim = cfg.condition_dim if self.condition is not None else 0
-        self.encoder = ConvEncoder(image_shape, cfg.encoder_hidden, cfg.encoder_channels, act=cfg.activation, norm=cfg.norm)
+        self.encoder = ConvEncoder(
+            image_shape, cfg.encoder_hidden, cfg.encoder_channels, act=cfg.activation, norm=cfg.norm
+        )
         self.encoder_act = activation(cfg.activation)
         self.posterior = nn.Linear(cfg.encoder_hidden + cond_dim, 2 * cfg.latent_dim)
         self.decoder = Decoder(cfg.latent_dim + cond_dim, image_shape, cfg.decoder_channels, cfg.activation)
@@ -364,12 +374,14 @@ class VAE(GenerativeAlgorithm):
         losses = vae_loss(log_px, kl, beta, self.config.free_bits)
         metrics = self.trainer.optimize(losses)
         recon, kl_sum = float(losses["recon"].detach()), float(kl.detach().sum(1).mean())
-        metrics.update({
-            "losses/recon": recon,
-            "losses/kl": kl_sum,
-            "losses/nll_elbo": recon + kl_sum,
-            "charts/beta": beta,
-        })
+        metrics.update(
+            {
+                "losses/recon": recon,
+                "losses/kl": kl_sum,
+                "losses/nll_elbo": recon + kl_sum,
+                "charts/beta": beta,
+            }
+        )
         return metrics
 
     # -- sampling
@@ -435,16 +447,23 @@ class VAE(GenerativeAlgorithm):
 
     def log_interpolation(self) -> None:
         images = self.interpolate(steps=self.config.grid_columns, rows=4)
-        self.trainer.tracker.log_image("samples/interpolation", make_grid(images, self.config.grid_columns),
-                                       self.trainer.step, "rows: great-circle paths between two latents")
+        self.trainer.tracker.log_image(
+            "samples/interpolation",
+            make_grid(images, self.config.grid_columns),
+            self.trainer.step,
+            "rows: great-circle paths between two latents",
+        )
 
     def log_reconstructions(self) -> None:
         n = self.config.grid_columns * 2
         condition = self.eval_conditions("test")
         recon = self.reconstruct(self.test_x[:n], None if condition is None else condition[:n]).float().cpu()
-        self.trainer.tracker.log_image("samples/reconstruction", make_grid(torch.cat([self.test_x[:n].cpu(), recon]),
-                                       self.config.grid_columns), self.trainer.step,
-                                       "top two rows: test images; bottom two: their reconstructions")
+        self.trainer.tracker.log_image(
+            "samples/reconstruction",
+            make_grid(torch.cat([self.test_x[:n].cpu(), recon]), self.config.grid_columns),
+            self.trainer.step,
+            "top two rows: test images; bottom two: their reconstructions",
+        )
 
     def evaluate(self) -> dict[str, float]:
         metrics = self.elbo_metrics("dev", self.dev_x, self.eval_conditions("dev"))
@@ -461,7 +480,9 @@ class VAE(GenerativeAlgorithm):
         results: dict[str, Any] = {"likelihood": self.likelihood, "binarize": self.binarize}
         results.update(self.elbo_metrics("test", self.test_x, condition))
         nll = self.iw_nll(self.test_x, condition, self.config.iw_samples)
-        results.update({"test/nll_iw": nll, "test/bpd_iw": self.bits_per_dim(nll), "test/iw_samples": self.config.iw_samples})
+        results.update(
+            {"test/nll_iw": nll, "test/bpd_iw": self.bits_per_dim(nll), "test/iw_samples": self.config.iw_samples}
+        )
         self.log_interpolation()
         self.log_reconstructions()
         results.update(super().report())
@@ -475,4 +496,3 @@ class CVAE(VAE):
     Config = CVAEConfig
     description = "conditional VAE on labels, attributes or captions"
     conditional = True
-

@@ -25,10 +25,18 @@ def load_run(run_dir: Any) -> Run:
 def __getattr__(name: str) -> Any:
     # Lazy exports keep `import rlgen` (and so the CLI's start-up) light.
     lazy = {
-        "Trainer": "rlgen.trainer", "Callback": "rlgen.trainer", "Algorithm": "rlgen.algorithm",
-        "Tracker": "rlgen.tracking", "RunConfig": "rlgen.config", "OptimConfig": "rlgen.config",
-        "TrainerConfig": "rlgen.config", "WandbConfig": "rlgen.config", "Run": "rlgen.run",
-        "train": "rlgen.run", "resume": "rlgen.run", "evaluate": "rlgen.run",
+        "Trainer": "rlgen.trainer",
+        "Callback": "rlgen.trainer",
+        "Algorithm": "rlgen.algorithm",
+        "Tracker": "rlgen.tracking",
+        "RunConfig": "rlgen.config",
+        "OptimConfig": "rlgen.config",
+        "TrainerConfig": "rlgen.config",
+        "WandbConfig": "rlgen.config",
+        "Run": "rlgen.run",
+        "train": "rlgen.run",
+        "resume": "rlgen.run",
+        "evaluate": "rlgen.run",
         "register_algo": "rlgen.registry",
     }
     if name in lazy:

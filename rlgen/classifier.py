@@ -75,7 +75,9 @@ class ClassifierConfig(RunConfig):
     bayes_error: float = 0.0
     """Estimate of the best achievable error (e.g. human level) for the bias/variance report."""
     optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(name="adamw", lr=3e-3, weight_decay=5e-4, schedule="cosine", warmup_steps=100)
+        default_factory=lambda: OptimConfig(
+            name="adamw", lr=3e-3, weight_decay=5e-4, schedule="cosine", warmup_steps=100
+        )
     )
     """Optimizer."""
     trainer: TrainerConfig = field(
@@ -148,7 +150,9 @@ def decode(logits: torch.Tensor, sizes: list[int] | None) -> torch.Tensor:
     return torch.stack([block.argmax(-1) for block in split_logits(logits, sizes)], dim=-1)
 
 
-def target_loss(logits: torch.Tensor, target: torch.Tensor, sizes: list[int] | None, smoothing: float = 0.0) -> torch.Tensor:
+def target_loss(
+    logits: torch.Tensor, target: torch.Tensor, sizes: list[int] | None, smoothing: float = 0.0
+) -> torch.Tensor:
     """Cross-entropy on the label, or the mean of the per-factor cross-entropies."""
     logits = logits.float()
     if sizes is None:
@@ -168,9 +172,7 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     labels = list(range(len(classes)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     return {
         "accuracy": float((y_true == y_pred).mean()),
         "macro_f1": float(f1.mean()),
@@ -232,8 +234,14 @@ class Classifier(Algorithm):
         self.train_y = targets(self.splits.train, config.target).to(device)
         outputs = sum(self.sizes) if self.sizes else len(self.classes)
         network = CNN(
-            self.splits.train.image_shape, outputs, config.channels, config.hidden,
-            config.activation, config.norm, config.dropout, config.init,
+            self.splits.train.image_shape,
+            outputs,
+            config.channels,
+            config.hidden,
+            config.activation,
+            config.norm,
+            config.dropout,
+            config.init,
         )
         self.model = trainer.add_model("model", network)
         trainer.add_optimizer("main", ["model"], config.optim)
@@ -291,7 +299,10 @@ class Classifier(Algorithm):
         else:
             per_factor = correct.mean(0).tolist()
             # Overall = mean over factors, so every factor weighs the same whatever its size.
-            accuracy = {"": float(np.mean(per_factor)), **{f"/{name}": a for name, a in zip(self.factors, per_factor, strict=True)}}
+            accuracy = {
+                "": float(np.mean(per_factor)),
+                **{f"/{name}": a for name, a in zip(self.factors, per_factor, strict=True)},
+            }
         return loss, accuracy, pred.cpu().numpy()
 
     def evaluate(self) -> dict[str, float]:
@@ -317,10 +328,15 @@ class Classifier(Algorithm):
                 else:
                     for i, (name, values) in enumerate(self.factors.items()):
                         results[f"test/report/{name}"] = classification_report(true[:, i], pred[:, i], values)
-        results["bias_variance"] = bias_variance(errors["train"], errors["dev"], errors["test"], self.config.bayes_error)
+        results["bias_variance"] = bias_variance(
+            errors["train"], errors["dev"], errors["test"], self.config.bayes_error
+        )
         results["data"] = {
-            "name": self.config.data, "target": self.config.target,
-            "train": len(self.splits.train), "dev": len(self.splits.dev), "test": len(self.splits.test),
+            "name": self.config.data,
+            "target": self.config.target,
+            "train": len(self.splits.train),
+            "dev": len(self.splits.dev),
+            "test": len(self.splits.test),
         }
         if self.sizes is None:
             self._confusion_plot(results["test/report"]["confusion_matrix"], self.classes, "test/confusion_matrix")
@@ -346,7 +362,9 @@ class Classifier(Algorithm):
             for j, count in enumerate(row):
                 if count:
                     ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
-        ax.set_title(f"{self.config.data}: test confusion matrix" + (f" ({key.rsplit('/', 1)[1]})" if key.count("/") > 1 else ""))
+        ax.set_title(
+            f"{self.config.data}: test confusion matrix" + (f" ({key.rsplit('/', 1)[1]})" if key.count("/") > 1 else "")
+        )
         self.trainer.tracker.log_image(key, fig, self.trainer.step)
         plt.close(fig)
 

@@ -18,14 +18,26 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--env", help="environment id (rlgen list envs)")
     src.add_argument("--data", help="dataset name (rlgen list datasets)")
     p.add_argument("--config", help="YAML file of config values")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config key, e.g. --set optim.lr=3e-4 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set optim.lr=3e-4 (repeatable)",
+    )
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="training length in the algorithm's unit")
-    budget.add_argument("--minutes", type=float, help="wall-clock budget; training stops at it or at the config's steps, whichever comes first")
+    budget.add_argument(
+        "--minutes",
+        type=float,
+        help="wall-clock budget; training stops at it or at the config's steps, whichever comes first",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--wandb", choices=WANDB_MODES, help="W&B mode (default auto: online with credentials, else offline)")
+    p.add_argument(
+        "--wandb", choices=WANDB_MODES, help="W&B mode (default auto: online with credentials, else offline)"
+    )
     p.add_argument("--wandb-project")
     p.add_argument("--wandb-entity")
     p.add_argument("--wandb-group")
@@ -55,9 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opponent", help="opponent name (game agents)")
     p.add_argument("--games", type=int, help="number of games (game agents)")
     p.add_argument("--episodes", type=int, help="number of episodes (RL agents)")
-    p.add_argument("--sims", type=int, help="MCTS simulations per move (search agents; default: the run's eval_simulations)")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best",
-                   help="weights to evaluate: best.pt (the default) or last.pt (the end of training)")
+    p.add_argument(
+        "--sims", type=int, help="MCTS simulations per move (search agents; default: the run's eval_simulations)"
+    )
+    p.add_argument(
+        "--checkpoint",
+        choices=["best", "last"],
+        default="best",
+        help="weights to evaluate: best.pt (the default) or last.pt (the end of training)",
+    )
 
     p = sub.add_parser("play", help="play against a trained game agent in the terminal")
     p.add_argument("run_dir")
@@ -78,8 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--trials", type=int, required=True)
     p.add_argument("--sampler", choices=("random", "tpe", "gp"), default="tpe")
-    p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=SPEC",
-                   help="search range: KEY=LOW:HIGH[:log|:int] or KEY=a,b,c (default: the algorithm's space)")
+    p.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=SPEC",
+        help="search range: KEY=LOW:HIGH[:log|:int] or KEY=a,b,c (default: the algorithm's space)",
+    )
     p.add_argument("--run-dir", help="study directory (default runs/tune-<algo>-<data|env>-<timestamp>)")
     p.add_argument("--overwrite", action="store_true")
     return parser
@@ -106,7 +130,12 @@ def config_from_args(args: argparse.Namespace) -> tuple[str, Any]:
     for option in ("steps", "minutes", "seed", "device"):
         if getattr(args, option) is not None:
             overrides.append(f"{option}={getattr(args, option)}")
-    for option, key in (("wandb", "mode"), ("wandb_project", "project"), ("wandb_entity", "entity"), ("wandb_group", "group")):
+    for option, key in (
+        ("wandb", "mode"),
+        ("wandb_project", "project"),
+        ("wandb_entity", "entity"),
+        ("wandb_group", "group"),
+    ):
         if getattr(args, option) is not None:
             overrides.append(f"wandb.{key}={getattr(args, option)}")
     if args.tags:
@@ -174,7 +203,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
     generator = load_generator(args.run_dir)
     condition = args.condition_image if args.condition_image is not None else args.condition
     if args.interpolate:
-        images = generator.interpolate(steps=args.columns, rows=max(1, args.n // args.columns), condition=condition, seed=args.seed)
+        images = generator.interpolate(
+            steps=args.columns, rows=max(1, args.n // args.columns), condition=condition, seed=args.seed
+        )
     elif condition is None and generator.condition_kind not in ("none", "image"):
         images, names = generator.grid(seed=args.seed, columns=args.columns)
         print("rows: " + "; ".join(names))
@@ -212,7 +243,9 @@ def _print_results(results: dict[str, Any]) -> None:
             for col in columns:
                 sub.add_column(col, justify="right")
             for name, cells in rows.items():
-                sub.add_row(str(name), *(f"{cells[c]:.4f}" if isinstance(cells[c], float) else str(cells[c]) for c in columns))
+                sub.add_row(
+                    str(name), *(f"{cells[c]:.4f}" if isinstance(cells[c], float) else str(cells[c]) for c in columns)
+                )
             console.print(sub)
 
 
@@ -235,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "eval":
             from rlgen.run import evaluate
 
-            options = {k: getattr(args, k) for k in ("opponent", "games", "episodes", "sims") if getattr(args, k) is not None}
+            options = {
+                k: getattr(args, k) for k in ("opponent", "games", "episodes", "sims") if getattr(args, k) is not None
+            }
             results = evaluate(args.run_dir, checkpoint=args.checkpoint, **options)
             _print_results(results)
             print(f"wrote {Path(args.run_dir) / 'eval.json'}")
@@ -249,8 +284,15 @@ def main(argv: list[str] | None = None) -> int:
             from rlgen.tune import tune
 
             algo, config = config_from_args(args)
-            tune(algo, config, trials=args.trials, sampler=args.sampler, params=args.params,
-                 study_dir=args.run_dir, overwrite=args.overwrite)
+            tune(
+                algo,
+                config,
+                trials=args.trials,
+                sampler=args.sampler,
+                params=args.params,
+                study_dir=args.run_dir,
+                overwrite=args.overwrite,
+            )
     except RlgenError as exc:
         print(f"rlgen: error: {exc}", file=sys.stderr)
         return 2
@@ -262,4 +304,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

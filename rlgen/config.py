@@ -284,7 +284,9 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, str):
             value = yaml.safe_load(value) if value.strip() else {}
         if not isinstance(value, dict):
-            raise ConfigError(f"config key '{key}' is a mapping; give key: value pairs (or set one with {key}.NAME=VALUE), not {value!r}")
+            raise ConfigError(
+                f"config key '{key}' is a mapping; give key: value pairs (or set one with {key}.NAME=VALUE), not {value!r}"
+            )
         return dict(value)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -296,9 +298,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
 def _unknown_key(cls: type, key: str, full_key: str) -> ConfigError:
     names = [f.name for f in dataclasses.fields(cls)]
     return ConfigError(
-        f"unknown config key '{full_key}' for {cls.__name__}; valid keys: "
-        + ", ".join(names)
-        + closest(key, names)
+        f"unknown config key '{full_key}' for {cls.__name__}; valid keys: " + ", ".join(names) + closest(key, names)
     )
 
 
@@ -353,7 +353,9 @@ def apply_override(config: Any, assignment: str) -> None:
         tp = _hints(cls)[part]
         value: Any = raw
         if dataclasses.is_dataclass(tp):
-            raise ConfigError(f"config key '{full}' is a section; set one of its keys, e.g. {full}.{dataclasses.fields(tp)[0].name}=...")
+            raise ConfigError(
+                f"config key '{full}' is a section; set one of its keys, e.g. {full}.{dataclasses.fields(tp)[0].name}=..."
+            )
         setattr(target, part, coerce(value, tp, full))
 
 

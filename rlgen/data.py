@@ -57,9 +57,7 @@ class ImageDataset:
         if self.x.dim() != 4:
             raise ConfigError(f"dataset '{self.name}': images must be [N, C, H, W], got shape {tuple(self.x.shape)}")
         if self.y.dim() != 1 or len(self.y) != n:
-            raise ConfigError(
-                f"dataset '{self.name}': {n} images but labels of shape {tuple(self.y.shape)}"
-            )
+            raise ConfigError(f"dataset '{self.name}': {n} images but labels of shape {tuple(self.y.shape)}")
         if self.attributes is not None and tuple(self.attributes.shape) != (n, len(self.factors)):
             raise ConfigError(
                 f"dataset '{self.name}': attributes must be [{n}, {len(self.factors)}] "
@@ -96,7 +94,11 @@ class ImageDataset:
     def subset(self, index: np.ndarray | torch.Tensor) -> ImageDataset:
         index = torch.as_tensor(index, dtype=torch.long)
         return ImageDataset(
-            self.name, self.x[index], self.y[index], self.classes, self.factors,
+            self.name,
+            self.x[index],
+            self.y[index],
+            self.classes,
+            self.factors,
             None if self.attributes is None else self.attributes[index],
             None if self.captions is None else [self.captions[i] for i in index.tolist()],
             {key: value[index] for key, value in self.extras.items()},
@@ -151,8 +153,7 @@ def images_from_array(array: np.ndarray, source: str) -> torch.Tensor:
             )
     else:
         raise ConfigError(
-            f"{source}: images must be [N, H, W], [N, H, W, C] or [N, C, H, W] with C 1 or 3, "
-            f"got shape {array.shape}"
+            f"{source}: images must be [N, H, W], [N, H, W, C] or [N, C, H, W] with C 1 or 3, got shape {array.shape}"
         )
     if len(array) == 0:
         raise ConfigError(f"{source}: no images (shape {array.shape})")
@@ -168,9 +169,7 @@ def images_from_array(array: np.ndarray, source: str) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
     else:
         if low < 0 or high > 255:
-            raise ConfigError(
-                f"{source}: integer images must lie in 0-255, got values in [{low:g}, {high:g}]"
-            )
+            raise ConfigError(f"{source}: integer images must lie in 0-255, got values in [{low:g}, {high:g}]")
         x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)) / 255.0
     return x
 
@@ -328,13 +327,12 @@ def load_folder(path: str) -> ImageDataset:
     files: list[tuple[Path, int]] = []
     for label, class_dir in enumerate(class_dirs):
         members = sorted(
-            p for p in class_dir.iterdir()
+            p
+            for p in class_dir.iterdir()
             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
         )
         if not members:
-            raise ConfigError(
-                f"{source}: class folder '{class_dir}' holds no images ({', '.join(IMAGE_SUFFIXES)})"
-            )
+            raise ConfigError(f"{source}: class folder '{class_dir}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
         files += [(p, label) for p in members]
     images = []
     first: tuple[Path, tuple[int, int]] | None = None
@@ -371,8 +369,7 @@ DATASETS: dict[str, tuple[Callable[..., ImageDataset] | str, str]] = {
     ),
     "shapes": (
         "rlgen.generative.datasets:shapes",
-        "10,000 drawn RGB shapes, 32x32, 5 classes; attributes, captions, outlines "
-        "(options: size, n, seed)",
+        "10,000 drawn RGB shapes, 32x32, 5 classes; attributes, captions, outlines (options: size, n, seed)",
     ),
     "shapes64": ("rlgen.generative.datasets:shapes64", "shapes at 64x64 (options: n, seed)"),
 }
@@ -421,8 +418,11 @@ def _option_value(text: str) -> Any:
 
 
 def _parse_options(name: str, text: str, loader: Callable[..., ImageDataset]) -> dict[str, Any]:
-    valid = [p.name for p in inspect.signature(loader).parameters.values()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    valid = [
+        p.name
+        for p in inspect.signature(loader).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     if not valid:
         raise ConfigError(f"dataset '{name}' takes no options; use plain '{name}'")
     options: dict[str, Any] = {}
@@ -459,9 +459,7 @@ def split_dataset(
     return [data.subset(index) for index in split_indices(data.y, ratios, seed)]
 
 
-def split_indices(
-    labels: torch.Tensor, ratios: Sequence[float], seed: int
-) -> list[np.ndarray]:
+def split_indices(labels: torch.Tensor, ratios: Sequence[float], seed: int) -> list[np.ndarray]:
     """Stratified split of indices into len(ratios) parts with those proportions."""
     ratios = list(ratios)
     if any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:

@@ -133,7 +133,11 @@ def inference_copy(model: nn.Module, dtype: torch.dtype | None = None) -> nn.Mod
         if not isinstance(seq, nn.Sequential):
             continue
         for i in range(len(seq) - 1):
-            if isinstance(seq[i], nn.Conv2d) and isinstance(seq[i + 1], nn.BatchNorm2d) and seq[i + 1].track_running_stats:
+            if (
+                isinstance(seq[i], nn.Conv2d)
+                and isinstance(seq[i + 1], nn.BatchNorm2d)
+                and seq[i + 1].track_running_stats
+            ):
                 seq[i] = fuse_conv_bn_eval(seq[i], seq[i + 1])
                 seq[i + 1] = nn.Identity()
     frozen.requires_grad_(False)
@@ -204,7 +208,13 @@ class ResidualTower(nn.Module):
     """Stem conv then `blocks` residual blocks at constant resolution."""
 
     def __init__(
-        self, in_ch: int, channels: int = 64, blocks: int = 4, act: str = "relu", norm: str = "batch", init: str = "kaiming"
+        self,
+        in_ch: int,
+        channels: int = 64,
+        blocks: int = 4,
+        act: str = "relu",
+        norm: str = "batch",
+        init: str = "kaiming",
     ) -> None:
         super().__init__()
         self.stem = conv_block(in_ch, channels, act, norm)
@@ -311,7 +321,9 @@ class PolicyHead(nn.Module):
 class ValueHead(nn.Module):
     """Conv features -> scalar value in [-1, 1] from the side to move's view."""
 
-    def __init__(self, channels: int, board_cells: int, hidden: int = 64, act: str = "relu", norm: str = "batch") -> None:
+    def __init__(
+        self, channels: int, board_cells: int, hidden: int = 64, act: str = "relu", norm: str = "batch"
+    ) -> None:
         super().__init__()
         self.conv = conv_block(channels, 1, act, norm, kernel=1)
         self.fc = nn.Sequential(nn.Linear(board_cells, hidden), activation(act), nn.Linear(hidden, 1), nn.Tanh())
@@ -354,7 +366,24 @@ def count_parameters(module: nn.Module) -> int:
 
 
 __all__ = [
-    "ACTIVATIONS", "CNN", "ConvDecoder", "ConvEncoder", "DuelingHead", "GaussianHead", "INITS",
-    "IMAGE_SIZES", "MLP", "NORMS", "PolicyHead", "ResidualBlock", "ResidualTower", "ValueHead",
-    "activation", "conv_block", "count_parameters", "init_weights", "maybe_spectral", "norm_layer",
+    "ACTIVATIONS",
+    "CNN",
+    "ConvDecoder",
+    "ConvEncoder",
+    "DuelingHead",
+    "GaussianHead",
+    "INITS",
+    "IMAGE_SIZES",
+    "MLP",
+    "NORMS",
+    "PolicyHead",
+    "ResidualBlock",
+    "ResidualTower",
+    "ValueHead",
+    "activation",
+    "conv_block",
+    "count_parameters",
+    "init_weights",
+    "maybe_spectral",
+    "norm_layer",
 ]

@@ -26,16 +26,28 @@ def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.o
     # make the step's op count, not its math, the cost. Same update either way.
     kernel = {"fused": True} if _can_fuse(params, cfg.name) else {"foreach": True}
     if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                               weight_decay=cfg.weight_decay, **kernel)
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+            **kernel,
+        )
     if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel)
+        return torch.optim.RMSprop(
+            params, lr=cfg.lr, momentum=cfg.momentum, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel
+        )
     if cfg.name == "adagrad":
         return torch.optim.Adagrad(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel)
     if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel)
+        return torch.optim.Adam(
+            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel
+        )
     if cfg.name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel)
+        return torch.optim.AdamW(
+            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel
+        )
     raise ConfigError(f"unknown optimizer '{cfg.name}'; choices: sgd, rmsprop, adagrad, adam, adamw")
 
 
@@ -78,12 +90,19 @@ def _direct_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
     from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
     hooked = optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
-    if not isinstance(optimizer, torch.optim.Adam) or hooked or _global_optimizer_pre_hooks or _global_optimizer_post_hooks:
+    if (
+        not isinstance(optimizer, torch.optim.Adam)
+        or hooked
+        or _global_optimizer_pre_hooks
+        or _global_optimizer_post_hooks
+    ):
         return False
     plans = []
     for group in optimizer.param_groups:
         params = group["params"]
-        plain = group["fused"] and not (group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"])
+        plain = group["fused"] and not (
+            group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"]
+        )
         if not plain or isinstance(group["lr"], torch.Tensor) or len({(p.device, p.dtype) for p in params}) > 1:
             return False
         states = [optimizer.state.get(p) for p in params]
@@ -96,9 +115,23 @@ def _direct_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
             torch._foreach_add_(steps, 1)
             kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
             beta1, beta2 = group["betas"]
-            kernel(params, [p.grad for p in params], [state["exp_avg"] for state in states], [state["exp_avg_sq"] for state in states],
-                   [], steps, amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                   eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
+            kernel(
+                params,
+                [p.grad for p in params],
+                [state["exp_avg"] for state in states],
+                [state["exp_avg_sq"] for state in states],
+                [],
+                steps,
+                amsgrad=False,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=False,
+                grad_scale=None,
+                found_inf=None,
+            )
     return True
 
 
@@ -113,7 +146,9 @@ class EMAUpdate:
         groups: dict[tuple[torch.device, torch.dtype], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         averaged = [*ema.module.parameters(), *ema.module.buffers()]
         source = [*model.parameters(), *model.buffers()]
-        self.direct = len(averaged) == len(source) and all(a.device == b.device for a, b in zip(averaged, source, strict=False))
+        self.direct = len(averaged) == len(source) and all(
+            a.device == b.device for a, b in zip(averaged, source, strict=False)
+        )
         for a, b in zip(averaged, source, strict=False):
             pair = groups.setdefault((a.device, a.dtype), ([], []))
             pair[0].append(a.detach())
@@ -177,10 +212,14 @@ class LRFactor:
             span = max(self.total_steps - cfg.warmup_steps, 1)
             progress = min(t / span, 1.0)
             return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-        raise ConfigError(f"unknown schedule '{cfg.schedule}'; choices: constant, linear, exponential, inverse_time, step, cosine")
+        raise ConfigError(
+            f"unknown schedule '{cfg.schedule}'; choices: constant, linear, exponential, inverse_time, step, cosine"
+        )
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """LambdaLR driven by LRFactor, stepped once per optimizer step."""
     factor = LRFactor(cfg, total_steps)
     factor(0)  # fail early on a bad schedule name

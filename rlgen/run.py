@@ -1,11 +1,11 @@
 """Runs on disk: create, train, resume, evaluate and load a run directory.
 
-    config.yaml     resolved config (with `algo`), enough to reproduce the run
-    metrics.jsonl   one JSON object per log call: {"step", "time", ...}
-    summary.json    final / best metrics, rewritten at the end and on every checkpoint
-    checkpoints/    last.pt (always), best.pt (when there is an eval metric)
-    media/          sample grids, plots, videos
-    wandb/          the W&B run (offline runs can be `wandb sync`-ed later)
+config.yaml     resolved config (with `algo`), enough to reproduce the run
+metrics.jsonl   one JSON object per log call: {"step", "time", ...}
+summary.json    final / best metrics, rewritten at the end and on every checkpoint
+checkpoints/    last.pt (always), best.pt (when there is an eval metric)
+media/          sample grids, plots, videos
+wandb/          the W&B run (offline runs can be `wandb sync`-ed later)
 """
 
 from __future__ import annotations
@@ -171,7 +171,9 @@ def resume_or_train(algo: str, config: RunConfig, run_dir: Path) -> dict[str, An
     return json.loads(summary_path.read_text())
 
 
-def build_for_eval(run_dir: str | Path, checkpoint: str = "best", device: str | None = None) -> tuple[Any, Trainer, Tracker]:
+def build_for_eval(
+    run_dir: str | Path, checkpoint: str = "best", device: str | None = None
+) -> tuple[Any, Trainer, Tracker]:
     """Rebuild a run's algorithm with weights loaded from best.pt (or last.pt) for evaluation."""
     run_dir = Path(run_dir)
     algo, config = read_config(run_dir)
@@ -219,14 +221,18 @@ class _EvalTracker(Tracker):
         return None
 
 
-def evaluate(run_dir: str | Path, output: str = "eval.json", checkpoint: str = "best", **options: Any) -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path, output: str = "eval.json", checkpoint: str = "best", **options: Any
+) -> dict[str, Any]:
     """Run the algorithm's full report on the run's best (or last) checkpoint; writes eval.json."""
     algorithm, _, _ = build_for_eval(run_dir, checkpoint)
     takes = inspect.signature(algorithm.report).parameters
     for option in options:
         if option not in takes:  # reports swallow unknown options (**_): say so rather than ignore one
-            raise ConfigError(f"'{algorithm.name}' evaluation takes no '{option}' option; it takes: "
-                              f"{', '.join(k for k, p in takes.items() if p.kind is p.POSITIONAL_OR_KEYWORD) or 'none'}")
+            raise ConfigError(
+                f"'{algorithm.name}' evaluation takes no '{option}' option; it takes: "
+                f"{', '.join(k for k, p in takes.items() if p.kind is p.POSITIONAL_OR_KEYWORD) or 'none'}"
+            )
     results = algorithm.report(**options)
     _write_eval(Path(run_dir), results, output)
     return results

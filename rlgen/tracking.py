@@ -215,7 +215,9 @@ class Tracker:
             self.wandb_run.log({name: wandb.Video(str(path), format="gif")}, step=int(step))
         return path
 
-    def log_artifact(self, path: str | Path, name: str, kind: str = "model", aliases: Sequence[str] = ("latest",)) -> None:
+    def log_artifact(
+        self, path: str | Path, name: str, kind: str = "model", aliases: Sequence[str] = ("latest",)
+    ) -> None:
         """Upload a file as a W&B artifact (queued for sync when offline)."""
         if self.wandb_run is None:
             return

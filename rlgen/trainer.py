@@ -136,13 +136,17 @@ class Trainer:
         """Create an optimizer (+ schedule, + fp16 grad scaler) over the named models."""
         missing = [m for m in models if m not in self._raw_models]
         if missing:
-            raise ConfigError(f"add_optimizer('{name}'): unknown models {missing}; registered: {list(self._raw_models)}")
+            raise ConfigError(
+                f"add_optimizer('{name}'): unknown models {missing}; registered: {list(self._raw_models)}"
+            )
         params = [p for m in models for p in self._raw_models[m].parameters() if p.requires_grad]
         params += list(extra_params)
         optimizer = build_optimizer(params, cfg)
         scheduler = build_scheduler(optimizer, cfg, total_steps or self.config.steps)
         scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype is torch.float16 else None
-        self.optimizers[name] = _Optimizer(optimizer, scheduler, scaler, cfg, params, weight_params(params), list(models))
+        self.optimizers[name] = _Optimizer(
+            optimizer, scheduler, scaler, cfg, params, weight_params(params), list(models)
+        )
         return optimizer
 
     def add_ema(self, model: str, decay: float | None = None) -> AveragedModel:
@@ -191,8 +195,10 @@ class Trainer:
             raise ConfigError(f"unknown optimizer '{optimizer}'; registered: {list(self.optimizers)}")
         opt = self.optimizers[optimizer]
         if grads is not None and not self.takes_gradients(optimizer):
-            raise ValueError(f"optimizer '{optimizer}' adds l1/l2 penalties or fp16 loss scaling, which gradients computed "
-                             "outside autograd do not include; call optimize(losses) without grads")
+            raise ValueError(
+                f"optimizer '{optimizer}' adds l1/l2 penalties or fp16 loss scaling, which gradients computed "
+                "outside autograd do not include; call optimize(losses) without grads"
+            )
         suffix = "" if optimizer == "main" else f"_{optimizer}"
         terms = dict(losses)
         terms.update(penalty(opt.weights, opt.cfg.l1, opt.cfg.l2))
@@ -311,8 +317,17 @@ class Trainer:
             self.tracker.print(f"stopped at step {self.step}: {self.stop_reason}")
         return dict(self.tracker.summary)
 
-    def _loop(self, algorithm: Algorithm, target: int, budget: float, started: float, start_elapsed: float,
-              monitor: str, progress: Any, task: Any) -> None:
+    def _loop(
+        self,
+        algorithm: Algorithm,
+        target: int,
+        budget: float,
+        started: float,
+        start_elapsed: float,
+        monitor: str,
+        progress: Any,
+        task: Any,
+    ) -> None:
         while self.step < target and not self.should_stop:
             if budget > 0 and time.time() - started >= budget:
                 self.stop_reason = f"time budget of {budget / 60:.3g} min reached"
@@ -432,10 +447,15 @@ class Trainer:
         )
 
         progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
             TextColumn("[cyan]{task.fields[rate]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(),
-            console=getattr(self.tracker, "console", None), transient=False,
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=getattr(self.tracker, "console", None),
+            transient=False,
         )
         progress.start()
         return _RateProgress(progress)
@@ -499,7 +519,9 @@ class Trainer:
         summary.update(self.tracker.latest)
         self.tracker.update_summary(summary)
         if self.tracker.cfg.log_checkpoints:
-            self.tracker.log_artifact(path, name=f"{self.run_dir.name}-{path.stem}", aliases=[path.stem, f"step-{self.step}"])
+            self.tracker.log_artifact(
+                path, name=f"{self.run_dir.name}-{path.stem}", aliases=[path.stem, f"step-{self.step}"]
+            )
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
         return path
@@ -523,7 +545,9 @@ class Trainer:
             for name, opt in self.optimizers.items():
                 saved = payload["optimizers"][name]
                 opt.optimizer.load_state_dict(saved["optimizer"])
-                opt.scheduler.load_state_dict({**saved["scheduler"], "lr_lambdas": [None] * len(opt.optimizer.param_groups)})
+                opt.scheduler.load_state_dict(
+                    {**saved["scheduler"], "lr_lambdas": [None] * len(opt.optimizer.param_groups)}
+                )
                 if opt.scaler is not None and saved.get("scaler"):
                     opt.scaler.load_state_dict(saved["scaler"])
             for name, obj in self.states.items():

@@ -125,8 +125,11 @@ def tune(
     study_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name=study_dir.name, storage=f"sqlite:///{study_dir.resolve() / 'study.db'}",
-        direction=direction, sampler=make_sampler(sampler, config.seed), load_if_exists=True,
+        study_name=study_dir.name,
+        storage=f"sqlite:///{study_dir.resolve() / 'study.db'}",
+        direction=direction,
+        sampler=make_sampler(sampler, config.seed),
+        load_if_exists=True,
     )
 
     def objective(trial: Any) -> float:
@@ -146,16 +149,26 @@ def tune(
 
     study.optimize(objective, n_trials=trials)
     rows = [
-        {"trial": t.number, "value": t.value, "state": t.state.name, **t.params, "run_dir": t.user_attrs.get("run_dir", "")}
+        {
+            "trial": t.number,
+            "value": t.value,
+            "state": t.state.name,
+            **t.params,
+            "run_dir": t.user_attrs.get("run_dir", ""),
+        }
         for t in study.trials
     ]
     complete = [t for t in study.trials if t.value is not None and math.isfinite(t.value)]
     result = {
-        "algo": algo, "monitor": monitor, "direction": direction, "sampler": sampler,
+        "algo": algo,
+        "monitor": monitor,
+        "direction": direction,
+        "sampler": sampler,
         "best_value": study.best_value if complete else None,
         "best_params": study.best_params if complete else {},
         "best_run_dir": study.best_trial.user_attrs.get("run_dir") if complete else None,
-        "base_config": to_dict(config), "trials": rows,
+        "base_config": to_dict(config),
+        "trials": rows,
     }
     (study_dir / "tune.json").write_text(json.dumps(result, indent=2, default=str))
     _print_table(result, space)
@@ -171,9 +184,15 @@ def _print_table(result: dict[str, Any], space: list[Param]) -> None:
     table.add_column(result["monitor"], justify="right")
     for param in space:
         table.add_column(param.key, justify="right")
-    for row in sorted(result["trials"], key=lambda r: (r["value"] is None, r["value"] if r["value"] is not None else 0), reverse=result["direction"] == "maximize"):
+    for row in sorted(
+        result["trials"],
+        key=lambda r: (r["value"] is None, r["value"] if r["value"] is not None else 0),
+        reverse=result["direction"] == "maximize",
+    ):
         value = "-" if row["value"] is None else f"{row['value']:.4g}"
-        cells = [f"{row.get(p.key):.3g}" if isinstance(row.get(p.key), float) else str(row.get(p.key, "-")) for p in space]
+        cells = [
+            f"{row.get(p.key):.3g}" if isinstance(row.get(p.key), float) else str(row.get(p.key, "-")) for p in space
+        ]
         table.add_row(str(row["trial"]), value, *cells)
     Console().print(table)
     print(f"best {result['monitor']} = {result['best_value']} with {result['best_params']} ({result['best_run_dir']})")

@@ -34,7 +34,9 @@ class ToyConfig(RunConfig):
     """Inject a NaN loss at this step (0 = never)."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-2))
     trainer: TrainerConfig = field(
-        default_factory=lambda: TrainerConfig(log_every=5, eval_every=10, checkpoint_every=20, progress="off", final_report=False)
+        default_factory=lambda: TrainerConfig(
+            log_every=5, eval_every=10, checkpoint_every=20, progress="off", final_report=False
+        )
     )
     wandb: WandbConfig = field(default_factory=lambda: WandbConfig(mode="disabled"))
 
@@ -83,7 +85,9 @@ def _register_toy():
     ALGOS.pop("toy", None)
 
 
-def run_cli(*args: str, check: bool = True, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, check: bool = True, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run `python -m rlgen.cli ARGS` in a subprocess."""
     full_env = {**os.environ, "WANDB_SILENT": "true", "MPLBACKEND": "Agg", **(env or {})}
     proc = subprocess.run([*RLGEN, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO)

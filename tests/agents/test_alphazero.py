@@ -23,8 +23,20 @@ from rlgen.config import build_config
 from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.run import train
 
-TINY = ["steps=4", "games=8", "simulations=8", "train_steps=3", "batch_size=32", "eval_games=4",
-        "eval_simulations=8", "trainer.eval_every=2", "wandb.mode=disabled", "trainer.progress=off", "elo_pool=none", "workers=1"]
+TINY = [
+    "steps=4",
+    "games=8",
+    "simulations=8",
+    "train_steps=3",
+    "batch_size=32",
+    "eval_games=4",
+    "eval_simulations=8",
+    "trainer.eval_every=2",
+    "wandb.mode=disabled",
+    "trainer.progress=off",
+    "elo_pool=none",
+    "workers=1",
+]
 
 
 def tiny(env: str, *extra: str) -> AlphaZeroConfig:
@@ -146,14 +158,20 @@ def test_parity_plane_tells_the_tower_who_moves(tmp_path):
     assert seen[0].shape[1] == 4
     assert [float(seen[0][i, 3].min()) for i in range(3)] == [1.0, 1.0, 0.0]
     assert [float(seen[0][i, 3].max()) for i in range(3)] == [1.0, 1.0, 0.0]
-    run = train("alphazero", tiny("connect4", "steps=1", "workers=2", "parity_plane=true", "trainer.eval_every=1"), tmp_path / "p")
+    run = train(
+        "alphazero",
+        tiny("connect4", "steps=1", "workers=2", "parity_plane=true", "trainer.eval_every=1"),
+        tmp_path / "p",
+    )
     assert load_checkpoint(run / "checkpoints" / "last.pt")["models"]["model"]["tower.stem.0.weight"].shape[1] == 4
     assert load_agent(run, checkpoint="last").model.parity_plane
 
 
 @pytest.mark.parametrize("weight", [0.0, 1.0])
 def test_value_targets_mix_outcome_and_root_value(tmp_path, weight):
-    run = train("alphazero", tiny("tictactoe", "steps=1", "trainer.eval_every=0", f"root_value_target={weight}"), tmp_path / "r")
+    run = train(
+        "alphazero", tiny("tictactoe", "steps=1", "trainer.eval_every=0", f"root_value_target={weight}"), tmp_path / "r"
+    )
     targets = np.asarray(load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]["replay"]["outcome"])
     outcomes = np.isin(targets, [-1.0, 0.0, 1.0])
     if weight == 0.0:  # AlphaZero: the game's result
@@ -181,7 +199,9 @@ def test_sigkill_then_resume_is_exact(tmp_path):
     args += ["--set", "workers=2"]  # self-play in worker processes resumes exactly too
     run_cli(*args, "--run-dir", str(tmp_path / "whole"))
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*RLGEN, *args, "--run-dir", str(killed)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*RLGEN, *args, "--run-dir", str(killed)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         lines = (killed / "metrics.jsonl").read_text().splitlines() if (killed / "metrics.jsonl").exists() else []
@@ -195,7 +215,11 @@ def test_sigkill_then_resume_is_exact(tmp_path):
     proc.wait()
     assert load_checkpoint(killed / "checkpoints" / "last.pt")["step"] < 8
     time.sleep(3.0)  # the killed learner's workers notice and exit by themselves
-    alive = [pid for pid in children if os.path.exists(f"/proc/{pid}") and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+    alive = [
+        pid
+        for pid in children
+        if os.path.exists(f"/proc/{pid}") and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    ]
     assert not alive, f"orphaned workers: {alive}"
     run_cli("resume", str(killed))
     a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
@@ -205,14 +229,22 @@ def test_sigkill_then_resume_is_exact(tmp_path):
         assert torch.equal(tensor, b["models"]["model"][key]), key
     for key in ("planes", "policy", "outcome"):
         assert np.array_equal(a["algorithm"]["replay"][key], b["algorithm"]["replay"][key])
-    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines() if "losses/policy" in line]
+    steps = [
+        json.loads(line)["step"]
+        for line in (killed / "metrics.jsonl").read_text().splitlines()
+        if "losses/policy" in line
+    ]
     assert steps == list(range(1, 9))
 
 
 def test_agent_plays_inside_pettingzoo(tmp_path):
     for env_name, reference in (("tictactoe", tictactoe_v3), ("connect4", connect_four_v3)):
         # solver=false reaches the loaded agent's search (the default is on).
-        run = train("alphazero", tiny(env_name, "steps=1", *(["solver=false"] if env_name == "connect4" else [])), tmp_path / env_name)
+        run = train(
+            "alphazero",
+            tiny(env_name, "steps=1", *(["solver=false"] if env_name == "connect4" else [])),
+            tmp_path / env_name,
+        )
         agent = load_agent(run, simulations=16)
         assert agent.mcts.config.solver is (env_name != "connect4")
         table = play_pettingzoo(reference.env(), {"agent": agent, "random": RandomPolicy(0)}, games=4)
@@ -272,15 +304,31 @@ def test_play_in_the_terminal_refuses_bad_moves(tmp_path):
     import os
 
     env = {**os.environ, "WANDB_SILENT": "true"}
-    done = subprocess.run([*RLGEN, "play", str(run), "--sims", "8", "--human-first"], input="e9\nquit\n", capture_output=True,
-                          text=True, cwd=REPO, env=env, timeout=120)
+    done = subprocess.run(
+        [*RLGEN, "play", str(run), "--sims", "8", "--human-first"],
+        input="e9\nquit\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "refused: 'e9' is not a move" in done.stdout and "stopped." in done.stdout
 
 
 def test_gating_resignation_elo_and_example_games(tmp_path):
-    cfg = tiny("tictactoe", "steps=2", "gating=true", "gate_games=4", "resign_threshold=0.9", "resign_check_fraction=0.5",
-               "elo_pool=random,lookahead,mcts:8", "elo_games=4", "trainer.eval_every=1")
+    cfg = tiny(
+        "tictactoe",
+        "steps=2",
+        "gating=true",
+        "gate_games=4",
+        "resign_threshold=0.9",
+        "resign_check_fraction=0.5",
+        "elo_pool=random,lookahead,mcts:8",
+        "elo_games=4",
+        "trainer.eval_every=1",
+    )
     run = train("alphazero", cfg, tmp_path / "run")
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train_rows = [m for m in metrics if "gate/score" in m]
@@ -300,8 +348,15 @@ def test_gating_resignation_elo_and_example_games(tmp_path):
 def test_elo_pool_grows_with_earlier_snapshots_and_survives_resume(tmp_path):
     """Each Elo round snapshots the network; the newest `elo_snapshots` play the next
     round, and their results and weights are in the checkpoint."""
-    cfg = tiny("tictactoe", "steps=3", "elo_pool=random,lookahead", "elo_games=4", "elo_every=1", "elo_snapshots=2",
-               "trainer.eval_every=1")
+    cfg = tiny(
+        "tictactoe",
+        "steps=3",
+        "elo_pool=random,lookahead",
+        "elo_games=4",
+        "elo_every=1",
+        "elo_snapshots=2",
+        "trainer.eval_every=1",
+    )
     run = train("alphazero", cfg, tmp_path / "run")
     state = load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]
     played = {(a, b) for a, b, _, _ in state["elo_results"]}

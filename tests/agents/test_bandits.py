@@ -56,7 +56,9 @@ def test_kl_ucb_index_solves_the_kl_equation():
 def test_agents_learn_on_a_small_horizon():
     """1000 steps x 200 runs of the reference problem: uniform play has regret 0.4 t and
     grows linearly; every agent does far better, and KL-UCB / Thompson grow sublinearly."""
-    random_half, random_end = regret_at_half_and_end(config(REFERENCE, "runs=200", "agent=epsilon_greedy", "epsilon=1"), 1000)
+    random_half, random_end = regret_at_half_and_end(
+        config(REFERENCE, "runs=200", "agent=epsilon_greedy", "epsilon=1"), 1000
+    )
     assert 380 < random_end < 420 and 1.9 < random_end / random_half < 2.1
     final = {}
     for agent in AGENTS:
@@ -81,8 +83,24 @@ def test_agents_learn_gaussian_problems():
 def test_cli_resume_is_exact(tmp_path, agent):
     """650 steps in one go == 325 steps, then `rlgen resume --steps 650` (chunks of 100,
     so both runs end on a short chunk and the resume starts mid-chunk)."""
-    args = ["train", "bandit", "--env", "rlgen/Bandit-v0", "--wandb", "disabled", "--set", "trainer.progress=off",
-            "--set", f"agent={agent}", "--set", "runs=50", "--set", "env_kwargs.k=5", "--set", "trainer.checkpoint_every=200"]
+    args = [
+        "train",
+        "bandit",
+        "--env",
+        "rlgen/Bandit-v0",
+        "--wandb",
+        "disabled",
+        "--set",
+        "trainer.progress=off",
+        "--set",
+        f"agent={agent}",
+        "--set",
+        "runs=50",
+        "--set",
+        "env_kwargs.k=5",
+        "--set",
+        "trainer.checkpoint_every=200",
+    ]
     assert main([*args, "--steps", "650", "--run-dir", str(tmp_path / "whole")]) == 0
     assert main([*args, "--steps", "325", "--run-dir", str(tmp_path / "split")]) == 0
     assert main(["resume", str(tmp_path / "split"), "--steps", "650"]) == 0
@@ -102,7 +120,11 @@ def test_cli_resume_is_exact(tmp_path, agent):
 
 
 def test_training_logs_plots_and_evaluates(tmp_path):
-    run = train("bandit", config(REFERENCE, "agent=kl_ucb", "runs=100", "steps=1000", "trainer.eval_every=500"), tmp_path / "run")
+    run = train(
+        "bandit",
+        config(REFERENCE, "agent=kl_ucb", "runs=100", "steps=1000", "trainer.eval_every=500"),
+        tmp_path / "run",
+    )
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     logged = [m for m in metrics if "regret/mean" in m]
     assert [m["step"] for m in logged] == list(range(100, 1001, 100))
@@ -112,9 +134,13 @@ def test_training_logs_plots_and_evaluates(tmp_path):
     means = [m["regret/mean"] for m in logged]
     assert means == sorted(means)
     assert sorted(p.name for p in (run / "media").glob("charts_regret_curve_*.png")) == [
-        "charts_regret_curve_00000500.png", "charts_regret_curve_00001000.png"]
+        "charts_regret_curve_00000500.png",
+        "charts_regret_curve_00001000.png",
+    ]
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["status"] == "finished" and summary["eval/lai_robbins_bound"] == pytest.approx(7.517 * np.log(1000), rel=1e-3)
+    assert summary["status"] == "finished" and summary["eval/lai_robbins_bound"] == pytest.approx(
+        7.517 * np.log(1000), rel=1e-3
+    )
     # `rlgen eval` rebuilds the run from its checkpoint: the same final regret, not a fresh start.
     assert main(["eval", str(run)]) == 0
     result = json.loads((run / "eval.json").read_text())
@@ -136,7 +162,9 @@ def test_load_agent_pulls_the_arm_it_believes_best(tmp_path):
 
 
 def test_clear_errors(capsys):
-    with pytest.raises(UnknownNameError, match=r"unknown bandit agent 'thompson'.*kl_ucb.*Did you mean 'thompson_beta'"):
+    with pytest.raises(
+        UnknownNameError, match=r"unknown bandit agent 'thompson'.*kl_ucb.*Did you mean 'thompson_beta'"
+    ):
         config("agent=thompson")
     with pytest.raises(ConfigError, match=r"epsilon must be in \[0, 1\], got 1.5"):
         config("epsilon=1.5")

@@ -37,13 +37,43 @@ from rlgen.trainer import Callback
 QUIET = ["wandb.mode=disabled", "trainer.progress=off"]
 # Small but complete: vector envs, a buffer that wraps around, Polyak targets, n-step
 # returns, dueling head, masks; evaluation only at the end.
-TINY_CONNECT4 = ["env=rlgen/Connect4-v0", "steps=1024", "num_envs=2", "train_freq=16", "gradient_steps=4",
-                 "learning_starts=128", "buffer_size=600", "batch_size=32", "hidden=[32]", "n_steps=3", "dueling=true",
-                 "tau=0.5", "target_update_interval=64", "trainer.ema_decay=0.9", "eval_episodes=4", "trainer.eval_every=0",
-                 "trainer.checkpoint_every=256", "trainer.log_every=64", "trainer.final_report=false"]
-TINY_CARTPOLE = ["env=CartPole-v1", "steps=8192", "train_freq=64", "gradient_steps=16", "learning_starts=512",
-                 "buffer_size=5000", "batch_size=32", "hidden=[64,64]", "target_update_interval=256", "eval_episodes=2",
-                 "trainer.eval_every=0", "trainer.checkpoint_every=1024", "trainer.log_every=256", "trainer.final_report=false"]
+TINY_CONNECT4 = [
+    "env=rlgen/Connect4-v0",
+    "steps=1024",
+    "num_envs=2",
+    "train_freq=16",
+    "gradient_steps=4",
+    "learning_starts=128",
+    "buffer_size=600",
+    "batch_size=32",
+    "hidden=[32]",
+    "n_steps=3",
+    "dueling=true",
+    "tau=0.5",
+    "target_update_interval=64",
+    "trainer.ema_decay=0.9",
+    "eval_episodes=4",
+    "trainer.eval_every=0",
+    "trainer.checkpoint_every=256",
+    "trainer.log_every=64",
+    "trainer.final_report=false",
+]
+TINY_CARTPOLE = [
+    "env=CartPole-v1",
+    "steps=8192",
+    "train_freq=64",
+    "gradient_steps=16",
+    "learning_starts=512",
+    "buffer_size=5000",
+    "batch_size=32",
+    "hidden=[64,64]",
+    "target_update_interval=256",
+    "eval_episodes=2",
+    "trainer.eval_every=0",
+    "trainer.checkpoint_every=1024",
+    "trainer.log_every=256",
+    "trainer.final_report=false",
+]
 
 
 def config(*overrides: str) -> DQNConfig:
@@ -81,8 +111,16 @@ def test_double_dqn_n_step_target_by_hand():
     gamma = 0.5
     collector = NStepCollector(num_envs=1, n=2, gamma=gamma, obs_dim=1)
     obs = lambda v: np.array([[float(v)]], np.float32)  # noqa: E731
-    step = lambda o, a, r, nxt, term: collector.add(obs(o), np.array([a]), np.array([r]), obs(nxt),  # noqa: E731
-                                                     np.array([term]), np.array([term]), None)
+    def step(o, a, r, nxt, term):
+        return collector.add(
+            obs(o),
+            np.array([a]),
+            np.array([r]),
+            obs(nxt),  # noqa: E731
+            np.array([term]),
+            np.array([term]),
+            None,
+        )
     assert len(step(0, 1, 1.0, 1, False).actions) == 0  # one reward waiting: nothing yet
     first = step(1, 0, 2.0, 2, False)
     ended = step(2, 1, 4.0, 3, True)
@@ -145,9 +183,17 @@ def test_one_add_per_phase_equals_adding_step_by_step():
     rng = np.random.default_rng(0)
 
     def steps(k):
-        return [Transitions(rng.normal(size=(2, 3)).astype(np.float32), rng.integers(0, 2, 2), rng.normal(size=2).astype(np.float32),
-                            rng.normal(size=(2, 3)).astype(np.float32), np.zeros(2, np.float32), np.full(2, 0.9, np.float32))
-                for _ in range(k)]
+        return [
+            Transitions(
+                rng.normal(size=(2, 3)).astype(np.float32),
+                rng.integers(0, 2, 2),
+                rng.normal(size=2).astype(np.float32),
+                rng.normal(size=(2, 3)).astype(np.float32),
+                np.zeros(2, np.float32),
+                np.full(2, 0.9, np.float32),
+            )
+            for _ in range(k)
+        ]
 
     for first, phase in ((3, 4), (1, 9)):  # 9 steps x 2 = 18 transitions overflow the 7 slots
         head, batches = steps(first), steps(phase)
@@ -188,13 +234,36 @@ def test_a_phase_moves_the_network_as_stable_baselines3_does(tmp_path):
     from rlgen.trainer import Trainer
 
     steps, batch = 32, 64
-    sb3 = SB3DQN("MlpPolicy", sb3_vec_env("CartPole-v1", n_envs=1, seed=0), learning_rate=5e-4, batch_size=batch,
-                 buffer_size=5000, learning_starts=1000, gamma=0.99, target_update_interval=10, train_freq=256,
-                 gradient_steps=steps, max_grad_norm=10, policy_kwargs=dict(net_arch=[64, 64]), seed=0, device="cpu")
+    sb3 = SB3DQN(
+        "MlpPolicy",
+        sb3_vec_env("CartPole-v1", n_envs=1, seed=0),
+        learning_rate=5e-4,
+        batch_size=batch,
+        buffer_size=5000,
+        learning_starts=1000,
+        gamma=0.99,
+        target_update_interval=10,
+        train_freq=256,
+        gradient_steps=steps,
+        max_grad_norm=10,
+        policy_kwargs=dict(net_arch=[64, 64]),
+        seed=0,
+        device="cpu",
+    )
     sb3.learn(768)  # three collection phases and no training: learning_starts is 1000
-    cfg = config("env=CartPole-v1", "optim.lr=5e-4", f"batch_size={batch}", "buffer_size=5000", "gamma=0.99",
-                 "train_freq=256", f"gradient_steps={steps}", "hidden=[64,64]", "double_q=false", "optim.grad_clip=10",
-                 "trainer.ema_decay=0")
+    cfg = config(
+        "env=CartPole-v1",
+        "optim.lr=5e-4",
+        f"batch_size={batch}",
+        "buffer_size=5000",
+        "gamma=0.99",
+        "train_freq=256",
+        f"gradient_steps={steps}",
+        "hidden=[64,64]",
+        "double_q=false",
+        "optim.grad_clip=10",
+        "trainer.ema_decay=0",
+    )
     trainer = Trainer(cfg, tmp_path, Tracker(tmp_path))
     ours = DQN(cfg, trainer)
     trainer.algorithm = ours
@@ -208,8 +277,16 @@ def test_a_phase_moves_the_network_as_stable_baselines3_does(tmp_path):
     rb, n = sb3.replay_buffer, sb3.replay_buffer.pos
     terminated = rb.dones[:n, 0] * (1 - rb.timeouts[:n, 0])
     assert terminated.sum() > 0  # the phase's batches hold episode ends, where no bootstrap happens
-    ours.buffer.add(Transitions(rb.observations[:n, 0], rb.actions[:n, 0, 0].astype(np.int64), rb.rewards[:n, 0],
-                                rb.next_observations[:n, 0], terminated.astype(np.float32), np.full(n, 0.99, np.float32)))
+    ours.buffer.add(
+        Transitions(
+            rb.observations[:n, 0],
+            rb.actions[:n, 0, 0].astype(np.int64),
+            rb.rewards[:n, 0],
+            rb.next_observations[:n, 0],
+            terminated.astype(np.float32),
+            np.full(n, 0.99, np.float32),
+        )
+    )
     index = np.random.default_rng(1).integers(0, n, size=(steps, batch))
     batches = iter(index)
     rb.sample = lambda batch_size, env=None: rb._get_samples(next(batches), env)
@@ -222,7 +299,9 @@ def test_a_phase_moves_the_network_as_stable_baselines3_does(tmp_path):
     for mine, theirs in zip([m for m in ours.q_raw.net if isinstance(m, torch.nn.Linear)], theirs_layers, strict=True):
         for a, b in ((mine.weight, theirs.weight), (mine.bias, theirs.bias)):
             torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-4, atol=1e-6)
-    assert min(float((a - b).abs().max()) for a, b in zip(after, before, strict=True)) > 1e-3  # far beyond the tolerance
+    assert (
+        min(float((a - b).abs().max()) for a, b in zip(after, before, strict=True)) > 1e-3
+    )  # far beyond the tolerance
 
 
 def test_masked_targets_never_use_an_illegal_action():
@@ -277,9 +356,21 @@ def test_acting_is_legal_and_stored_masks_are_the_next_positions(tmp_path):
 
 def test_learns_a_small_gridworld(tmp_path):
     """Deterministic FrozenLake (one-hot observations): the greedy policy reaches the goal."""
-    cfg = config("env=FrozenLake-v1", "env_kwargs.is_slippery=false", "steps=4000", "learning_starts=500",
-                 "train_freq=4", "gradient_steps=1", "target_update_interval=200", "exploration_fraction=0.5",
-                 "batch_size=32", "hidden=[32]", "optim.lr=3e-3", "eval_episodes=1", "trainer.eval_every=1000")
+    cfg = config(
+        "env=FrozenLake-v1",
+        "env_kwargs.is_slippery=false",
+        "steps=4000",
+        "learning_starts=500",
+        "train_freq=4",
+        "gradient_steps=1",
+        "target_update_interval=200",
+        "exploration_fraction=0.5",
+        "batch_size=32",
+        "hidden=[32]",
+        "optim.lr=3e-3",
+        "eval_episodes=1",
+        "trainer.eval_every=1000",
+    )
     run = train("dqn", cfg, tmp_path / "lake")
     result = json.loads((run / "eval.json").read_text())
     assert result["return_mean"] == 1.0 and result["length_mean"] == 6.0  # the shortest path
@@ -309,14 +400,20 @@ def test_resume_continues_exactly(tmp_path):
     stopped = load_checkpoint(half / "checkpoints" / "last.pt")
     assert stopped["step"] == 512 and stopped["algorithm"]["nstep"]["count"].any()  # stopped mid-episode
     run_cli("resume", str(half))
-    assert_same_training_state(load_checkpoint(whole / "checkpoints" / "last.pt"), load_checkpoint(half / "checkpoints" / "last.pt"))
+    assert_same_training_state(
+        load_checkpoint(whole / "checkpoints" / "last.pt"), load_checkpoint(half / "checkpoints" / "last.pt")
+    )
 
 
 def test_sigkill_then_resume_finishes_exactly(tmp_path):
     whole = train("dqn", config(*TINY_CARTPOLE), tmp_path / "whole")
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*RLGEN, *cli_args(TINY_CARTPOLE), "--run-dir", str(killed)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*RLGEN, *cli_args(TINY_CARTPOLE), "--run-dir", str(killed)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     last = killed / "checkpoints" / "last.pt"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and not last.exists():
@@ -337,12 +434,30 @@ def test_sigkill_then_resume_finishes_exactly(tmp_path):
 def test_clear_errors(tmp_path, capsys):
     with pytest.raises(ConfigError, match=r"DQN needs Discrete actions.*Pendulum-v1.*rlgen train ppo.*sb3:SAC"):
         config("env=Pendulum-v1")
-    assert main(["train", "dqn", "--env", "MountainCarContinuous-v0", "--wandb", "disabled", "--run-dir", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "dqn",
+                "--env",
+                "MountainCarContinuous-v0",
+                "--wandb",
+                "disabled",
+                "--run-dir",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert "DQN needs Discrete actions" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before a run directory was made
-    for bad, message in (("tau=0", "tau must be in"), ("gradient_steps=0", "gradient_steps must be"),
-                         ("gamma=1.5", "gamma must be in"), ("hidden=[0]", "hidden must be"),
-                         ("buffer_size=8", r"buffer_size \(8\) must hold at least one batch")):
+    for bad, message in (
+        ("tau=0", "tau must be in"),
+        ("gradient_steps=0", "gradient_steps must be"),
+        ("gamma=1.5", "gamma must be in"),
+        ("hidden=[0]", "hidden must be"),
+        ("buffer_size=8", r"buffer_size \(8\) must hold at least one batch"),
+    ):
         with pytest.raises(ConfigError, match=message):
             config("env=CartPole-v1", bad)
     with pytest.raises(ConfigError, match="unknown config key 'eps_end'.*exploration_final_eps"):

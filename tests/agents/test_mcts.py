@@ -103,7 +103,11 @@ def gumbel_search(name, moves, sims, batch=1, noise=False, seed=0, **kwargs):
 
 @pytest.mark.parametrize("noise", [False, True])
 def test_gumbel_finds_win_and_block_with_a_small_budget(noise):
-    cases = [("tictactoe", [0, 3, 1, 4], 8, 2), ("connect4", [0, 6, 0, 6, 0, 6], 32, 0), ("connect4", [0, 6, 0, 6, 0], 64, 0)]
+    cases = [
+        ("tictactoe", [0, 3, 1, 4], 8, 2),
+        ("connect4", [0, 6, 0, 6, 0, 6], 32, 0),
+        ("connect4", [0, 6, 0, 6, 0], 64, 0),
+    ]
     for name, moves, sims, answer in cases:
         result = gumbel_search(name, moves, sims=sims, batch=16, noise=noise)
         # The improved policy (the training target) ranks the right move first in every game.
@@ -128,8 +132,11 @@ def test_gumbel_budget_improved_policy_and_halving():
         # The selected action is among the most visited (halving keeps visiting the survivors).
         chosen = result.visits[np.arange(len(used)), result.selected]
         assert np.all(chosen == result.visits.max(axis=1))
-    full = MCTS(make_game("tictactoe"), uniform_evaluator(make_game("tictactoe")),
-                MCTSConfig(simulations=20, root_selection="gumbel")).run(position("tictactoe", [4]))
+    full = MCTS(
+        make_game("tictactoe"),
+        uniform_evaluator(make_game("tictactoe")),
+        MCTSConfig(simulations=20, root_selection="gumbel"),
+    ).run(position("tictactoe", [4]))
     illegal = ~make_game("tictactoe").legal_mask(position("tictactoe", [4]))[0]
     assert full.improved[0][illegal].sum() == 0 and full.visits[0][illegal].sum() == 0
     # Without noise the search is deterministic; with noise, games explore differently.
@@ -165,7 +172,7 @@ def test_terminal_values_follow_the_winner_not_the_last_mover():
     assert len(lost) and len(won)
     result = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=4)).run(state.take(np.concatenate([lost, won])))
     # Values are from the side to move at the finished position (the player after the last mover).
-    assert np.all(result.value[: len(lost)] == 1.0) and np.all(result.value[len(lost):] == -1.0)
+    assert np.all(result.value[: len(lost)] == 1.0) and np.all(result.value[len(lost) :] == -1.0)
 
 
 def test_playout_cap_randomization_keeps_only_the_full_searches():
@@ -227,7 +234,9 @@ def test_solver_never_plays_a_move_the_search_proved_lost():
     is found, and plays the block."""
     game = make_game("tictactoe")
     root = position("tictactoe", [0, 4, 1])
-    plain = MCTS(game, misleading_evaluator(game, favourite=8), MCTSConfig(simulations=32, solver=False), seed=0).run(root)
+    plain = MCTS(game, misleading_evaluator(game, favourite=8), MCTSConfig(simulations=32, solver=False), seed=0).run(
+        root
+    )
     assert plain.best_actions()[0] == 8 and plain.solved is None
     result = MCTS(game, misleading_evaluator(game, favourite=8), MCTSConfig(simulations=32), seed=0).run(root)
     assert result.solved[0, 8] == -1

@@ -24,8 +24,17 @@ from rlgen.run import build_for_eval, resume, train
 from rlgen.trainer import Callback
 
 QUIET = ["wandb.mode=disabled", "trainer.progress=off"]
-BANDIT = ["env=rlgen/Bandit-v0", "env_kwargs.k=2", "env_kwargs.means=[0.1, 0.9]", "env_kwargs.horizon=8",
-          "num_envs=4", "n_steps=16", "trainer.eval_every=0", "eval_episodes=2", *QUIET]
+BANDIT = [
+    "env=rlgen/Bandit-v0",
+    "env_kwargs.k=2",
+    "env_kwargs.means=[0.1, 0.9]",
+    "env_kwargs.horizon=8",
+    "num_envs=4",
+    "n_steps=16",
+    "trainer.eval_every=0",
+    "eval_episodes=2",
+    *QUIET,
+]
 
 
 class StopAt(Callback):
@@ -64,7 +73,9 @@ def test_gaussian_log_prob_and_entropy_match_torch():
     torch.testing.assert_close(entropy, ref.entropy().sum(-1))
 
 
-@pytest.mark.parametrize(("act", "masked", "ent_coef"), [("tanh", False, 0.0), ("relu", True, 0.01), ("tanh", True, 0.05)])
+@pytest.mark.parametrize(
+    ("act", "masked", "ent_coef"), [("tanh", False, 0.0), ("relu", True, 0.01), ("tanh", True, 0.05)]
+)
 def test_hand_written_ppo_gradient_matches_autograd(act, masked, ent_coef):
     from gymnasium import spaces
 
@@ -80,7 +91,9 @@ def test_hand_written_ppo_gradient_matches_autograd(act, masked, ent_coef):
     with torch.no_grad():
         logits = model.policy(obs, masks)
         actions = torch.distributions.Categorical(logits=logits).sample()
-        old = torch.log_softmax(logits, -1).gather(-1, actions[:, None]).squeeze(-1) + 0.3 * torch.randn(64)  # ratios on both sides of the clip
+        old = torch.log_softmax(logits, -1).gather(-1, actions[:, None]).squeeze(-1) + 0.3 * torch.randn(
+            64
+        )  # ratios on both sides of the clip
 
     def grads(outputs):
         policy_loss, value_loss, entropy = outputs[:3]
@@ -109,9 +122,24 @@ def test_hand_written_ppo_gradient_matches_autograd(act, masked, ent_coef):
 
 
 def test_fused_and_autograd_ppo_updates_agree(tmp_path):
-    runs = {fused: train("ppo", config("ppo", "env=CartPole-v1", "num_envs=2", "n_steps=32", "batch_size=16", "n_epochs=2",
-                                       "steps=128", "trainer.eval_every=0", f"fused_loss={fused}"), tmp_path / str(fused))
-            for fused in (True, False)}
+    runs = {
+        fused: train(
+            "ppo",
+            config(
+                "ppo",
+                "env=CartPole-v1",
+                "num_envs=2",
+                "n_steps=32",
+                "batch_size=16",
+                "n_epochs=2",
+                "steps=128",
+                "trainer.eval_every=0",
+                f"fused_loss={fused}",
+            ),
+            tmp_path / str(fused),
+        )
+        for fused in (True, False)
+    }
     a, b = (load_checkpoint(runs[f] / "checkpoints" / "last.pt")["models"]["policy"] for f in (True, False))
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-5)
@@ -139,8 +167,16 @@ def test_presets_sit_under_file_values_and_overrides():
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c"])
 def test_resume_continues_exactly(tmp_path, algo):
-    common = ["env=CartPole-v1", "num_envs=2", "n_steps=16", "trainer.checkpoint_every=32", "trainer.eval_every=64",
-              "eval_episodes=1", "normalize_obs=true", "normalize_reward=true"]
+    common = [
+        "env=CartPole-v1",
+        "num_envs=2",
+        "n_steps=16",
+        "trainer.checkpoint_every=32",
+        "trainer.eval_every=64",
+        "eval_episodes=1",
+        "normalize_obs=true",
+        "normalize_reward=true",
+    ]
     whole = train(algo, config(algo, *common, "steps=256"), tmp_path / "whole")
     part = train(algo, config(algo, *common, "steps=256"), tmp_path / "part", callbacks=(StopAt(128),))
     assert json.loads((part / "summary.json").read_text())["status"].startswith("stopped")
@@ -158,8 +194,20 @@ def test_resume_continues_exactly(tmp_path, algo):
 
 def test_masked_policy_never_plays_an_illegal_move_and_acts_in_pettingzoo(tmp_path):
     # the env raises IllegalMoveError on an illegal move, so finishing proves the masks work
-    run = train("ppo", config("ppo", "env=rlgen/TicTacToe-v0", "num_envs=4", "n_steps=32", "steps=1024",
-                              "batch_size=64", "trainer.eval_every=512", "eval_episodes=4"), tmp_path / "ttt")
+    run = train(
+        "ppo",
+        config(
+            "ppo",
+            "env=rlgen/TicTacToe-v0",
+            "num_envs=4",
+            "n_steps=32",
+            "steps=1024",
+            "batch_size=64",
+            "trainer.eval_every=512",
+            "eval_episodes=4",
+        ),
+        tmp_path / "ttt",
+    )
     agent = load_agent(run)
     chosen: list[bool] = []
 
@@ -173,12 +221,28 @@ def test_masked_policy_never_plays_an_illegal_move_and_acts_in_pettingzoo(tmp_pa
 
 
 def test_gaussian_policy_acts_inside_the_action_bounds(tmp_path):
-    run = train("ppo", config("ppo", "env=Pendulum-v1", "n_steps=64", "batch_size=32", "n_epochs=2", "steps=128",
-                              "trainer.eval_every=0", "eval_episodes=1", "log_std_init=2.0"), tmp_path / "pend")
+    run = train(
+        "ppo",
+        config(
+            "ppo",
+            "env=Pendulum-v1",
+            "n_steps=64",
+            "batch_size=32",
+            "n_epochs=2",
+            "steps=128",
+            "trainer.eval_every=0",
+            "eval_episodes=1",
+            "log_std_init=2.0",
+        ),
+        tmp_path / "pend",
+    )
     algorithm, _, _ = build_for_eval(run)
     assert algorithm.obs_rms.count >= 128  # the normalization the policy was trained with comes back for acting
     agent = load_agent(run)
-    actions = [agent.act(np.array([np.cos(a), np.sin(a), 8.0 * b], np.float32)) for a, b in zip(np.linspace(0, 6, 20), np.linspace(-1, 1, 20), strict=True)]
+    actions = [
+        agent.act(np.array([np.cos(a), np.sin(a), 8.0 * b], np.float32))
+        for a, b in zip(np.linspace(0, 6, 20), np.linspace(-1, 1, 20), strict=True)
+    ]
     assert all(a.shape == (1,) and -2.0 <= a[0] <= 2.0 for a in actions)
 
 

@@ -111,15 +111,26 @@ def _cli_resume(tmp_path, env: str, steps: int, *overrides: str) -> tuple[dict, 
 
 
 def test_resume_continues_exactly_on_a_game(tmp_path):
-    half, whole = _cli_resume(tmp_path, "tictactoe", 4000, "games=50", "chunk=500", "trainer.eval_every=1000",
-                              "trainer.checkpoint_every=1000", "eval_opponent=random", "eval_games=10", "epsilon_decay_steps=3000")
+    half, whole = _cli_resume(
+        tmp_path,
+        "tictactoe",
+        4000,
+        "games=50",
+        "chunk=500",
+        "trainer.eval_every=1000",
+        "trainer.checkpoint_every=1000",
+        "eval_opponent=random",
+        "eval_games=10",
+        "epsilon_decay_steps=3000",
+    )
     assert half["algorithm"]["games"]["moves"].any()  # the cut fell inside games in progress
     assert len(whole["states"]["table"]["keys"]) > len(half["states"]["table"]["keys"])
 
 
 def test_resume_continues_exactly_on_a_gym_env(tmp_path):
-    half, _ = _cli_resume(tmp_path, "Taxi-v4", 3000, "trainer.eval_every=1000", "trainer.checkpoint_every=1000",
-                          "eval_episodes=3")
+    half, _ = _cli_resume(
+        tmp_path, "Taxi-v4", 3000, "trainer.eval_every=1000", "trainer.checkpoint_every=1000", "eval_episodes=3"
+    )
     assert half["algorithm"]["episode_length"] > 0  # the cut fell inside an episode
 
 
@@ -151,7 +162,9 @@ def test_defaults_per_env():
 
 
 def test_tictactoe_agent_in_pettingzoo_eval_and_play(tmp_path, capsys):
-    run = train("qlearning", build_config(QLearningConfig, {}, ["env=tictactoe", "steps=60000", *QUIET]), tmp_path / "ttt")
+    run = train(
+        "qlearning", build_config(QLearningConfig, {}, ["env=tictactoe", "steps=60000", *QUIET]), tmp_path / "ttt"
+    )
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train_rows = [m for m in metrics if "losses/td_error" in m]
     assert train_rows[-1]["charts/table_size"] > 3000 and train_rows[-1]["charts/epsilon"] < 1.0
@@ -210,7 +223,7 @@ def _taxi_optimal_values(discount: float) -> tuple[np.ndarray, np.ndarray, np.nd
     done = np.zeros((n_s, n_a), dtype=bool)
     for s in range(n_s):
         for a in range(n_a):
-            (_, nxt[s, a], reward[s, a], done[s, a]), = env.P[s][a]  # deterministic: one outcome
+            ((_, nxt[s, a], reward[s, a], done[s, a]),) = env.P[s][a]  # deterministic: one outcome
     v = np.zeros(n_s)
     for _ in range(500):
         q = reward + discount * np.where(done, 0.0, v[nxt])

@@ -33,12 +33,32 @@ SMALL_NET = "algo_kwargs.policy_kwargs.net_arch=[32,32]"
 CASES = {
     "sb3:PPO": ("CartPole-v1", 128, ["algo_kwargs.n_steps=64", "algo_kwargs.batch_size=64", "algo_kwargs.n_epochs=2"]),
     "sb3:A2C": ("CartPole-v1", 128, ["algo_kwargs.n_steps=16"]),
-    "sb3:DQN": ("CartPole-v1", 200, ["chunk=100", "algo_kwargs.learning_starts=50", "algo_kwargs.batch_size=32", SMALL_NET]),
-    "sb3:SAC": ("Pendulum-v1", 200, ["chunk=100", "algo_kwargs.learning_starts=100", "algo_kwargs.batch_size=32", SMALL_NET]),
-    "sb3:TD3": ("Pendulum-v1", 200, ["chunk=100", "algo_kwargs.learning_starts=100", "algo_kwargs.batch_size=32", SMALL_NET,
-                                     "algo_kwargs.action_noise=normal:0.1"]),
-    "sb3:MaskablePPO": ("rlgen/Connect4-v0", 128, ["env_kwargs.opponent=random", "algo_kwargs.n_steps=64",
-                                                   "algo_kwargs.batch_size=64", "algo_kwargs.n_epochs=2"]),
+    "sb3:DQN": (
+        "CartPole-v1",
+        200,
+        ["chunk=100", "algo_kwargs.learning_starts=50", "algo_kwargs.batch_size=32", SMALL_NET],
+    ),
+    "sb3:SAC": (
+        "Pendulum-v1",
+        200,
+        ["chunk=100", "algo_kwargs.learning_starts=100", "algo_kwargs.batch_size=32", SMALL_NET],
+    ),
+    "sb3:TD3": (
+        "Pendulum-v1",
+        200,
+        [
+            "chunk=100",
+            "algo_kwargs.learning_starts=100",
+            "algo_kwargs.batch_size=32",
+            SMALL_NET,
+            "algo_kwargs.action_noise=normal:0.1",
+        ],
+    ),
+    "sb3:MaskablePPO": (
+        "rlgen/Connect4-v0",
+        128,
+        ["env_kwargs.opponent=random", "algo_kwargs.n_steps=64", "algo_kwargs.batch_size=64", "algo_kwargs.n_epochs=2"],
+    ),
 }
 
 
@@ -54,8 +74,11 @@ def sb3_zip(checkpoint: dict) -> tuple[dict, dict[str, dict]]:
     """(SB3's saved data, optimizer state dicts by file) from an rlgen checkpoint."""
     archive = zipfile.ZipFile(io.BytesIO(checkpoint["models"]["sb3"]["sb3_zip"]))
     data = json.loads(archive.read("data"))
-    optimizers = {name: torch.load(archive.open(name), weights_only=True)
-                  for name in archive.namelist() if name.endswith("optimizer.pth")}
+    optimizers = {
+        name: torch.load(archive.open(name), weights_only=True)
+        for name in archive.namelist()
+        if name.endswith("optimizer.pth")
+    }
     return data, optimizers
 
 
@@ -78,8 +101,11 @@ def test_trains_logs_resumes_and_acts(tmp_path, algo):
     after = load_checkpoint(run / "checkpoints" / "last.pt")
     data, optimizers = sb3_zip(after)
     assert after["step"] == data["num_timesteps"] == 2 * first
-    steps = [r["step"] for r in (json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
-             if "charts/sb3_fps" in r]
+    steps = [
+        r["step"]
+        for r in (json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
+        if "charts/sb3_fps" in r
+    ]
     assert steps == sorted(set(steps)) and steps[-1] == 2 * first and min(s for s in steps if s > first) > first
     # Optimizer states came back: their step counts cover both segments' updates (the
     # configs above take one gradient step per update; TD3's actor updates every 2nd).
@@ -109,8 +135,21 @@ def test_sigkill_then_resume_continues(tmp_path):
     replay buffer, and metrics.jsonl holds each step once."""
     run = tmp_path / "killed"
     env, _, overrides = CASES["sb3:DQN"]
-    args = ["train", "sb3:DQN", "--env", env, "--steps", "3000", "--run-dir", str(run), *COMMON,
-            "--set", "trainer.checkpoint_every=300", "--set", "eval_episodes=0"]
+    args = [
+        "train",
+        "sb3:DQN",
+        "--env",
+        env,
+        "--steps",
+        "3000",
+        "--run-dir",
+        str(run),
+        *COMMON,
+        "--set",
+        "trainer.checkpoint_every=300",
+        "--set",
+        "eval_episodes=0",
+    ]
     for item in overrides:
         args += ["--set", item]
     proc = subprocess.Popen([*RLGEN, *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -129,8 +168,12 @@ def test_sigkill_then_resume_continues(tmp_path):
     final = load_checkpoint(run / "checkpoints" / "last.pt")
     assert final["step"] == sb3_zip(final)[0]["num_timesteps"] == 3000
     old, new = killed["algorithm"]["replay_buffer"], final["algorithm"]["replay_buffer"]
-    assert new["pos"] == 3000 and np.array_equal(new["arrays"]["observations"][: old["pos"]], old["arrays"]["observations"])
-    steps = [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "charts/sb3_fps" in r]
+    assert new["pos"] == 3000 and np.array_equal(
+        new["arrays"]["observations"][: old["pos"]], old["arrays"]["observations"]
+    )
+    steps = [
+        r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "charts/sb3_fps" in r
+    ]
     assert steps == list(range(100, 3001, 100))
 
 
@@ -138,13 +181,19 @@ def test_schedules_span_the_run_not_one_chunk(tmp_path):
     """SB3 measures schedule progress per learn() call; over chunks it must follow --steps."""
     dqn = tmp_path / "dqn"
     train_cli(dqn, "sb3:DQN", 400, "algo_kwargs.exploration_fraction=0.5", "eval_episodes=0")
-    eps = {r["step"]: r["charts/epsilon"] for r in map(json.loads, (dqn / "metrics.jsonl").read_text().splitlines())
-           if "charts/epsilon" in r}
+    eps = {
+        r["step"]: r["charts/epsilon"]
+        for r in map(json.loads, (dqn / "metrics.jsonl").read_text().splitlines())
+        if "charts/epsilon" in r
+    }
     assert eps[100] == pytest.approx(1 - 100 / 200 * 0.95, abs=0.01) and eps[400] == pytest.approx(0.05)
     ppo = tmp_path / "ppo"
     train_cli(ppo, "sb3:PPO", 256, "algo_kwargs.learning_rate=lin_1e-3", "eval_episodes=0")
-    lrs = [r["charts/learning_rate"] for r in map(json.loads, (ppo / "metrics.jsonl").read_text().splitlines())
-           if "charts/learning_rate" in r]
+    lrs = [
+        r["charts/learning_rate"]
+        for r in map(json.loads, (ppo / "metrics.jsonl").read_text().splitlines())
+        if "charts/learning_rate" in r
+    ]
     assert lrs == pytest.approx([1e-3 * (1 - s / 256) for s in (64, 128, 192, 256)])
 
 
@@ -175,8 +224,23 @@ def test_maskable_ppo_keeps_to_legal_moves_in_pettingzoo(tmp_path):
 
 def test_eval_against_other_opponents_and_plain_ppo_respects_masks(tmp_path):
     run = tmp_path / "ppo-c4"
-    args = ["train", "sb3:PPO", "--env", "rlgen/Connect4-v0", "--steps", "64", "--run-dir", str(run), *COMMON,
-            "--set", "env_kwargs.opponent=random", "--set", "env_kwargs.illegal=lose", "--set", "algo_kwargs.n_steps=64"]
+    args = [
+        "train",
+        "sb3:PPO",
+        "--env",
+        "rlgen/Connect4-v0",
+        "--steps",
+        "64",
+        "--run-dir",
+        str(run),
+        *COMMON,
+        "--set",
+        "env_kwargs.opponent=random",
+        "--set",
+        "env_kwargs.illegal=lose",
+        "--set",
+        "algo_kwargs.n_steps=64",
+    ]
     assert main(args) == 0
     agent = load_agent(run)
     for column in range(7):  # with one legal column left, a plain PPO policy takes it
@@ -196,15 +260,21 @@ def test_clear_errors(tmp_path, capsys, monkeypatch):
     with pytest.raises(UnknownNameError, match="sb3:A2C, sb3:DQN, sb3:MaskablePPO, sb3:PPO, sb3:SAC, sb3:TD3"):
         get_algo("sb3:XYZ")
     ppo = get_algo("sb3:PPO").Config
-    with pytest.raises(ConfigError, match=r"learnin_rate is not an argument of stable_baselines3.PPO; valid: learning_rate.*Did you mean 'learning_rate'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"learnin_rate is not an argument of stable_baselines3.PPO; valid: learning_rate.*Did you mean 'learning_rate'",
+    ):
         build_config(ppo, {}, ["algo_kwargs.learnin_rate=3e-4"])
     with pytest.raises(ConfigError, match="use --seed instead"):
         build_config(ppo, {}, ["algo_kwargs.seed=1"])
     with pytest.raises(UnknownNameError, match="choices: CnnPolicy, MlpPolicy, MultiInputPolicy"):
         build_config(ppo, {}, ["policy=TinyPolicy"])
     # Text numbers become numbers, nested keys nest, whole floats become ints where SB3 wants ints.
-    cfg = build_config(get_algo("sb3:DQN").Config, {}, ["algo_kwargs.learning_rate=3e-4", "algo_kwargs.buffer_size=1e4",
-                                                        "algo_kwargs.policy_kwargs.net_arch=[8,8]"])
+    cfg = build_config(
+        get_algo("sb3:DQN").Config,
+        {},
+        ["algo_kwargs.learning_rate=3e-4", "algo_kwargs.buffer_size=1e4", "algo_kwargs.policy_kwargs.net_arch=[8,8]"],
+    )
     assert cfg.algo_kwargs == {"learning_rate": 3e-4, "buffer_size": 10000, "policy_kwargs": {"net_arch": [8, 8]}}
     assert main(["train", "sb3:SAC", "--env", "CartPole-v1", "--run-dir", str(tmp_path / "sac"), *COMMON]) == 2
     err = capsys.readouterr().err
@@ -228,12 +298,33 @@ def test_list_algos_shows_the_sb3_names(capsys, monkeypatch):
 def test_ppo_balances_cartpole(tmp_path):
     """rl-zoo's CartPole-v1 PPO hyper-parameters: greedy mean return >= 475 in 50k steps."""
     run = tmp_path / "cartpole"
-    zoo = ["n_envs=8", "algo_kwargs.n_steps=32", "algo_kwargs.batch_size=256", "algo_kwargs.gae_lambda=0.8",
-           "algo_kwargs.gamma=0.98", "algo_kwargs.n_epochs=20", "algo_kwargs.ent_coef=0.0",
-           "algo_kwargs.learning_rate=lin_1e-3", "algo_kwargs.clip_range=lin_0.2", "trainer.eval_every=25000",
-           "eval_episodes=10"]
-    args = ["train", "sb3:PPO", "--env", "CartPole-v1", "--steps", "50000", "--run-dir", str(run),
-            "--wandb", "disabled", "--set", "trainer.progress=off"]
+    zoo = [
+        "n_envs=8",
+        "algo_kwargs.n_steps=32",
+        "algo_kwargs.batch_size=256",
+        "algo_kwargs.gae_lambda=0.8",
+        "algo_kwargs.gamma=0.98",
+        "algo_kwargs.n_epochs=20",
+        "algo_kwargs.ent_coef=0.0",
+        "algo_kwargs.learning_rate=lin_1e-3",
+        "algo_kwargs.clip_range=lin_0.2",
+        "trainer.eval_every=25000",
+        "eval_episodes=10",
+    ]
+    args = [
+        "train",
+        "sb3:PPO",
+        "--env",
+        "CartPole-v1",
+        "--steps",
+        "50000",
+        "--run-dir",
+        str(run),
+        "--wandb",
+        "disabled",
+        "--set",
+        "trainer.progress=off",
+    ]
     for item in zoo:
         args += ["--set", item]
     assert main(args) == 0

@@ -38,7 +38,9 @@ def test_cv_fold_splits_cover_train_and_dev_without_touching_test():
         assert len(splits.train) + len(splits.dev) == len(base.train) + len(base.dev)
         devs.append(splits.dev.x.flatten(1))
     all_dev = torch.cat(devs)
-    assert len(torch.unique(all_dev, dim=0)) == len(torch.unique(torch.cat([base.train.x, base.dev.x]).flatten(1), dim=0))
+    assert len(torch.unique(all_dev, dim=0)) == len(
+        torch.unique(torch.cat([base.train.x, base.dev.x]).flatten(1), dim=0)
+    )
 
 
 def test_batch_iterator_resumes_the_same_order():
@@ -72,7 +74,11 @@ def test_digits_floor_97_percent(tmp_path):
 
 
 def test_cross_validation_reports_each_fold(tmp_path):
-    cfg = build_config(ClassifierConfig, {}, ["cv_folds=2", "steps=40", "wandb.mode=disabled", "trainer.progress=off", "trainer.eval_every=20"])
+    cfg = build_config(
+        ClassifierConfig,
+        {},
+        ["cv_folds=2", "steps=40", "wandb.mode=disabled", "trainer.progress=off", "trainer.eval_every=20"],
+    )
     run = train("classifier", cfg, tmp_path / "cv")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["cv/folds"] == 2

@@ -45,9 +45,28 @@ def test_wrong_input_kind_and_bad_set_are_clear_errors(capsys):
 
 def test_train_eval_and_no_overwrite(tmp_path, capsys):
     run = tmp_path / "run"
-    args = ["train", "classifier", "--data", "digits", "--steps", "30", "--wandb", "disabled", "--run-dir", str(run), *TINY]
+    args = [
+        "train",
+        "classifier",
+        "--data",
+        "digits",
+        "--steps",
+        "30",
+        "--wandb",
+        "disabled",
+        "--run-dir",
+        str(run),
+        *TINY,
+    ]
     assert main(args) == 0
-    for name in ("config.yaml", "metrics.jsonl", "summary.json", "eval.json", "checkpoints/last.pt", "checkpoints/best.pt"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "summary.json",
+        "eval.json",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+    ):
         assert (run / name).exists(), name
     assert list((run / "media").glob("*.png"))
     before = (run / "checkpoints" / "last.pt").read_bytes()

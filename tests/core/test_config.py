@@ -10,7 +10,11 @@ from rlgen.errors import ConfigError
 
 
 def test_overrides_reach_nested_fields_with_their_types():
-    cfg = build_config(ClassifierConfig, {"batch_size": 32}, ["optim.lr=3e-4", "trainer.eval_every=50", "channels=16,32", "augment=false", "split=[0.8,0.1,0.1]"])
+    cfg = build_config(
+        ClassifierConfig,
+        {"batch_size": 32},
+        ["optim.lr=3e-4", "trainer.eval_every=50", "channels=16,32", "augment=false", "split=[0.8,0.1,0.1]"],
+    )
     assert cfg.batch_size == 32
     assert cfg.optim.lr == pytest.approx(3e-4)
     assert cfg.trainer.eval_every == 50
@@ -27,7 +31,13 @@ def test_a_partial_section_keeps_the_fields_own_defaults():
     # the algorithm's optim default (RMSprop for A2C, eps 1e-5 and grad_clip 0.5 on-policy),
     # not from the bare OptimConfig class.
     a2c = build_config(A2CConfig, {"optim": {"lr": 1e-3}}, ["env=CartPole-v1"])
-    assert (a2c.optim.name, a2c.optim.lr, a2c.optim.eps, a2c.optim.grad_clip, a2c.optim.momentum) == ("rmsprop", 1e-3, 1e-5, 0.5, 0.0)
+    assert (a2c.optim.name, a2c.optim.lr, a2c.optim.eps, a2c.optim.grad_clip, a2c.optim.momentum) == (
+        "rmsprop",
+        1e-3,
+        1e-5,
+        0.5,
+        0.0,
+    )
     ppo = build_config(PPOConfig, {}, ["env=CartPole-v1"])
     assert (ppo.optim.lr, ppo.optim.schedule, ppo.optim.eps, ppo.optim.grad_clip) == (1e-3, "linear", 1e-5, 0.5)
     assert from_dict(PPOConfig, {"optim": {"eps": 1e-7}}).optim.grad_clip == 0.5

@@ -23,17 +23,36 @@ def source_modules() -> list[str]:
 def test_wheel_contains_and_imports_every_module(tmp_path):
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-w", str(wheel_dir), "-q"],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(REPO),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheel_dir),
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     wheel = next(wheel_dir.glob("rlgen-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {m.replace(".", "/") + ("/__init__.py" if m in PACKAGE_DIRS.values() else ".py") for m in source_modules()}
+    expected = {
+        m.replace(".", "/") + ("/__init__.py" if m in PACKAGE_DIRS.values() else ".py") for m in source_modules()
+    }
     assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
 
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel), "-q"],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel), "-q"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     script = (
         "import importlib, sys\n"
         f"target = {str(target)!r}\n"

@@ -15,9 +15,26 @@ from conftest import REPO, RLGEN, run_cli
 from rlgen.checkpoint import load_checkpoint
 
 ARGS = [
-    "train", "classifier", "--data", "digits", "--steps", "400", "--seed", "7", "--wandb", "disabled",
-    "--set", "trainer.log_every=1", "--set", "trainer.eval_every=25", "--set", "trainer.checkpoint_every=50",
-    "--set", "trainer.ema_decay=0.99", "--set", "trainer.early_stop_patience=0",
+    "train",
+    "classifier",
+    "--data",
+    "digits",
+    "--steps",
+    "400",
+    "--seed",
+    "7",
+    "--wandb",
+    "disabled",
+    "--set",
+    "trainer.log_every=1",
+    "--set",
+    "trainer.eval_every=25",
+    "--set",
+    "trainer.checkpoint_every=50",
+    "--set",
+    "trainer.ema_decay=0.99",
+    "--set",
+    "trainer.early_stop_patience=0",
 ]
 
 
@@ -43,8 +60,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
 
     killed = tmp_path / "killed"
     env = {**os.environ, "WANDB_SILENT": "true", "MPLBACKEND": "Agg"}
-    proc = subprocess.Popen([*RLGEN, *ARGS, "--run-dir", str(killed)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*RLGEN, *ARGS, "--run-dir", str(killed)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     ckpt = killed / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -79,13 +97,17 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert summary["status"] == "finished" and summary["step"] == 400
 
 
-
-
 def test_ctrl_c_finishes_the_step_checkpoints_and_resumes(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "WANDB_SILENT": "true", "MPLBACKEND": "Agg"}
-    proc = subprocess.Popen([*RLGEN, *ARGS, "--run-dir", str(run)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*RLGEN, *ARGS, "--run-dir", str(run)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if (run / "metrics.jsonl").exists() and logged_steps(run) and max(logged_steps(run)) >= 70:

@@ -15,7 +15,16 @@ import rlgen
 from rlgen.config import WandbConfig
 from rlgen.tracking import Tracker, resolve_wandb_mode
 
-TINY = ["--steps", "20", "--set", "trainer.eval_every=10", "--set", "trainer.log_every=5", "--set", "trainer.checkpoint_every=10"]
+TINY = [
+    "--steps",
+    "20",
+    "--set",
+    "trainer.eval_every=10",
+    "--set",
+    "trainer.log_every=5",
+    "--set",
+    "trainer.checkpoint_every=10",
+]
 
 
 def test_auto_mode_is_offline_without_credentials(monkeypatch, tmp_path):
@@ -34,15 +43,37 @@ def test_auto_mode_is_offline_without_credentials(monkeypatch, tmp_path):
 def _inspect(run_dir):
     offline = next((run_dir / "wandb").glob("offline-run-*"))
     wandb_cli = shutil.which("wandb", path=str(REPO / ".venv" / "bin")) or shutil.which("wandb")
-    out = subprocess.run([wandb_cli, "leet", "inspect", "--summary", "--json", str(offline)],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [wandb_cli, "leet", "inspect", "--summary", "--json", str(offline)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     return json.loads(out)
 
 
 def test_offline_run_reads_back_config_and_values(tmp_path):
     run = tmp_path / "run"
-    run_cli("train", "classifier", "--data", "digits", "--wandb", "offline", "--wandb-project", "proj",
-            "--wandb-group", "grp", "--tags", "a,b", "--run-dir", str(run), "--set", "wandb.log_checkpoints=true", *TINY)
+    run_cli(
+        "train",
+        "classifier",
+        "--data",
+        "digits",
+        "--wandb",
+        "offline",
+        "--wandb-project",
+        "proj",
+        "--wandb-group",
+        "grp",
+        "--tags",
+        "a,b",
+        "--run-dir",
+        str(run),
+        "--set",
+        "wandb.log_checkpoints=true",
+        *TINY,
+    )
     record = _inspect(run)
     assert record["project"] == "proj"
     assert record["config"]["algo"] == "classifier"
@@ -51,14 +82,17 @@ def test_offline_run_reads_back_config_and_values(tmp_path):
     assert sorted(record["tags"]) == ["a", "b"]
     summary = json.loads((run / "summary.json").read_text())
     assert record["summary"]["test/accuracy"] == pytest.approx(summary["test/accuracy"])
-    last_logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "train/loss" in line][-1]
+    last_logged = [
+        json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "train/loss" in line
+    ][-1]
     assert record["summary"]["train/loss"] == pytest.approx(summary["train/loss"])
     assert last_logged["step"] == 20
     assert record["state"] == "finished"
     offline = next((run / "wandb").glob("offline-run-*"))
     wandb_cli = shutil.which("wandb", path=str(REPO / ".venv" / "bin")) or shutil.which("wandb")
-    records = subprocess.run([wandb_cli, "leet", "inspect", "--json", str(offline)], capture_output=True,
-                             text=True, timeout=120, check=True).stdout
+    records = subprocess.run(
+        [wandb_cli, "leet", "inspect", "--json", str(offline)], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
     assert '"type":"artifact"' in records.replace(" ", "")  # checkpoints queued as artifacts
 
 
@@ -78,9 +112,24 @@ def test_offline_and_disabled_need_no_network(tmp_path):
     for mode in ("offline", "disabled"):
         run = tmp_path / mode
         proc = subprocess.run(
-            ["unshare", "-rn", sys.executable, "-m", "rlgen.cli", "train", "classifier", "--wandb", mode,
-             "--run-dir", str(run), *TINY],
-            capture_output=True, text=True, timeout=300, cwd=REPO,
+            [
+                "unshare",
+                "-rn",
+                sys.executable,
+                "-m",
+                "rlgen.cli",
+                "train",
+                "classifier",
+                "--wandb",
+                mode,
+                "--run-dir",
+                str(run),
+                *TINY,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=REPO,
         )
         assert proc.returncode == 0, proc.stderr
         assert json.loads((run / "summary.json").read_text())["status"] == "finished"

@@ -202,7 +202,9 @@ def test_l1_l2_penalties_and_weight_decay_shrink_weights(tmp_path):
 
 
 def test_gradient_clipping_caps_the_update(tmp_path):
-    trainer, algo = make(tmp_path, "optim.name=sgd", "optim.momentum=0", "optim.lr=1.0", "optim.grad_clip=0.5", "steps=1")
+    trainer, algo = make(
+        tmp_path, "optim.name=sgd", "optim.momentum=0", "optim.lr=1.0", "optim.grad_clip=0.5", "steps=1"
+    )
     before = params(trainer)
     trainer.fit(algo)
     # With plain SGD at lr 1, the update's norm equals the clipped gradient norm.
@@ -255,7 +257,15 @@ def test_fp16_uses_a_grad_scaler(tmp_path):
 
 def test_early_stopping_on_a_dev_metric(tmp_path):
     # lr 0 after warm-up never improves dev loss: stops after `patience` evaluations.
-    trainer, algo = make(tmp_path, "optim.name=sgd", "optim.lr=1e-9", "steps=500", "trainer.eval_every=5", "trainer.early_stop_patience=3", "trainer.early_stop_min_delta=1.0")
+    trainer, algo = make(
+        tmp_path,
+        "optim.name=sgd",
+        "optim.lr=1e-9",
+        "steps=500",
+        "trainer.eval_every=5",
+        "trainer.early_stop_patience=3",
+        "trainer.early_stop_min_delta=1.0",
+    )
     trainer.fit(algo)
     assert trainer.step == 20  # evals at 5 (best), 10, 15, 20 -> 3 without improvement
     assert "early stopping" in trainer.tracker.summary["status"]
@@ -371,7 +381,9 @@ class TwoNets(Toy):
     def __init__(self, config, trainer) -> None:
         super().__init__(config, trainer)
         self.critic = trainer.add_model("critic", torch.nn.Linear(4, 1))
-        trainer.add_optimizer("critic", ["critic"], OptimConfig(name="sgd", lr=0.05, schedule="step", step_size=5, gamma=0.5))
+        trainer.add_optimizer(
+            "critic", ["critic"], OptimConfig(name="sgd", lr=0.05, schedule="step", step_size=5, gamma=0.5)
+        )
 
     def train_step(self):
         metrics = super().train_step()

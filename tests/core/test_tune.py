@@ -14,11 +14,32 @@ from rlgen.tune import parse_param
 @pytest.mark.parametrize("sampler", ["random", "tpe", "gp"])
 def test_tune_runs_trials_as_run_directories(tmp_path, sampler, capsys):
     study = tmp_path / "study"
-    code = main([
-        "tune", "classifier", "--data", "digits", "--trials", "2", "--sampler", sampler, "--steps", "20",
-        "--wandb", "disabled", "--run-dir", str(study), "--set", "trainer.eval_every=10",
-        "--param", "optim.lr=1e-4:1e-2:log", "--param", "dropout=0.0:0.5", "--param", "optim.name=adam,sgd",
-    ])
+    code = main(
+        [
+            "tune",
+            "classifier",
+            "--data",
+            "digits",
+            "--trials",
+            "2",
+            "--sampler",
+            sampler,
+            "--steps",
+            "20",
+            "--wandb",
+            "disabled",
+            "--run-dir",
+            str(study),
+            "--set",
+            "trainer.eval_every=10",
+            "--param",
+            "optim.lr=1e-4:1e-2:log",
+            "--param",
+            "dropout=0.0:0.5",
+            "--param",
+            "optim.name=adam,sgd",
+        ]
+    )
     assert code == 0
     result = json.loads((study / "tune.json").read_text())
     assert len(result["trials"]) == 2 and result["monitor"] == "dev/loss" and result["direction"] == "minimize"
@@ -31,8 +52,27 @@ def test_tune_runs_trials_as_run_directories(tmp_path, sampler, capsys):
 
 def test_default_space_is_log_uniform_rates_and_penalties(tmp_path):
     study = tmp_path / "study"
-    assert main(["tune", "classifier", "--trials", "1", "--sampler", "random", "--steps", "10", "--wandb", "disabled",
-                 "--run-dir", str(study), "--set", "trainer.eval_every=10"]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                "classifier",
+                "--trials",
+                "1",
+                "--sampler",
+                "random",
+                "--steps",
+                "10",
+                "--wandb",
+                "disabled",
+                "--run-dir",
+                str(study),
+                "--set",
+                "trainer.eval_every=10",
+            ]
+        )
+        == 0
+    )
     trial = json.loads((study / "tune.json").read_text())["trials"][0]
     assert {"optim.lr", "optim.weight_decay"} <= set(trial)
 
@@ -46,7 +86,22 @@ def test_bad_param_specs():
 
 
 def test_unknown_param_key_fails_before_any_trial(tmp_path, capsys):
-    assert main(["tune", "classifier", "--trials", "1", "--wandb", "disabled", "--run-dir", str(tmp_path / "s"),
-                 "--param", "optim.lrate=1e-4:1e-2"]) == 2
+    assert (
+        main(
+            [
+                "tune",
+                "classifier",
+                "--trials",
+                "1",
+                "--wandb",
+                "disabled",
+                "--run-dir",
+                str(tmp_path / "s"),
+                "--param",
+                "optim.lrate=1e-4:1e-2",
+            ]
+        )
+        == 2
+    )
     assert "Did you mean 'lr'" in capsys.readouterr().err
     assert not list((tmp_path / "s").glob("trial-*"))

@@ -9,14 +9,18 @@ from rlgen.envs.arena import OpponentPolicy, RandomPolicy, load_pettingzoo, play
 
 def test_alphabeta_beats_random_inside_pettingzoo_connect_four():
     env = load_pettingzoo("pettingzoo:connect_four_v3")
-    table = play_pettingzoo(env, {"alphabeta": OpponentPolicy("alphabeta:3", "connect4", seed=0), "random": RandomPolicy(1)}, games=10)
+    table = play_pettingzoo(
+        env, {"alphabeta": OpponentPolicy("alphabeta:3", "connect4", seed=0), "random": RandomPolicy(1)}, games=10
+    )
     assert table["alphabeta"]["wins"] >= 9
     assert table["random"]["losses"] == table["alphabeta"]["wins"]
 
 
 def test_minimax_never_loses_inside_pettingzoo_tictactoe():
     env = load_pettingzoo("pettingzoo:tictactoe_v3")
-    table = play_pettingzoo(env, {"minimax": OpponentPolicy("minimax", "tictactoe", seed=0), "random": RandomPolicy(2)}, games=20)
+    table = play_pettingzoo(
+        env, {"minimax": OpponentPolicy("minimax", "tictactoe", seed=0), "random": RandomPolicy(2)}, games=20
+    )
     assert table["minimax"]["losses"] == 0 and table["minimax"]["wins"] >= 15
 
 

@@ -164,7 +164,9 @@ def test_gomoku_size_and_five_in_a_row():
 
 
 @settings(max_examples=60, deadline=None)
-@given(name=st.sampled_from(GAMES), seed=st.integers(0, 2**31 - 1), moves=st.integers(0, 40), symmetry=st.integers(0, 7))
+@given(
+    name=st.sampled_from(GAMES), seed=st.integers(0, 2**31 - 1), moves=st.integers(0, 40), symmetry=st.integers(0, 7)
+)
 def test_random_sequences_keep_invariants_and_symmetries(name, seed, moves, symmetry):
     game = make_game(name)
     symmetry %= len(game.symmetries())
@@ -181,7 +183,9 @@ def test_random_sequences_keep_invariants_and_symmetries(name, seed, moves, symm
         moved = game.transform_action(np.array([action]), symmetry)
         # A symmetry maps the legal moves onto the legal moves of the mirrored position.
         mirrored_mask = game.legal_mask(mirrored)[0]
-        assert np.array_equal(np.flatnonzero(mirrored_mask), np.sort(game.transform_action(np.flatnonzero(mask), symmetry)))
+        assert np.array_equal(
+            np.flatnonzero(mirrored_mask), np.sort(game.transform_action(np.flatnonzero(mask), symmetry))
+        )
         before = (state.board != 0).sum()
         state = game.step(state, [action])
         mirrored = game.step(mirrored, moved)

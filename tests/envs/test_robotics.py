@@ -17,8 +17,12 @@ from rlgen.envs.robotics import (
 
 HAVE_MUJOCO = importlib.util.find_spec("mujoco") is not None
 HAVE_FETCH = HAVE_MUJOCO and importlib.util.find_spec("gymnasium_robotics") is not None
-needs_mujoco = pytest.mark.skipif(not HAVE_MUJOCO, reason='the robotics extra is not installed: pip install "rlgen[robotics]"')
-needs_fetch = pytest.mark.skipif(not HAVE_FETCH, reason='the robotics extra is not installed: pip install "rlgen[robotics]"')
+needs_mujoco = pytest.mark.skipif(
+    not HAVE_MUJOCO, reason='the robotics extra is not installed: pip install "rlgen[robotics]"'
+)
+needs_fetch = pytest.mark.skipif(
+    not HAVE_FETCH, reason='the robotics extra is not installed: pip install "rlgen[robotics]"'
+)
 
 
 def _exercise(env_id):

@@ -39,8 +39,13 @@ def test_npz_layouts_and_value_ranges_become_float_nchw_in_unit_range(tmp_path, 
     channels = 3 if "3" in dims else 1
     hwc = RNG.integers(0, 256, size=(5, 6, 7, channels)).astype(np.uint8)  # the true pictures, 0-255
     expected = torch.from_numpy(hwc.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
-    array = {"NHW": hwc[..., 0], "NHWC3": hwc, "NHWC1": hwc, "NCHW3": hwc.transpose(0, 3, 1, 2),
-             "NCHW1": hwc.transpose(0, 3, 1, 2)}[dims]
+    array = {
+        "NHW": hwc[..., 0],
+        "NHWC3": hwc,
+        "NHWC1": hwc,
+        "NCHW3": hwc.transpose(0, 3, 1, 2),
+        "NCHW1": hwc.transpose(0, 3, 1, 2),
+    }[dims]
     array = {"uint8": array, "float": array.astype(np.float32) / 255.0, "int64": array.astype(np.int64)}[kind]
     path = tmp_path / "images.npz"
     np.savez(path, x=array, y=np.array([0, 1, 2, 1, 0]))

@@ -31,9 +31,19 @@ from rlgen.generative.gan import (
 from rlgen.run import train
 from rlgen.trainer import Trainer
 
-TINY = ["g_channels=8", "d_channels=8", "embed_dim=8", "latent_dim=8", "batch_size=16", "metrics=false",
-        "wandb.mode=disabled", "trainer.progress=off", "trainer.log_every=1", "trainer.eval_every=0",
-        "trainer.checkpoint_every=2"]
+TINY = [
+    "g_channels=8",
+    "d_channels=8",
+    "embed_dim=8",
+    "latent_dim=8",
+    "batch_size=16",
+    "metrics=false",
+    "wandb.mode=disabled",
+    "trainer.progress=off",
+    "trainer.log_every=1",
+    "trainer.eval_every=0",
+    "trainer.checkpoint_every=2",
+]
 
 
 def tiny(cls: type, *extra: str) -> GANConfig:
@@ -50,12 +60,16 @@ def build(algo: type, config: GANConfig, tmp_path) -> GAN:
 @pytest.mark.parametrize("loss", ["nonsaturating", "hinge", "wgan-gp"])
 def test_a_step_updates_both_networks_and_the_ema(tmp_path, loss):
     cgan = build(CGAN, tiny(CGANConfig, f"loss={loss}", "n_critic=2", "augment=translation,cutout"), tmp_path)
-    before = {name: [p.detach().clone() for p in model.parameters()]
-              for name, model in (("g", cgan.generator), ("d", cgan.discriminator))}
+    before = {
+        name: [p.detach().clone() for p in model.parameters()]
+        for name, model in (("g", cgan.generator), ("d", cgan.discriminator))
+    }
     for _ in range(2):
         metrics = cgan.train_step()
     for name, model in (("g", cgan.generator), ("d", cgan.discriminator)):
-        still = [key for (key, p), old in zip(model.named_parameters(), before[name], strict=True) if torch.equal(p, old)]
+        still = [
+            key for (key, p), old in zip(model.named_parameters(), before[name], strict=True) if torch.equal(p, old)
+        ]
         # A Wasserstein critic's output bias cancels between real and fake: it has no gradient.
         assert still == (["out.bias"] if name == "d" and loss == "wgan-gp" else []), name
     for key in ("losses/d", "losses/g", "charts/d_real_accuracy", "charts/d_fake_accuracy", "charts/images_per_second"):
@@ -101,7 +115,9 @@ SPECS = {
     "none": ConditionSpec(),
     "label": ConditionSpec(kind="label", classes=["a", "b", "c"]),
     "attributes": ConditionSpec(kind="attributes", factors={"shape": ["o", "x"], "colour": ["r", "g", "b"]}),
-    "caption": ConditionSpec(kind="caption", vocab=["big", "red", "ring"], max_tokens=3, grid_captions=["big red ring"]),
+    "caption": ConditionSpec(
+        kind="caption", vocab=["big", "red", "ring"], max_tokens=3, grid_captions=["big red ring"]
+    ),
 }
 CONDITIONS = {
     "none": None,
@@ -151,11 +167,14 @@ def test_diff_augment_translates_and_cuts_out_differentiably():
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("condition, prompt", [("caption", "a large blue square at the centre on a black background"),
-                                               ("attributes", "shape=circle,colour=red")])
+@pytest.mark.parametrize(
+    "condition, prompt",
+    [("caption", "a large blue square at the centre on a black background"), ("attributes", "shape=circle,colour=red")],
+)
 def test_shapes_conditions_train_and_sample(tmp_path, condition, prompt):
-    cfg = build_config(CGANConfig, {}, ["data=shapes:n=300", *TINY, f"condition={condition}", "steps=2",
-                                        "readout_weight=1"])
+    cfg = build_config(
+        CGANConfig, {}, ["data=shapes:n=300", *TINY, f"condition={condition}", "steps=2", "readout_weight=1"]
+    )
     run = train("cgan", cfg, tmp_path / condition)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["losses/readout_real"] > 0 and summary["losses/readout_fake"] > 0
@@ -176,15 +195,30 @@ def test_shapes_conditions_train_and_sample(tmp_path, condition, prompt):
 def test_sigkill_then_resume_is_exact(tmp_path):
     """Kill -9 mid-training, `rlgen resume`: the same generator, discriminator, EMA and
     batch order as a run never stopped."""
-    args = ["train", "cgan", "--data", "digits", "--steps", "120", "--wandb", "disabled", "--set", "augment=translation"]
+    args = [
+        "train",
+        "cgan",
+        "--data",
+        "digits",
+        "--steps",
+        "120",
+        "--wandb",
+        "disabled",
+        "--set",
+        "augment=translation",
+    ]
     for item in TINY:
         if not item.startswith("wandb."):
             args += ["--set", item]
-    whole = train("cgan", build_config(CGANConfig, {}, ["data=digits", *TINY, "augment=translation", "steps=120"]),
-                  tmp_path / "whole")
+    whole = train(
+        "cgan",
+        build_config(CGANConfig, {}, ["data=digits", *TINY, "augment=translation", "steps=120"]),
+        tmp_path / "whole",
+    )
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*RLGEN, *args, "--run-dir", str(killed)], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*RLGEN, *args, "--run-dir", str(killed)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         lines = (killed / "metrics.jsonl").read_text().splitlines() if (killed / "metrics.jsonl").exists() else []
@@ -203,7 +237,9 @@ def test_sigkill_then_resume_is_exact(tmp_path):
         for name, weights in a[group].items():
             for key, tensor in weights.items():
                 assert torch.equal(tensor, b[group][name][key]), f"{group}/{name}/{key}"
-    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines() if "losses/g" in line]
+    steps = [
+        json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines() if "losses/g" in line
+    ]
     assert steps[-1] == 120 and sorted(set(steps)) == list(range(1, 121))
 
 
@@ -265,8 +301,11 @@ def test_conditional_gan_learns_the_digits(tmp_path):
     reads the requested class back far above chance (10%), at a Frechet distance close
     to that of real digits. 2000 steps: at 1500 the ratio sat at the bound on some CPUs
     (3.006 on one, under 3 on another; 1.80 at 2000)."""
-    cfg = build_config(CGANConfig, {}, ["data=digits", "steps=2000", "wandb.mode=disabled", "trainer.progress=off",
-                                        "trainer.eval_every=500"])
+    cfg = build_config(
+        CGANConfig,
+        {},
+        ["data=digits", "steps=2000", "wandb.mode=disabled", "trainer.progress=off", "trainer.eval_every=500"],
+    )
     run = train("cgan", cfg, tmp_path / "digits")
     result = json.loads((run / "eval.json").read_text())
     assert result["metrics/reference_test_accuracy"] >= 0.9

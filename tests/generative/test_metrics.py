@@ -79,6 +79,7 @@ def test_precision_recall_cases():
     assert same == {"precision": 1.0, "recall": 1.0}
     far = precision_recall(real, torch.randn(400, 8, generator=gen) + 100.0, k=3)
     assert far == {"precision": 0.0, "recall": 0.0}
+
     # Real data has two well separated modes; fakes from both score high on both, fakes
     # from only one (mode collapse) keep their precision but lose half the recall.
     def two_modes(n: int) -> torch.Tensor:
@@ -208,7 +209,9 @@ def _toy_attributes() -> ImageDataset:
         top, left = 4 * (int(corner[i]) // 2), 4 * (int(corner[i]) % 2)
         x[i, int(colour[i]), top : top + 4, left : left + 4] = 0.9
     factors = {"colour": ["red", "green", "blue"], "corner": ["top left", "top right", "bottom left", "bottom right"]}
-    return ImageDataset("toy_attributes", x, colour.clone(), ["red", "green", "blue"], factors, torch.stack([colour, corner], 1))
+    return ImageDataset(
+        "toy_attributes", x, colour.clone(), ["red", "green", "blue"], factors, torch.stack([colour, corner], 1)
+    )
 
 
 @pytest.fixture
@@ -226,7 +229,9 @@ def test_attributes_reference_classifier_learns_every_factor(toy_attributes, tmp
     assert ref.test_accuracy["colour"] >= 0.95 and ref.test_accuracy["corner"] >= 0.95
     written = json.loads((ref.run_dir / "summary.json").read_text())
     assert {"dev/accuracy", "dev/accuracy/colour", "dev/accuracy/corner", "test/accuracy/corner"} <= set(written)
-    assert written["dev/accuracy"] == pytest.approx((written["dev/accuracy/colour"] + written["dev/accuracy/corner"]) / 2)
+    assert written["dev/accuracy"] == pytest.approx(
+        (written["dev/accuracy/colour"] + written["dev/accuracy/corner"]) / 2
+    )
     report = json.loads((ref.run_dir / "eval.json").read_text())
     assert list(report["test/report/corner"]["per_class"]) == ["top left", "top right", "bottom left", "bottom right"]
     assert list((ref.run_dir / "media").glob("test_confusion_matrix_corner_*.png"))

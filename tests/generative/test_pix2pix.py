@@ -20,9 +20,21 @@ from rlgen.run import train
 from rlgen.trainer import Trainer
 
 DATA = "shapes:n=120"
-TINY = ["channels=8", "max_channels=32", "d_channels=8", "batch_size=8", "eval_samples=8", "metric_samples=16",
-        "grid_columns=4", "metrics=false", "wandb.mode=disabled", "trainer.progress=off", "trainer.log_every=1",
-        "trainer.eval_every=2", "trainer.checkpoint_every=2"]
+TINY = [
+    "channels=8",
+    "max_channels=32",
+    "d_channels=8",
+    "batch_size=8",
+    "eval_samples=8",
+    "metric_samples=16",
+    "grid_columns=4",
+    "metrics=false",
+    "wandb.mode=disabled",
+    "trainer.progress=off",
+    "trainer.log_every=1",
+    "trainer.eval_every=2",
+    "trainer.checkpoint_every=2",
+]
 
 
 def tiny(*extra: str) -> Pix2PixConfig:
@@ -35,7 +47,9 @@ def test_a_step_trains_both_networks(tmp_path):
     before = {name: {k: v.clone() for k, v in m.state_dict().items()} for name, m in trainer.models.items()}
     metrics = algo.train_step()
     for name, model in trainer.models.items():
-        changed = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[name][k])]
+        changed = [
+            k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[name][k])
+        ]
         assert changed, f"{name} did not change"
     for key in ("losses/d", "losses/g_l1", "losses/g_gan", "charts/d_real_accuracy"):
         assert np.isfinite(metrics[key]), key
@@ -47,8 +61,11 @@ def test_a_step_trains_both_networks(tmp_path):
 
 
 def test_l1_falls_on_a_tiny_set(tmp_path):
-    run = train("pix2pix", tiny("steps=40", "trainer.eval_every=40", "trainer.checkpoint_every=40",
-                                "g_optim.lr=3e-3", "d_optim.lr=3e-3"), tmp_path / "run")
+    run = train(
+        "pix2pix",
+        tiny("steps=40", "trainer.eval_every=40", "trainer.checkpoint_every=40", "g_optim.lr=3e-3", "d_optim.lr=3e-3"),
+        tmp_path / "run",
+    )
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     l1 = [r["losses/g_l1"] for r in rows if "losses/g_l1" in r]
     assert len(l1) == 40
@@ -71,7 +88,9 @@ def test_resume_is_exact_including_ema_and_noise(tmp_path):
     exp_a = a["optimizers"]["generator"]["optimizer"]["state"]
     exp_b = b["optimizers"]["generator"]["optimizer"]["state"]
     assert all(torch.equal(exp_a[i]["exp_avg"], exp_b[i]["exp_avg"]) for i in exp_a)
-    steps = [json.loads(line)["step"] for line in (half / "metrics.jsonl").read_text().splitlines() if "losses/d" in line]
+    steps = [
+        json.loads(line)["step"] for line in (half / "metrics.jsonl").read_text().splitlines() if "losses/d" in line
+    ]
     assert steps == list(range(1, 7))
 
 
@@ -108,8 +127,23 @@ def test_sample_cli_writes_png_and_refuses_bad_inputs(outline_run, tmp_path, cap
     good = tmp_path / "in.png"
     Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(good)
     out = tmp_path / "out.png"
-    assert main(["sample", str(outline_run), "--condition-image", str(good), "--n", "4", "--columns", "4",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(outline_run),
+                "--condition-image",
+                str(good),
+                "--n",
+                "4",
+                "--columns",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).size == (4 * 33 + 1, 33 + 1)
     wrong = tmp_path / "wrong.png"
     Image.fromarray(np.zeros((16, 20, 3), dtype=np.uint8)).save(wrong)
@@ -169,8 +203,11 @@ def test_colorize_learns_the_colours_of_shapes(tmp_path):
     the backgrounds are gray; a per-pixel luma -> colour lookup fitted on the train split ~28.5 dB)."""
     from rlgen.generative.datasets import COLOURS
 
-    cfg = build_config(Pix2PixConfig, {}, ["steps=400", "metrics=false", "wandb.mode=disabled", "trainer.progress=off",
-                                           "trainer.eval_every=0"])
+    cfg = build_config(
+        Pix2PixConfig,
+        {},
+        ["steps=400", "metrics=false", "wandb.mode=disabled", "trainer.progress=off", "trainer.eval_every=0"],
+    )
     run = train("pix2pix", cfg, tmp_path / "run")
     results = json.loads((run / "eval.json").read_text())
     generator = load_generator(run)

@@ -35,9 +35,23 @@ from rlgen.generative.vae import (
 from rlgen.run import train
 from rlgen.trainer import Trainer
 
-TINY = ["latent_dim=4", "encoder_channels=4", "encoder_hidden=16", "decoder_channels=4", "condition_dim=8",
-        "batch_size=16", "iw_samples=8", "grid_columns=4", "beta_warmup=10", "metrics=false", "wandb.mode=disabled",
-        "trainer.progress=off", "trainer.log_every=1", "trainer.eval_every=5", "trainer.checkpoint_every=5"]
+TINY = [
+    "latent_dim=4",
+    "encoder_channels=4",
+    "encoder_hidden=16",
+    "decoder_channels=4",
+    "condition_dim=8",
+    "batch_size=16",
+    "iw_samples=8",
+    "grid_columns=4",
+    "beta_warmup=10",
+    "metrics=false",
+    "wandb.mode=disabled",
+    "trainer.progress=off",
+    "trainer.log_every=1",
+    "trainer.eval_every=5",
+    "trainer.checkpoint_every=5",
+]
 
 
 def tiny(cls: type = VAEConfig, *extra: str) -> VAEConfig:
@@ -68,13 +82,16 @@ def test_a_step_trains_and_the_loss_falls_on_a_fixed_batch(tmp_path):
     assert float(loss.detach()) < 0.7 * first
 
 
-@pytest.mark.parametrize(("cls", "data", "extra", "kind", "condition"), [
-    (VAE, "digits", [], "none", None),
-    (CVAE, "digits", [], "label", "7"),
-    (CVAE, "shapes:n=60", [], "attributes", "shape=circle,colour=red"),
-    (CVAE, "shapes:n=60", ["condition=caption"], "caption", None),
-    (VAE, "shapes:n=60", ["likelihood=gaussian", "gaussian_scale=pixel"], "none", None),
-])
+@pytest.mark.parametrize(
+    ("cls", "data", "extra", "kind", "condition"),
+    [
+        (VAE, "digits", [], "none", None),
+        (CVAE, "digits", [], "label", "7"),
+        (CVAE, "shapes:n=60", [], "attributes", "shape=circle,colour=red"),
+        (CVAE, "shapes:n=60", ["condition=caption"], "caption", None),
+        (VAE, "shapes:n=60", ["likelihood=gaussian", "gaussian_scale=pixel"], "none", None),
+    ],
+)
 def test_every_condition_kind_trains_and_samples(tmp_path, cls, data, extra, kind, condition):
     algo = build(tmp_path, cls, f"data={data}", *extra)
     assert algo.spec.kind == kind
@@ -124,8 +141,14 @@ def test_sigkill_then_resume_is_exact_including_ema(tmp_path):
     for part in ("models", "emas"):
         for key, tensor in a[part]["vae"].items():
             assert torch.equal(tensor, b[part]["vae"][key]), f"{part}.{key}"
-    assert a["optimizers"]["main"]["optimizer"]["state"][0]["exp_avg"].equal(b["optimizers"]["main"]["optimizer"]["state"][0]["exp_avg"])
-    logged = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines() if "losses/recon" in line]
+    assert a["optimizers"]["main"]["optimizer"]["state"][0]["exp_avg"].equal(
+        b["optimizers"]["main"]["optimizer"]["state"][0]["exp_avg"]
+    )
+    logged = [
+        json.loads(line)["step"]
+        for line in (killed / "metrics.jsonl").read_text().splitlines()
+        if "losses/recon" in line
+    ]
     assert logged == list(range(1, steps + 1))
 
 
@@ -161,23 +184,29 @@ def test_generator_sampling_cli_and_eval(tmp_path, capsys):
         load_generator(vae).sample(2, condition="7")
 
 
-@pytest.mark.parametrize(("cls", "overrides", "message"), [
-    (VAEConfig, ["likelihood=gaussian", "binarize=dynamic"], "binarize=dynamic makes binary data"),
-    (VAEConfig, ["latent_dim=0"], "latent_dim must be >= 1"),
-    (VAEConfig, ["likelihood=poisson"], "choices: bernoulli, gaussian"),
-    (VAEConfig, ["factor_dropout=1.0"], "factor_dropout must be in"),
-])
+@pytest.mark.parametrize(
+    ("cls", "overrides", "message"),
+    [
+        (VAEConfig, ["likelihood=gaussian", "binarize=dynamic"], "binarize=dynamic makes binary data"),
+        (VAEConfig, ["latent_dim=0"], "latent_dim must be >= 1"),
+        (VAEConfig, ["likelihood=poisson"], "choices: bernoulli, gaussian"),
+        (VAEConfig, ["factor_dropout=1.0"], "factor_dropout must be in"),
+    ],
+)
 def test_bad_configs_are_clear_errors(cls, overrides, message):
     with pytest.raises(ConfigError, match=message):
         build_config(cls, {}, overrides)
 
 
-@pytest.mark.parametrize(("cls", "extra", "message"), [
-    (VAE, ["condition=label"], "unconditional; use the conditional variant"),
-    (CVAE, ["condition=none"], "is conditional"),
-    (CVAE, ["condition=image"], "image-to-image translation is pix2pix"),
-    (CVAE, ["condition=attributes"], "has no attributes"),
-])
+@pytest.mark.parametrize(
+    ("cls", "extra", "message"),
+    [
+        (VAE, ["condition=label"], "unconditional; use the conditional variant"),
+        (CVAE, ["condition=none"], "is conditional"),
+        (CVAE, ["condition=image"], "image-to-image translation is pix2pix"),
+        (CVAE, ["condition=attributes"], "has no attributes"),
+    ],
+)
 def test_bad_conditions_are_clear_errors(tmp_path, cls, extra, message):
     with pytest.raises(RlgenError, match=message):
         build(tmp_path, cls, *extra)
@@ -186,7 +215,9 @@ def test_bad_conditions_are_clear_errors(tmp_path, cls, extra, message):
 def test_log_mean_exp_is_exact_at_any_magnitude():
     for offset in (-1e5, 0.0, 1e5):
         values = torch.tensor([[offset, offset + math.log(3.0)], [offset, offset]], dtype=torch.float64)
-        assert torch.allclose(log_mean_exp(values, dim=1), torch.tensor([offset + math.log(2.0), offset], dtype=torch.float64))
+        assert torch.allclose(
+            log_mean_exp(values, dim=1), torch.tensor([offset + math.log(2.0), offset], dtype=torch.float64)
+        )
     assert torch.isfinite(log_mean_exp(torch.tensor([-1e30, 0.0]))).all()
 
 
@@ -247,8 +278,18 @@ def test_importance_weighted_bound_against_an_exact_1d_likelihood(tmp_path):
 def test_vae_learns_binarized_mnist5k(tmp_path):
     """Default config, 1,500 steps (about a minute): importance-weighted test NLL far under
     the ~200 nats of a model that ignores its latent (the 10-minute floor is 110, k = 1000)."""
-    cfg = build_config(VAEConfig, {}, ["data=mnist5k", "steps=1500", "iw_samples=100", "metrics=false",
-                                       "wandb.mode=disabled", "trainer.progress=off"])
+    cfg = build_config(
+        VAEConfig,
+        {},
+        [
+            "data=mnist5k",
+            "steps=1500",
+            "iw_samples=100",
+            "metrics=false",
+            "wandb.mode=disabled",
+            "trainer.progress=off",
+        ],
+    )
     run = train("vae", cfg, tmp_path / "vae")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["step"] == 1500 and summary["test/iw_samples"] == 100

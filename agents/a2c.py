@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from rlgen.agents.onpolicy import OnPolicy, OnPolicyConfig, Rollout, log_prob_entropy
+from rlgen.agents.onpolicy import OnPolicy, OnPolicyConfig, Rollout, evaluate_actions, normalize_advantages
 from rlgen.config import OptimConfig
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -42,13 +42,10 @@ class A2C(OnPolicy):
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         cfg = self.config
-        with self.trainer.autocast():
-            params = self.model.policy(rollout.obs, rollout.masks)
-            values = self.model.value(rollout.obs).float()
-        log_probs, entropy = log_prob_entropy(params, rollout.actions, self.discrete)
+        log_probs, entropy, values = evaluate_actions(self.model, rollout, self.trainer.autocast)
         adv = rollout.advantages
         if cfg.normalize_advantage:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            adv = normalize_advantages(adv)
         policy_loss = -(adv * log_probs).mean()
         value_loss = 0.5 * ((values - rollout.returns) ** 2).mean()
         metrics = self.trainer.optimize(

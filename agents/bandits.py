@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rlgen.agents.gym_support import masked_argmax
 from rlgen.algorithm import Algorithm
 from rlgen.config import RunConfig, TrainerConfig
 from rlgen.envs.bandit import REWARDS, BanditSimulator
@@ -96,16 +97,19 @@ class BanditConfig(RunConfig):
         for key in ("kl_c", "noise_std"):
             if not getattr(self, key) >= 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
-        problem = problem_kwargs(self.env_kwargs)
-        if self.agent == "thompson_beta" and problem["reward"] != "bernoulli":
+        # The problem is written out in full (k, reward, means, sigma, drift) so config.yaml is
+        # complete. A `--set env_kwargs.X=...` lands on that full dict after construction, so the
+        # values filled in here are filled in afresh on the next check instead of being kept as
+        # if given: new means then set k again, as when they are given up front.
+        filled = getattr(self, "_filled_problem", {})
+        given = {key: value for key, value in self.env_kwargs.items() if key not in filled or value != filled[key]}
+        self.env_kwargs = problem_kwargs(given)
+        self._filled_problem = {key: value for key, value in self.env_kwargs.items() if key not in given}
+        if self.agent == "thompson_beta" and self.env_kwargs["reward"] != "bernoulli":
             raise ConfigError(
                 "agent thompson_beta needs Bernoulli rewards (a Beta posterior over a success rate), but "
                 "env_kwargs.reward is gaussian; use thompson_gaussian, kl_ucb or ucb1 on Gaussian problems"
             )
-
-    def resolve_defaults(self) -> None:
-        """Write the problem out in full (k, reward, means, sigma, drift), so config.yaml is complete."""
-        self.env_kwargs = problem_kwargs(self.env_kwargs)
 
 
 def problem_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -372,17 +376,8 @@ class BanditActor:
         self.estimates = np.asarray(estimates, dtype=np.float64)
 
     def act(self, observation: Any = 0, action_mask: np.ndarray | None = None) -> int:
-        values = self.estimates
-        if action_mask is not None:
-            mask = np.asarray(action_mask).astype(bool)
-            if mask.shape != values.shape:
-                raise ValueError(f"action_mask has shape {mask.shape}; this bandit has {values.shape[0]} arms")
-            if not mask.any():
-                raise ValueError("action_mask allows no arm")
-            values = np.where(mask, values, -np.inf)
-            if np.isneginf(values).all():  # only never-pulled arms allowed: take the first of them
-                return int(mask.argmax())
-        return int(values.argmax())
+        # Never-pulled arms are estimated at -inf; when only those are allowed, the first one is pulled.
+        return masked_argmax(self.estimates, action_mask, what="arm")
 
 
 # ----------------------------------------------------------------------------- experiment
@@ -521,7 +516,6 @@ class Bandit(Algorithm):
     default_monitor = ""  # regret only grows: the last checkpoint is the one to evaluate
 
     def __init__(self, config: BanditConfig, trainer: Any) -> None:
-        config.resolve_defaults()
         super().__init__(config, trainer)
         self.experiment = Experiment(config)
         # The learners' arrays are the "model": loaded for rlgen eval / load_agent too.

@@ -5,41 +5,48 @@ config fields and its `update`.
 
 Rollouts step `num_envs` copies of the env for `n_steps` each. A truncated episode (time
 limit) bootstraps from the value of its final observation; a terminated one does not.
-Checkpoints hold the envs' state as plain data (`rlgen.agents.common.env_state`), so
+Checkpoints hold the envs' state as plain data (`rlgen.agents.gym_support.env_state`), so
 `rlgen resume` continues mid-episode exactly; envs whose state lives in C structures
-(MuJoCo) start new episodes.
+(MuJoCo) start new episodes. The env section of the config, episode statistics and the
+greedy evaluation report are the gym agents' shared ones (`rlgen.agents.gym_support`).
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
 
-from rlgen.agents.common import (
+from rlgen.agents.gym_support import (
+    EVAL_SEED,
     Agent,
+    EpisodeStats,
+    GymEnvConfig,
     encode_obs,
     env_state,
     evaluate_episodes,
     final_observations,
+    greedy_report,
     has_action_masks,
     is_game_env,
     make_env,
     make_vec_env,
     obs_size,
-    restore_env_state,
+    resume_envs,
     vec_action_masks,
 )
-from rlgen.agents.mlp_grad import linear_stack, stack_forward
 from rlgen.algorithm import Algorithm
-from rlgen.config import OptimConfig, RunConfig, TrainerConfig
+from rlgen.config import OptimConfig, TrainerConfig
 from rlgen.errors import ConfigError, RlgenError
 from rlgen.nets import MLP, GaussianHead, init_weights
+
+if TYPE_CHECKING:
+    from rlgen.trainer import Trainer
 
 MASKED_LOGIT = -1e8
 
@@ -49,19 +56,15 @@ CONTINUOUS = "continuous control"
 
 
 @dataclass
-class OnPolicyConfig(RunConfig):
+class OnPolicyConfig(GymEnvConfig):
     """Fields every on-policy actor-critic shares. `--steps` counts env steps."""
 
-    env: str = "CartPole-v1"
-    """gymnasium env id (rlgen/... ids included), e.g. CartPole-v1, InvertedPendulum-v5, rlgen/Connect4-v0."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of gymnasium.make, e.g. --set env_kwargs.opponent=alphabeta:2."""
     steps: int = 100_000
     """Env steps (summed over the vector envs)."""
     num_envs: int = 8
     """Envs stepped together."""
     n_steps: int = 32
-    """Steps per env per rollout (rollout size = num_envs * n_steps)."""
+    """Steps per env per rollout (rollout size = num_envs * n_steps), SB3's PPO / A2C `n_steps`."""
     gamma: float = 0.99
     """Discount."""
     gae_lambda: float = 0.95
@@ -86,8 +89,6 @@ class OnPolicyConfig(RunConfig):
     """Entropy bonus weight."""
     vf_coef: float = 0.5
     """Value loss weight."""
-    eval_episodes: int = 10
-    """Greedy episodes per periodic evaluation (games: games, sides alternate)."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=3e-4, eps=1e-5, grad_clip=0.5))
     """Optimizer of policy and value together (grad_clip = max gradient norm)."""
     trainer: TrainerConfig = field(
@@ -95,11 +96,9 @@ class OnPolicyConfig(RunConfig):
     )
     """Trainer plumbing; every/interval values count env steps."""
 
-    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
-
     @classmethod
     def preset(cls, env: str) -> dict[str, Any]:
-        """Tuned defaults for `env` (by id, else by action-space kind)."""
+        """Tuned defaults for `env` (by id, else by action-space kind: CONTINUOUS)."""
         if env in cls.PRESETS:
             return cls.PRESETS[env]
         if CONTINUOUS in cls.PRESETS and env and not is_game_env(env):
@@ -114,9 +113,9 @@ class OnPolicyConfig(RunConfig):
         return {}
 
     def __post_init__(self) -> None:
-        for key in ("num_envs", "n_steps", "eval_episodes"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        super().__post_init__()
+        if self.n_steps < 1:
+            raise ConfigError(f"n_steps must be >= 1, got {self.n_steps}")
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
             raise ConfigError(f"gamma and gae_lambda must lie in [0, 1], got {self.gamma}, {self.gae_lambda}")
         if not self.hidden or min(self.hidden) < 1:
@@ -153,20 +152,15 @@ class ActorCritic(nn.Module):
             nn.init.zeros_(self.v_head.bias)
         else:
             init_weights(self.v_head)
-        # plain Linear + activation stacks run as functional calls: module dispatch costs more than the math at these sizes
-        self.v_stack = linear_stack([*self.v_body, self.v_head])
-        self.pi_stack = linear_stack([*self.pi_body, self.pi_head]) if self.discrete else None
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.v_stack is not None:
-            return stack_forward(obs, *self.v_stack).squeeze(-1)
         return self.v_head(self.v_body(obs)).squeeze(-1)
 
     def policy(
         self, obs: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Masked logits (discrete) or (mean, log_std) (continuous)."""
-        out = stack_forward(obs, *self.pi_stack) if self.pi_stack is not None else self.pi_head(self.pi_body(obs))
+        out = self.pi_head(self.pi_body(obs))
         if self.discrete and mask is not None:
             out = out.masked_fill(~mask, MASKED_LOGIT)
         return out
@@ -174,9 +168,8 @@ class ActorCritic(nn.Module):
 
 def sample_actions(params: Any, discrete: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw actions from the policy and return them with their log-probabilities."""
-    if (
-        discrete
-    ):  # argmax(log p - log Exp(1)) is torch.multinomial's own draw (same noise, same action), without its overhead
+    if discrete:
+        # argmax(log p - log Exp(1)) is torch.multinomial's own draw (same noise, same action), without its overhead
         log_p = torch.log_softmax(params, dim=-1)
         noise = torch.empty_like(log_p).exponential_().clamp_min_(1e-30).log_()  # bounded: a masked logit never wins
         actions = (log_p - noise).argmax(-1)
@@ -200,6 +193,23 @@ def log_prob_entropy(params: Any, actions: torch.Tensor, discrete: bool) -> tupl
     mean, log_std = params
     entropy = (log_std + 0.5 * np.log(2 * np.pi * np.e)).sum(-1)
     return gaussian_log_prob(mean, log_std, actions), entropy
+
+
+def evaluate_actions(
+    model: ActorCritic, batch: Rollout, autocast: Callable[[], Any]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Log-probabilities of the batch's actions, the policy's entropies and the values under
+    the current model (differentiable): what every on-policy loss starts from."""
+    with autocast():
+        params = model.policy(batch.obs, batch.masks)
+        values = model.value(batch.obs).float()
+    log_probs, entropy = log_prob_entropy(params, batch.actions, model.discrete)
+    return log_probs, entropy, values
+
+
+def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
+    """Advantages standardized to mean 0, std 1 (as SB3: the std's epsilon is 1e-8)."""
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
 
 class RunningMeanStd:
@@ -277,9 +287,11 @@ class OnPolicy(Algorithm):
     unit = "env steps"
     default_monitor = "eval/return_mean"
 
-    def __init__(self, config: OnPolicyConfig, trainer: Any) -> None:
+    config: OnPolicyConfig
+
+    def __init__(self, config: OnPolicyConfig, trainer: Trainer) -> None:
         super().__init__(config, trainer)
-        cfg = self.config = config
+        cfg = config
         self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs)
         self.obs_space = self.envs.single_observation_space
         self.action_space = self.envs.single_action_space
@@ -296,11 +308,7 @@ class OnPolicy(Algorithm):
         self.ret_rms = RunningMeanStd(())
         trainer.register_state("obs_rms", self.obs_rms, for_eval=True)  # the policy acts on normalized observations
         self.discounted = np.zeros(cfg.num_envs)
-        self.episode_return = np.zeros(cfg.num_envs)
-        self.episode_length = np.zeros(cfg.num_envs, np.int64)
-        self.recent_returns: deque[float] = deque(maxlen=100)
-        self.recent_lengths: deque[int] = deque(maxlen=100)
-        self.episodes = 0
+        self.episodes = EpisodeStats(cfg.num_envs)
         self.obs, _ = self.envs.reset(seed=cfg.seed)
         self.envs.action_space.seed(cfg.seed)
 
@@ -341,8 +349,8 @@ class OnPolicy(Algorithm):
         act_shape = () if self.discrete else self.action_space.shape
         act_buf = np.zeros((T, N, *act_shape), np.int64 if self.discrete else np.float32)
         logp_buf, val_buf, rew_buf, done_buf = (np.zeros((T, N), np.float32) for _ in range(4))
-        mask_buf = np.zeros((T, N, int(self.action_space.n)), bool) if self.discrete and self._has_masks() else None
-        finished: list[float] = []
+        masked = self.discrete and has_action_masks(self.envs)
+        mask_buf = np.zeros((T, N, int(self.action_space.n)), bool) if masked else None
         self.model.eval()
         for t in range(T):
             x = self.normalize(self.obs, update=True)
@@ -357,7 +365,7 @@ class OnPolicy(Algorithm):
             next_obs, rewards, terminated, truncated, info = self.envs.step(env_actions)
             dones = terminated | truncated
             rewards = np.asarray(rewards, np.float64)
-            self.track_episodes(rewards, dones, finished)
+            self.episodes.track(rewards, dones)
             scaled = self.scale_rewards(rewards, dones)
             cut = truncated & ~terminated
             if cut.any():  # time limit: the episode could have gone on, so bootstrap from its final state
@@ -390,27 +398,7 @@ class OnPolicy(Algorithm):
             flat(returns),
             None if mask_buf is None else flat(mask_buf),
         )
-        stats = {"charts/episodes": float(self.episodes)}
-        if finished:
-            stats["charts/episode_return"] = float(np.mean(finished))
-        if self.recent_returns:
-            stats["charts/episode_return_100"] = float(np.mean(self.recent_returns))
-            stats["charts/episode_length_100"] = float(np.mean(self.recent_lengths))
-        return rollout, stats
-
-    def _has_masks(self) -> bool:
-        return has_action_masks(self.envs)
-
-    def track_episodes(self, rewards: np.ndarray, dones: np.ndarray, finished: list[float]) -> None:
-        self.episode_return += rewards
-        self.episode_length += 1
-        for i in np.flatnonzero(dones):
-            finished.append(float(self.episode_return[i]))
-            self.recent_returns.append(float(self.episode_return[i]))
-            self.recent_lengths.append(int(self.episode_length[i]))
-            self.episodes += 1
-        self.episode_return[dones] = 0.0
-        self.episode_length[dones] = 0
+        return rollout, self.episodes.metrics()
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         raise NotImplementedError
@@ -434,33 +422,19 @@ class OnPolicy(Algorithm):
 
         return Agent(scores, self.action_space)
 
-    def evaluate(self, episodes: int | None = None, env_kwargs: dict[str, Any] | None = None) -> dict[str, float]:
-        agent = self.agent()
-        result = evaluate_episodes(
-            self.config.env,
-            agent.act,
-            episodes or self.config.eval_episodes,
-            seed=self.config.seed + 10_007,
-            env_kwargs=env_kwargs or self.config.env_kwargs,
-        )
+    def evaluate(self) -> dict[str, float]:
+        cfg = self.config
+        result = evaluate_episodes(cfg.env, self.agent().act, cfg.eval_episodes, cfg.seed + EVAL_SEED, cfg.env_kwargs)
         return {f"eval/{k}": v for k, v in result.items() if k != "episodes"}
 
     def report(
         self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **_: Any
     ) -> dict[str, Any]:
-        env_kwargs = dict(self.config.env_kwargs)
-        if opponent:
-            if not is_game_env(self.config.env):
-                raise ConfigError(f"--opponent applies to the rlgen game envs; '{self.config.env}' has no opponent")
-            env_kwargs["opponent"] = opponent
-        n = episodes or games or max(self.config.eval_episodes, 20)
-        result = self.evaluate(n, env_kwargs)
-        return {
-            "env": self.config.env,
-            "episodes": n,
-            **({"opponent": env_kwargs["opponent"]} if opponent else {}),
-            **result,
-        }
+        """Greedy episodes for `rlgen eval` (`--episodes N`; game envs: `--games N --opponent NAME`)."""
+        cfg = self.config
+        return greedy_report(
+            cfg.env, cfg.env_kwargs, self.agent().act, cfg.seed, cfg.eval_episodes, episodes, games, opponent
+        )
 
     # -- checkpoint
 
@@ -469,31 +443,18 @@ class OnPolicy(Algorithm):
             "ret_rms": self.ret_rms.state_dict(),
             "discounted": self.discounted,
             "envs": env_state(self.envs),
-            "episode_return": self.episode_return,
-            "episode_length": self.episode_length,
             "obs": np.asarray(self.obs),
-            "recent_returns": np.array(self.recent_returns),
-            "recent_lengths": np.array(self.recent_lengths),
-            "episodes": self.episodes,
+            "episodes": self.episodes.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
             return
         self.ret_rms.load_state_dict(state["ret_rms"])
-        self.recent_returns.clear()
-        self.recent_returns.extend(float(r) for r in state["recent_returns"])
-        self.recent_lengths.clear()
-        self.recent_lengths.extend(int(n) for n in state["recent_lengths"])
-        self.episodes = int(state["episodes"])
-        if state["envs"]["exact"]:  # continue the very episodes in progress
-            restore_env_state(self.envs, state["envs"]["state"])
+        exact = resume_envs(self.envs, state["envs"], self.config.env, self.trainer.tracker.print)
+        self.episodes.load_state_dict(state["episodes"], in_progress=exact)
+        if exact:  # continue the very episodes in progress
             self.obs = np.asarray(state["obs"])
             self.discounted = np.asarray(state["discounted"], np.float64).copy()
-            self.episode_return = np.asarray(state["episode_return"], np.float64).copy()
-            self.episode_length = np.asarray(state["episode_length"], np.int64).copy()
         else:  # e.g. MuJoCo: its state lives in C structures; start new episodes
-            self.obs, _ = self.envs.reset(seed=self.config.seed + self.episodes + 1)
-            self.trainer.tracker.print(
-                f"note: the state of '{self.config.env}' cannot be saved exactly; resuming from new episodes"
-            )
+            self.obs, _ = self.envs.reset(seed=self.config.seed + self.episodes.episodes + 1)

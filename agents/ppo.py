@@ -4,21 +4,37 @@ per rollout.
     rlgen train ppo --env CartPole-v1
     rlgen train ppo --env HalfCheetah-v5        # Gaussian policy, obs / reward normalization
 
-Read top to bottom: config, then `update` (the loss); rollouts, normalization, masks for
-games, evaluation and checkpoints come from `rlgen.agents.onpolicy`.
+Read top to bottom: config, then `PPOLoss` (the loss of one mini-batch), then `update`
+(epochs of mini-batches); rollouts, normalization, masks for games, evaluation and
+checkpoints come from `rlgen.agents.onpolicy`. With `manual_grad` (on by default) the
+loss's hand-written twin (`rlgen.agents._fast.ppo_loss`, same signature, held equal by a
+test) runs where it applies; `manual_grad=false` runs `PPOLoss` alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
-from rlgen.agents.onpolicy import CONTINUOUS, OnPolicy, OnPolicyConfig, Rollout, log_prob_entropy
-from rlgen.agents.ppo_loss import PPOLoss
+from rlgen.agents._fast.mlp import Grads
+from rlgen.agents._fast.ppo_loss import ManualPPOLoss
+from rlgen.agents.onpolicy import (
+    CONTINUOUS,
+    ActorCritic,
+    OnPolicy,
+    OnPolicyConfig,
+    Rollout,
+    evaluate_actions,
+    normalize_advantages,
+)
 from rlgen.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlgen.trainer import Trainer
 
 # the common MuJoCo recipe: one env, 2048-step rollouts, 10 epochs of 64-sample mini-batches, normalization
 MUJOCO: dict[str, Any] = dict(
@@ -57,7 +73,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class PPOConfig(OnPolicyConfig):
-    """Proximal policy optimization. Env presets (CartPole-v1, InvertedPendulum-v5, any continuous-action env) sit under your values."""
+    """Proximal policy optimization. Env presets (CartPole-v1, InvertedPendulum-v5, any
+    continuous-action env) sit under your values."""
 
     batch_size: int = 64
     """Mini-batch size (the rollout num_envs * n_steps is split into these)."""
@@ -71,11 +88,13 @@ class PPOConfig(OnPolicyConfig):
     """Clip the value change around the rollout's values (0 = off)."""
     target_kl: float = 0.0
     """Stop the epochs of a rollout early when the approximate KL exceeds 1.5 x this (0 = off)."""
-    fused_loss: bool = True
-    """Use the hand-written gradient of the loss (`rlgen.agents.ppo_loss`) where it applies:
-    discrete actions, MLP bodies, no value clipping, fp32. Same math, fewer ops."""
+    manual_grad: bool = True
+    """Take the loss's gradient from its hand-written twin (rlgen.agents._fast.ppo_loss) instead
+    of autograd where it applies: discrete actions, MLP bodies, no value clipping, fp32, no
+    l1/l2 penalty. Same math (a test holds them equal), no autograd graph."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    RENAMED: ClassVar[dict[str, str]] = {"fused_loss": "manual_grad"}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -85,31 +104,26 @@ class PPOConfig(OnPolicyConfig):
             raise ConfigError(f"clip_range must be > 0, got {self.clip_range}")
 
 
-class PPO(OnPolicy):
-    name = "ppo"
-    Config = PPOConfig
-    description = "PPO (GAE, clipped objective, masks, Gaussian or categorical policy)"
+# ----------------------------------------------------------------------------- loss
 
-    config: PPOConfig
+STATS = ("losses/policy", "losses/value", "losses/entropy", "losses/approx_kl", "losses/clip_fraction")
+"""What the `stats` tensor of a loss holds, in order."""
 
-    def __init__(self, config: PPOConfig, trainer: Any) -> None:
-        super().__init__(config, trainer)
-        applies = config.fused_loss and config.clip_range_vf == 0 and trainer.amp_dtype is None
-        self.fused = PPOLoss.for_model(self.model) if applies else None
 
-    def total_updates(self) -> int:
+class PPOLoss:
+    """PPO's loss of one mini-batch through autograd: `loss(batch, advantages, clip) ->
+    (terms, stats, grads)`. `terms` (policy loss, vf_coef x value loss, -ent_coef x entropy)
+    go to `Trainer.optimize`; `stats` is STATS as one detached tensor; `grads` is None here
+    (autograd takes them from `terms`), while the hand-written twin returns them itself."""
+
+    def __init__(self, model: ActorCritic, config: PPOConfig, autocast: Callable[[], Any]) -> None:
+        self.model, self.config, self.autocast = model, config, autocast
+
+    def __call__(
+        self, batch: Rollout, adv: torch.Tensor, clip: float
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, Grads | None]:
         cfg = self.config
-        rollout = cfg.num_envs * cfg.n_steps
-        return max(cfg.steps // rollout, 1) * cfg.n_epochs * max(-(-rollout // cfg.batch_size), 1)
-
-    def loss(self, batch: Rollout, adv: torch.Tensor, clip: float) -> tuple[torch.Tensor, ...]:
-        """Policy loss, value loss, mean entropy (differentiable), approximate KL and clip
-        fraction of one mini-batch, through autograd."""
-        cfg = self.config
-        with self.trainer.autocast():
-            params = self.model.policy(batch.obs, batch.masks)
-            values = self.model.value(batch.obs).float()
-        log_probs, entropy = log_prob_entropy(params, batch.actions, self.discrete)
+        log_probs, entropy, values = evaluate_actions(self.model, batch, self.autocast)
         log_ratio = log_probs - batch.log_probs
         ratio = log_ratio.exp()
         policy_loss = -torch.min(adv * ratio, adv * ratio.clamp(1 - clip, 1 + clip)).mean()
@@ -118,10 +132,42 @@ class PPO(OnPolicy):
             value_loss = 0.5 * torch.max((values - batch.returns) ** 2, (clipped - batch.returns) ** 2).mean()
         else:
             value_loss = 0.5 * ((values - batch.returns) ** 2).mean()
+        entropy = entropy.mean()
         with torch.no_grad():
             approx_kl = ((ratio - 1) - log_ratio).mean()
             clip_fraction = ((ratio - 1).abs() > clip).float().mean()
-        return policy_loss, value_loss, entropy.mean(), approx_kl, clip_fraction
+        terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss}
+        if cfg.ent_coef != 0:  # a zero-weighted term would still cost its backward pass
+            terms["entropy"] = -cfg.ent_coef * entropy
+        stats = torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clip_fraction])
+        return terms, stats, None
+
+
+# ----------------------------------------------------------------------------- algorithm
+
+
+class PPO(OnPolicy):
+    name = "ppo"
+    Config = PPOConfig
+    description = "PPO (GAE, clipped objective, masks, Gaussian or categorical policy)"
+
+    config: PPOConfig
+
+    def __init__(self, config: PPOConfig, trainer: Trainer) -> None:
+        super().__init__(config, trainer)
+        # The hand-written twin, picked once: `update` reads the same whichever runs.
+        applies = config.manual_grad and config.clip_range_vf == 0 and trainer.amp_dtype is None
+        manual = ManualPPOLoss.for_model(self.model, config.vf_coef, config.ent_coef) if applies else None
+        self.loss = (
+            manual
+            if manual is not None and trainer.takes_gradients()
+            else PPOLoss(self.model, config, trainer.autocast)
+        )
+
+    def total_updates(self) -> int:
+        cfg = self.config
+        rollout = cfg.num_envs * cfg.n_steps
+        return max(cfg.steps // rollout, 1) * cfg.n_epochs * max(-(-rollout // cfg.batch_size), 1)
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         cfg = self.config
@@ -132,7 +178,7 @@ class PPO(OnPolicy):
         whole = cfg.batch_size >= size  # one mini-batch per epoch: the whole rollout, so no shuffle, no gather
         advantages = rollout.advantages
         if whole and cfg.normalize_advantage and size > 1:  # the same batch every epoch: normalize once
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            advantages = normalize_advantages(advantages)
         sums: dict[str, float] = {}
         stats: list[torch.Tensor] = []
         count = 0
@@ -144,50 +190,24 @@ class PPO(OnPolicy):
                 batch = rollout if idx is None else rollout.take(idx)
                 adv = advantages if idx is None else advantages[idx]
                 if idx is not None and cfg.normalize_advantage and len(idx) > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                grads = None
-                if self.fused is not None and self.trainer.takes_gradients():  # no autograd graph at all
-                    (policy_loss, value_loss, entropy, approx_kl, clip_fraction), grads = self.fused.value_and_grad(
-                        batch.obs,
-                        batch.actions,
-                        batch.log_probs,
-                        adv,
-                        batch.returns,
-                        batch.masks,
-                        clip,
-                        cfg.vf_coef,
-                        cfg.ent_coef,
-                    )
-                elif self.fused is not None:
-                    policy_loss, value_loss, entropy, approx_kl, clip_fraction = self.fused(
-                        batch.obs, batch.actions, batch.log_probs, adv, batch.returns, batch.masks, clip
-                    )
-                else:
-                    policy_loss, value_loss, entropy, approx_kl, clip_fraction = self.loss(batch, adv, clip)
-                if cfg.target_kl > 0 and float(approx_kl) > 1.5 * cfg.target_kl:
+                    adv = normalize_advantages(adv)
+                terms, batch_stats, grads = self.loss(batch, adv, clip)
+                if cfg.target_kl > 0 and float(batch_stats[3]) > 1.5 * cfg.target_kl:
                     stopped = True
                     break
-                losses = {"policy": policy_loss, "value": cfg.vf_coef * value_loss}
-                if cfg.ent_coef != 0:  # a zero-weighted term would still cost its backward pass
-                    losses["entropy"] = -cfg.ent_coef * entropy
-                metrics = self.trainer.optimize(losses, grads=grads)
-                # kept as tensors and read once per rollout: a float() per step costs more than the math here
-                stats.append(
-                    torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clip_fraction])
-                )
+                metrics = self.trainer.optimize(terms, grads=grads)
+                stats.append(batch_stats)  # read once per rollout: a float() per step costs more than the math here
                 for key, value in metrics.items():
                     sums[key] = sums.get(key, 0.0) + value
                 count += 1
             if stopped:
                 break
-        names = ("losses/policy", "losses/value", "losses/entropy", "losses/approx_kl", "losses/clip_fraction")
-        means = torch.stack(stats).mean(0).tolist() if stats else [float("nan")] * len(names)
-        sums.update({name: value * max(count, 1) for name, value in zip(names, means, strict=True)})
+        means = torch.stack(stats).mean(0).tolist() if stats else [float("nan")] * len(STATS)
+        sums.update({name: value * max(count, 1) for name, value in zip(STATS, means, strict=True)})
         out = {k: v / max(count, 1) for k, v in sums.items()}
         var_returns = float(rollout.returns.var())
-        out["losses/explained_variance"] = float(
-            np.nan if var_returns == 0 else 1 - float((rollout.returns - rollout.values).var()) / var_returns
-        )
+        residual = float((rollout.returns - rollout.values).var())
+        out["losses/explained_variance"] = float(np.nan if var_returns == 0 else 1 - residual / var_returns)
         out["charts/clip_range"] = clip
         out["charts/early_stopped"] = float(stopped)
         if not self.discrete:

@@ -17,156 +17,63 @@ continues exactly.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlgen.agents.common import Agent, evaluate_episodes, make_env
-from rlgen.agents.match import GameAgent, elo_difference, play_match, resolve_opponent
+from rlgen.agents.alphazero.arena import GameAgent, elo_difference, play_match, resolve_opponent
+from rlgen.agents.gym_support import Agent, evaluate_episodes, make_env
 from rlgen.algorithm import Algorithm
 from rlgen.config import RunConfig, TrainerConfig
 from rlgen.envs.game import GAMES, Game, GameState, make_game
 from rlgen.errors import ConfigError, UnknownNameError, unknown_name
-
-# Per-env defaults, filled into the config fields left unset (-1; 0 or '' for the fields in
-# ZERO_MEANS_DEFAULT; None for q_init). Games without a row use "game"; gym envs are looked
-# up by their name without the version ("Taxi-v4" -> "Taxi"), then "gym".
-ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    "tictactoe": dict(
-        steps=500_000,
-        alpha=0.5,
-        alpha_end=0.2,
-        alpha_decay_steps=500_000,
-        epsilon_start=1.0,
-        epsilon_end=0.2,
-        epsilon_decay_steps=400_000,
-        discount=1.0,
-        q_init=0.0,
-        games=100,
-        chunk=1000,
-        eval_opponent="minimax",
-        eval_games=100,
-    ),
-    "game": dict(
-        steps=1_000_000,
-        alpha=0.5,
-        alpha_end=0.1,
-        alpha_decay_steps=1_000_000,
-        epsilon_start=1.0,
-        epsilon_end=0.1,
-        epsilon_decay_steps=800_000,
-        discount=1.0,
-        q_init=0.0,
-        games=100,
-        chunk=1000,
-        eval_opponent="random",
-        eval_games=100,
-    ),
-    # Taxi is deterministic: alpha 1 copies each target exactly, and starting every entry at
-    # the drop-off reward (an upper bound on any return) makes the greedy agent explore.
-    "Taxi": dict(
-        steps=150_000,
-        alpha=1.0,
-        alpha_end=1.0,
-        alpha_decay_steps=0,
-        epsilon_start=0.05,
-        epsilon_end=0.0,
-        epsilon_decay_steps=100_000,
-        discount=0.99,
-        q_init=20.0,
-        chunk=500,
-        eval_episodes=100,
-    ),
-    "FrozenLake": dict(
-        steps=150_000,
-        alpha=0.1,
-        alpha_end=0.01,
-        alpha_decay_steps=150_000,
-        epsilon_start=1.0,
-        epsilon_end=0.05,
-        epsilon_decay_steps=100_000,
-        discount=0.99,
-        q_init=0.0,
-        chunk=500,
-        eval_episodes=200,
-    ),
-    "CliffWalking": dict(
-        steps=30_000,
-        alpha=0.5,
-        alpha_end=0.1,
-        alpha_decay_steps=30_000,
-        epsilon_start=1.0,
-        epsilon_end=0.05,
-        epsilon_decay_steps=20_000,
-        discount=0.99,
-        q_init=0.0,
-        chunk=500,
-        eval_episodes=10,
-    ),
-    "gym": dict(
-        steps=100_000,
-        alpha=0.1,
-        alpha_end=0.01,
-        alpha_decay_steps=100_000,
-        epsilon_start=1.0,
-        epsilon_end=0.05,
-        epsilon_decay_steps=70_000,
-        discount=0.99,
-        q_init=0.0,
-        chunk=500,
-        eval_episodes=100,
-    ),
-}
-
-# 0 / '' asks for the default only in these fields: elsewhere 0 is a real value (a decay
-# over 0 steps = constant), so -1 asks for it.
-ZERO_MEANS_DEFAULT = {"steps", "games", "chunk", "eval_opponent", "eval_games", "eval_episodes"}
 
 # ----------------------------------------------------------------------------- config
 
 
 @dataclass
 class QLearningConfig(RunConfig):
-    """Tabular Q-learning. `--steps` counts env steps (self-play moves on games);
-    -1 / 0 / '' = the env's default (ENV_DEFAULTS)."""
+    """Tabular Q-learning. `--steps` counts env steps (self-play moves on games). The field
+    defaults are tictactoe's; other envs start from their kind's row of PRESETS."""
 
     env: str = "tictactoe"
     """A game for self-play (tictactoe, connect4, othello6, othello8, gomoku) or a gymnasium id
     with Discrete observation and action spaces (FrozenLake-v1, Taxi-v4, CliffWalking-v1)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the env (gymnasium.make) or game (make_game), e.g. is_slippery=false."""
-    steps: int = 0
+    steps: int = 500_000
     """Env steps (self-play moves on a game)."""
-    alpha: float = -1.0
+    alpha: float = 0.5
     """Learning rate at the start."""
-    alpha_end: float = -1.0
+    alpha_end: float = 0.2
     """Learning rate reached after `alpha_decay_steps` (linear decay)."""
-    alpha_decay_steps: int = -1
+    alpha_decay_steps: int = 500_000
     """Steps over which alpha decays linearly (0 = constant alpha)."""
-    epsilon_start: float = -1.0
+    epsilon_start: float = 1.0
     """Probability of a uniformly random (legal) action at the start."""
-    epsilon_end: float = -1.0
+    epsilon_end: float = 0.2
     """Exploration probability reached after `epsilon_decay_steps` (linear decay)."""
-    epsilon_decay_steps: int = -1
+    epsilon_decay_steps: int = 400_000
     """Steps over which epsilon decays linearly (0 = constant epsilon_start)."""
-    discount: float = -1.0
+    discount: float = 1.0
     """Discount factor gamma (1 for games: a win is a win)."""
-    q_init: float | None = None
-    """Initial value of every table entry (None = the env's default); above the best return
-    makes a greedy agent try every action (optimistic initialization)."""
-    games: int = 0
+    q_init: float = 0.0
+    """Initial value of every table entry; above the best return makes a greedy agent try
+    every action (optimistic initialization)."""
+    games: int = 100
     """Self-play games played at once on a game; each ply moves in all of them."""
-    chunk: int = 0
+    chunk: int = 1000
     """Env steps / self-play moves per train_step (on a game, a multiple of `games`)."""
-    eval_opponent: str = ""
+    eval_opponent: str = "minimax"
     """Opponent of the periodic evaluation on a game: random, lookahead, minimax, alphabeta:D, mcts:N, or a run dir."""
-    eval_games: int = 0
+    eval_games: int = 100
     """Games per evaluation on a game (sides alternate)."""
-    eval_episodes: int = 0
+    eval_episodes: int = 100
     """Greedy episodes per evaluation on a gym env."""
     trainer: TrainerConfig = field(
         default_factory=lambda: TrainerConfig(log_every=5_000, eval_every=25_000, checkpoint_every=25_000)
@@ -174,8 +81,94 @@ class QLearningConfig(RunConfig):
     """Trainer plumbing (steps are env steps / moves). No monitor by default: the table only improves
     as exploration decays, so the last table is the one evaluated (set monitor=eval/score for a best.pt)."""
 
+    # Tuned values by env kind (see `preset`): a game by its name, else "game"; a gymnasium id
+    # by its name without the version ("Taxi-v4" -> "Taxi"), else "gym".
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "tictactoe": {},  # the field defaults
+        "game": dict(
+            steps=1_000_000,
+            alpha=0.5,
+            alpha_end=0.1,
+            alpha_decay_steps=1_000_000,
+            epsilon_start=1.0,
+            epsilon_end=0.1,
+            epsilon_decay_steps=800_000,
+            discount=1.0,
+            q_init=0.0,
+            games=100,
+            chunk=1000,
+            eval_opponent="random",
+            eval_games=100,
+        ),
+        # Taxi is deterministic: alpha 1 copies each target exactly, and starting every entry at
+        # the drop-off reward (an upper bound on any return) makes the greedy agent explore.
+        "Taxi": dict(
+            steps=150_000,
+            alpha=1.0,
+            alpha_end=1.0,
+            alpha_decay_steps=0,
+            epsilon_start=0.05,
+            epsilon_end=0.0,
+            epsilon_decay_steps=100_000,
+            discount=0.99,
+            q_init=20.0,
+            chunk=500,
+            eval_episodes=100,
+        ),
+        "FrozenLake": dict(
+            steps=150_000,
+            alpha=0.1,
+            alpha_end=0.01,
+            alpha_decay_steps=150_000,
+            epsilon_start=1.0,
+            epsilon_end=0.05,
+            epsilon_decay_steps=100_000,
+            discount=0.99,
+            q_init=0.0,
+            chunk=500,
+            eval_episodes=200,
+        ),
+        "CliffWalking": dict(
+            steps=30_000,
+            alpha=0.5,
+            alpha_end=0.1,
+            alpha_decay_steps=30_000,
+            epsilon_start=1.0,
+            epsilon_end=0.05,
+            epsilon_decay_steps=20_000,
+            discount=0.99,
+            q_init=0.0,
+            chunk=500,
+            eval_episodes=10,
+        ),
+        "gym": dict(
+            steps=100_000,
+            alpha=0.1,
+            alpha_end=0.01,
+            alpha_decay_steps=100_000,
+            epsilon_start=1.0,
+            epsilon_end=0.05,
+            epsilon_decay_steps=70_000,
+            discount=0.99,
+            q_init=0.0,
+            chunk=500,
+            eval_episodes=100,
+        ),
+    }
+
+    @classmethod
+    def preset(cls, source: str) -> dict[str, Any]:
+        """The PRESETS row of the env's kind: a game's own row, else "game"; a gymnasium id's
+        row by its name without the version, else "gym"."""
+        if source in GAMES:
+            row = cls.PRESETS.get(source, cls.PRESETS["game"])
+        else:
+            row = cls.PRESETS.get(re.sub(r"-v\d+$", "", source.split("/")[-1]), cls.PRESETS["gym"])
+        return copy.deepcopy(row)
+
     def __post_init__(self) -> None:
-        if self.env in GAMES:
+        is_game = self.env in GAMES
+        if is_game:
             try:
                 make_game(self.env, **self.env_kwargs)
             except (TypeError, ValueError) as exc:
@@ -184,44 +177,24 @@ class QLearningConfig(RunConfig):
             check_discrete_env(self.env, self.env_kwargs)
         for key in ("alpha", "alpha_end"):
             value = getattr(self, key)
-            if value != -1.0 and not 0.0 < value <= 1.0:
+            if not 0.0 < value <= 1.0:
                 raise ConfigError(f"{key} must be in (0, 1], got {value}")
         for key in ("epsilon_start", "epsilon_end", "discount"):
             value = getattr(self, key)
-            if value != -1.0 and not 0.0 <= value <= 1.0:
+            if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{key} must be in [0, 1], got {value}")
         for key in ("alpha_decay_steps", "epsilon_decay_steps"):
-            if getattr(self, key) < -1:
-                raise ConfigError(f"{key} must be >= 0 (or -1 for the env's default), got {getattr(self, key)}")
-        for key in ("games", "chunk", "eval_games", "eval_episodes"):
             if getattr(self, key) < 0:
-                raise ConfigError(f"{key} must be >= 1 (or 0 for the env's default), got {getattr(self, key)}")
-        if self.env in GAMES and self.games and self.chunk and self.chunk % self.games:
+                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
+        # Only the fields this kind of env uses: config.yaml files of older runs hold 0 in the
+        # others (games on Taxi, eval_episodes on tictactoe) and must still load.
+        for key in ("chunk", "games", "eval_games") if is_game else ("chunk", "eval_episodes"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if is_game and self.chunk % self.games:
             raise ConfigError(
                 f"chunk ({self.chunk}) must be a multiple of games ({self.games}): each ply moves in every game"
             )
-
-    def resolve_defaults(self) -> None:
-        """Fill -1 / 0 / '' fields with the env's defaults."""
-        for key, value in env_defaults(self.env).items():
-            current = getattr(self, key)
-            unset = (
-                current is None
-                if key == "q_init"
-                else current in (0, "")
-                if key in ZERO_MEANS_DEFAULT
-                else current == -1
-            )
-            if unset:
-                setattr(self, key, value)
-
-
-def env_defaults(env: str) -> dict[str, Any]:
-    """The ENV_DEFAULTS row of a game name or gymnasium id."""
-    if env in GAMES:
-        return ENV_DEFAULTS.get(env, ENV_DEFAULTS["game"])
-    name = re.sub(r"-v\d+$", "", env.split("/")[-1])
-    return ENV_DEFAULTS.get(name, ENV_DEFAULTS["gym"])
 
 
 def check_discrete_env(
@@ -447,7 +420,6 @@ class QLearning(Algorithm):
     default_monitor = ""
 
     def __init__(self, config: QLearningConfig, trainer: Any) -> None:
-        config.resolve_defaults()
         super().__init__(config, trainer)
         self.rng = np.random.default_rng(config.seed)
         self.is_game = config.env in GAMES

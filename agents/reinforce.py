@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from rlgen.agents.onpolicy import OnPolicy, OnPolicyConfig, Rollout, log_prob_entropy
+from rlgen.agents.onpolicy import OnPolicy, OnPolicyConfig, Rollout, evaluate_actions, normalize_advantages
 from rlgen.config import OptimConfig
 from rlgen.errors import ConfigError
 
@@ -57,13 +57,10 @@ class Reinforce(OnPolicy):
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         cfg = self.config
-        with self.trainer.autocast():
-            params = self.model.policy(rollout.obs, rollout.masks)
-            values = self.model.value(rollout.obs).float()
-        log_probs, entropy = log_prob_entropy(params, rollout.actions, self.discrete)
+        log_probs, entropy, values = evaluate_actions(self.model, rollout, self.trainer.autocast)
         adv = rollout.advantages  # Monte-Carlo return - baseline
         if cfg.normalize_advantage:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            adv = normalize_advantages(adv)
         policy_loss = -(adv * log_probs).mean()
         value_loss = 0.5 * ((values - rollout.returns) ** 2).mean()
         out = {"losses/policy": float(policy_loss.detach()), "losses/entropy": float(entropy.detach().mean())}

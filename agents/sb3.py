@@ -4,7 +4,7 @@
         [--set algo_kwargs.learning_rate=3e-4] [--set env_kwargs.opponent=random]
 
 `--steps` counts env steps (summed over the `n_envs` copies). The env is built by id
-with `rlgen.agents.common.make_env` (any gymnasium id, rlgen's own included) and
+with `rlgen.agents.gym_support.make_env` (any gymnasium id, rlgen's own included) and
 vectorized with SB3's `make_vec_env` / `DummyVecEnv`. Each Trainer step runs
 `model.learn(chunk, reset_num_timesteps=False)`: one rollout and update for on-policy
 algorithms, `chunk` env steps for off-policy ones. SB3's logger values come back through
@@ -40,7 +40,7 @@ import re
 import zipfile
 from collections import deque
 from dataclasses import dataclass, field, make_dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -54,10 +54,13 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from torch import nn
 
-from rlgen.agents.common import evaluate_episodes, is_game_env, make_env
+from rlgen.agents.gym_support import EVAL_SEED, evaluate_episodes, greedy_report, make_env
 from rlgen.algorithm import Algorithm
 from rlgen.config import RunConfig, TrainerConfig
 from rlgen.errors import CheckpointError, ConfigError, MissingExtraError, closest, unknown_name
+
+if TYPE_CHECKING:
+    from rlgen.trainer import Trainer
 
 SB3_ALGOS: dict[str, str] = {
     "PPO": "stable_baselines3",
@@ -81,8 +84,6 @@ RESERVED_KWARGS = {
 }
 OFF_POLICY_CHUNK = 1000
 """Default env steps per `learn` call for off-policy algorithms (rounded to whole train_freq)."""
-EVAL_SEED_OFFSET = 10_000
-"""Evaluation episodes use `seed + EVAL_SEED_OFFSET`, away from the training envs' seeds."""
 
 # ----------------------------------------------------------------------------- config
 
@@ -405,7 +406,9 @@ class SB3Checkpoint(nn.Module):
         self.algorithm.model.save(buffer)
         return {"sb3_zip": buffer.getvalue()}
 
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True, assign: bool = False) -> None:  # type: ignore[override]
+    def load_state_dict(  # type: ignore[override]
+        self, state_dict: dict[str, Any], strict: bool = True, assign: bool = False
+    ) -> None:
         self.algorithm.load_model(state_dict["sb3_zip"])
 
 
@@ -471,7 +474,7 @@ class SB3Algorithm(Algorithm):
     default_monitor = "eval/return_mean"
     tune_space: ClassVar[dict[str, str]] = {"algo_kwargs.learning_rate": "1e-5:1e-2:log"}
 
-    def __init__(self, config: SB3Config, trainer: Any) -> None:
+    def __init__(self, config: SB3Config, trainer: Trainer) -> None:
         super().__init__(config, trainer)
         self.config: SB3Config = config
         self.sb3_cls = run_schedule_class(sb3_class(config.sb3_algo))
@@ -530,7 +533,7 @@ class SB3Algorithm(Algorithm):
 
     def _play(self, episodes: int, env_kwargs: dict[str, Any]) -> dict[str, float]:
         results = evaluate_episodes(
-            self.config.env, self.agent().act, episodes, seed=self.config.seed + EVAL_SEED_OFFSET, env_kwargs=env_kwargs
+            self.config.env, self.agent().act, episodes, seed=self.config.seed + EVAL_SEED, env_kwargs=env_kwargs
         )
         results.pop("episodes")
         return {f"eval/{k}": v for k, v in results.items()}
@@ -544,17 +547,10 @@ class SB3Algorithm(Algorithm):
         self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **options: Any
     ) -> dict[str, Any]:
         """Greedy episodes for `rlgen eval` (--episodes / --games; --opponent on game envs)."""
-        count = episodes or games or self.config.eval_episodes or 10
-        env_kwargs = dict(self.config.env_kwargs)
-        if opponent is not None:
-            if not is_game_env(self.config.env):
-                raise ConfigError(f"--opponent applies to the rlgen game envs, not '{self.config.env}'")
-            env_kwargs["opponent"] = opponent
-        results: dict[str, Any] = {"env": self.config.env, "episodes": count}
-        if opponent is not None:
-            results["opponent"] = opponent
-        results.update(self._play(count, env_kwargs))
-        return results
+        cfg = self.config
+        return greedy_report(
+            cfg.env, cfg.env_kwargs, self.agent().act, cfg.seed, cfg.eval_episodes, episodes, games, opponent
+        )
 
     # -- checkpoints (the model zip travels in SB3Checkpoint; see the module docstring)
 

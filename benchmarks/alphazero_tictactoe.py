@@ -45,13 +45,15 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(
-        "\n| seed | first 0-loss eval (s) | training (s) | losses as first / second (200 + 200 vs minimax) | self-play games/h |"
+        "\n| seed | first 0-loss eval (s) | training (s) | losses as first / second (200 + 200 vs minimax) "
+        "| self-play games/h |"
     )
     print("|---|---|---|---|---|")
     for r in rows:
         first = f"{r['first_perfect_eval_s']:.0f}" if r["first_perfect_eval_s"] else "never"
         print(
-            f"| {r['seed']} | {first} | {r['train_s']:.0f} | {r['losses_as_first']} / {r['losses_as_second']} | {r['selfplay_games_per_hour']:,.0f} |"
+            f"| {r['seed']} | {first} | {r['train_s']:.0f} | {r['losses_as_first']} / {r['losses_as_second']} "
+            f"| {r['selfplay_games_per_hour']:,.0f} |"
         )
 
 

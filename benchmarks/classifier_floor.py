@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlgen.classifier import ClassifierConfig, make_splits
+from rlgen.classifier import ClassifierConfig, load_splits
 from rlgen.config import build_config
 from rlgen.run import train
 
@@ -23,7 +23,7 @@ from rlgen.run import train
 def svc_reference(cfg: ClassifierConfig) -> tuple[float, float]:
     from sklearn.svm import SVC
 
-    splits = make_splits(cfg)
+    splits = load_splits(cfg)
     start = time.time()
     model = SVC(gamma="scale").fit(splits.train.x.flatten(1).numpy(), splits.train.y.numpy())
     accuracy = float((model.predict(splits.test.x.flatten(1).numpy()) == splits.test.y.numpy()).mean())

@@ -186,7 +186,8 @@ def main() -> None:
                 if task == "mlp":
                     metrics, steps = mlp_baseline(args.minutes, seed)
                     rows.append(
-                        f"| MLP cGAN (baseline), mnist5k | {seed} | {steps} | {metrics['metrics/conditional_accuracy']:.4f} | "
+                        f"| MLP cGAN (baseline), mnist5k | {seed} | {steps} "
+                        f"| {metrics['metrics/conditional_accuracy']:.4f} | "
                         f"{metrics['metrics/frechet']:.2f} / {metrics['metrics/frechet_real']:.2f} = "
                         f"{metrics['metrics/frechet_ratio']:.2f} | - |"
                     )
@@ -209,13 +210,15 @@ def main() -> None:
                 if task == "shapes":
                     print(f"    shape and colour right: {both:.4f}")
                 rows.append(
-                    f"| rlgen cgan, {task} | {seed} | {summary['step']} | {result['metrics/conditional_accuracy']:.4f} | "
+                    f"| rlgen cgan, {task} | {seed} | {summary['step']} "
+                    f"| {result['metrics/conditional_accuracy']:.4f} | "
                     f"{result['metrics/frechet']:.2f} / {result['metrics/frechet_real']:.2f} = "
                     f"{result['metrics/frechet_ratio']:.2f} | {'-' if task != 'shapes' else f'{both:.4f}'} |"
                 )
     print(f"\n{args.minutes:g} minutes each, 1,000 samples; Frechet = reference-classifier features vs the test split")
     print(
-        "| model, data | seed | steps | conditional accuracy (all factors) | Frechet / real = ratio | shape & colour right |"
+        "| model, data | seed | steps | conditional accuracy (all factors) | Frechet / real = ratio "
+        "| shape & colour right |"
     )
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))

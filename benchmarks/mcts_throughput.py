@@ -14,8 +14,9 @@ import time
 import numpy as np
 import torch
 
-from rlgen.agents.alphazero import GAME_DEFAULTS, NetworkEvaluator, PolicyValueNet
-from rlgen.agents.mcts import MCTS, MCTSConfig, uniform_evaluator
+from rlgen.agents.alphazero.config import AlphaZeroConfig
+from rlgen.agents.alphazero.network import NetworkEvaluator, PolicyValueNet
+from rlgen.agents.alphazero.search import MCTS, MCTSConfig, uniform_evaluator
 from rlgen.envs import make_game
 
 
@@ -42,7 +43,7 @@ def main() -> None:
         evaluator = uniform_evaluator(game)
         label = "uniform priors, value 0"
     else:
-        defaults = GAME_DEFAULTS[args.game]
+        defaults = AlphaZeroConfig.preset(args.game)
         blocks, channels = args.blocks or defaults["blocks"], args.channels or defaults["channels"]
         device = torch.device(args.device)
         model = PolicyValueNet(game.board_shape, game.num_actions, blocks, channels).to(device)
@@ -71,7 +72,8 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     print(
         f"{args.game}, {label}, {args.games} games x {args.simulations} sims/move, {args.moves} moves, "
-        f"{args.threads} thread(s){', win check' if args.win_check else ''}{', no solver' if args.no_solver else ''}: {sims / elapsed:,.0f} simulations/s ({sims:,} in {elapsed:.1f} s)"
+        f"{args.threads} thread(s){', win check' if args.win_check else ''}{', no solver' if args.no_solver else ''}: "
+        f"{sims / elapsed:,.0f} simulations/s ({sims:,} in {elapsed:.1f} s)"
     )
 
 

@@ -59,7 +59,8 @@ def main() -> None:
             summary = json.loads((run / "summary.json").read_text())
             print(
                 f"seed {seed}: {summary['step']} steps in {summary['elapsed_s'] / 60:.1f} min; best dev ELBO "
-                f"{summary['best/value']:.2f} at step {summary['best/step']}; test ELBO {summary['test/nll_elbo']:.2f}, "
+                f"{summary['best/value']:.2f} at step {summary['best/step']}; "
+                f"test ELBO {summary['test/nll_elbo']:.2f}, "
                 f"IW-NLL (k={args.iw_samples}) {summary['test/nll_iw']:.2f} nats; report took "
                 f"{wall - summary['elapsed_s']:.0f} s",
                 flush=True,

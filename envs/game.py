@@ -169,7 +169,8 @@ class Game:
         if len(bad):
             i = int(bad[0])
             raise IllegalMoveError(
-                f"{self.name}: illegal move {self.action_to_text(int(actions[i]))} (action {int(actions[i])}) in game {i}; "
+                f"{self.name}: illegal move {self.action_to_text(int(actions[i]))} "
+                f"(action {int(actions[i])}) in game {i}; "
                 f"legal moves: {', '.join(self.action_to_text(int(a)) for a in np.flatnonzero(legal[i]))}"
             )
         new = state.copy()

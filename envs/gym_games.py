@@ -96,7 +96,9 @@ class GameEnv(gym.Env):
                 return self._obs(), -1.0, True, False, info
             legal = ", ".join(self.game.action_to_text(int(a)) for a in np.flatnonzero(mask))
             raise IllegalMoveError(
-                f"{self.game.name}: illegal action {action} ({self.game.action_to_text(action) if 0 <= action < len(mask) else 'out of range'}); legal moves: {legal}"
+                f"{self.game.name}: illegal action {action} "
+                f"({self.game.action_to_text(action) if 0 <= action < len(mask) else 'out of range'}); "
+                f"legal moves: {legal}"
             )
         self.state = self.game.step(self.state, np.array([action]))
         if not self.state.done[0]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from rlgen.envs.game import Game, GameState
@@ -12,24 +14,34 @@ DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))
 def completes_line(board: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
     """bool [B]: does the stone just placed at (rows[b], cols[b]) make k or more in a row?
 
-    Counts same-colour stones outward from the new stone in the 4 line directions; only
-    lines through the last move can be new, so nothing else is scanned.
+    Only lines through the last move can be new, so only the k-cell windows holding that
+    cell are read (`_windows_through`): a line of k or more contains such a window.
     """
     batch, height, width = board.shape
-    b = np.arange(batch)[:, None]
-    colour = board[np.arange(batch), rows, cols][:, None]
-    steps = np.arange(1, k)[None, :]
-    won = np.zeros(batch, dtype=bool)
+    flat = np.concatenate([board.reshape(batch, -1), np.zeros((batch, 1), board.dtype)], axis=1)
+    windows = _windows_through(height, width, k)[rows * width + cols]  # [B, W, k]; padding reads the empty cell
+    colour = flat[np.arange(batch), rows * width + cols]
+    cells = flat[np.arange(batch)[:, None, None], windows]
+    return (cells == colour[:, None, None]).all(axis=2).any(axis=1) & (colour != 0)
+
+
+@functools.cache
+def _windows_through(height: int, width: int, k: int) -> np.ndarray:
+    """int [H * W, W_max, k]: for every cell, the flat indices of the k-cell line windows
+    holding it (rows, columns, both diagonals); short rows are padded with windows of the
+    index H * W, an always-empty cell appended to the board."""
+    per_cell: list[list[list[int]]] = [[] for _ in range(height * width)]
     for dr, dc in DIRECTIONS:
-        total = np.ones(batch, dtype=np.int64)
-        for sign in (1, -1):
-            rr = rows[:, None] + sign * dr * steps
-            cc = cols[:, None] + sign * dc * steps
-            inside = (rr >= 0) & (rr < height) & (cc >= 0) & (cc < width)
-            same = inside & (board[b, np.clip(rr, 0, height - 1), np.clip(cc, 0, width - 1)] == colour)
-            total += np.cumprod(same, axis=1).sum(axis=1)
-        won |= total >= k
-    return won
+        for r in range(height):
+            for c in range(width):
+                cells = [(r + i * dr, c + i * dc) for i in range(k)]
+                if all(0 <= rr < height and 0 <= cc < width for rr, cc in cells):
+                    flat = [rr * width + cc for rr, cc in cells]
+                    for cell in flat:
+                        per_cell[cell].append(flat)
+    most = max(len(w) for w in per_cell)
+    empty = [height * width] * k
+    return np.array([w + [empty] * (most - len(w)) for w in per_cell], dtype=np.int64)
 
 
 class MNKGame(Game):

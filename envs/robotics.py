@@ -157,7 +157,8 @@ def load_normalization_state(env: gym.Env, state: dict[str, Any], freeze: bool =
     rms = wrapper.obs_rms
     if np.shape(state["mean"]) != np.shape(rms.mean):
         raise ValueError(
-            f"normalization statistics of shape {np.shape(state['mean'])} do not fit observations of shape {np.shape(rms.mean)}"
+            f"normalization statistics of shape {np.shape(state['mean'])} "
+            f"do not fit observations of shape {np.shape(rms.mean)}"
         )
     rms.mean, rms.var, rms.count = np.array(state["mean"]), np.array(state["var"]), float(state["count"])
     if freeze:

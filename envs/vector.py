@@ -2,7 +2,7 @@
 over copies (gymnasium's SyncVectorEnv costs ~7 us more per sub-env on CartPole).
 
 `native_vector_env` returns one where an env id has it; the classic agents' vector envs
-(`rlgen.agents.common.make_vec_env`) use it and fall back to SyncVectorEnv otherwise.
+(`rlgen.agents.gym_support.make_vec_env`) use it and fall back to SyncVectorEnv otherwise.
 """
 
 from __future__ import annotations

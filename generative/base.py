@@ -10,16 +10,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from rlgen.algorithm import Algorithm
 from rlgen.config import RunConfig
-from rlgen.data import GENERATIVE_SPLIT, BatchIterator, ImageDataset, load_dataset, split_dataset
+from rlgen.data import GENERATIVE_SPLIT_SEED, BatchIterator, load_dataset, make_splits
 from rlgen.errors import ConfigError
 
 from .conditions import ConditionSpec, load_condition_image
+
+if TYPE_CHECKING:
+    from rlgen.trainer import Trainer
 
 
 @dataclass
@@ -32,8 +35,8 @@ class GenerativeConfig(RunConfig):
     """none, label, attributes, caption, image, or auto (the richest the data has)."""
     batch_size: int = 64
     """Images per optimizer step."""
-    split_seed: int = 0
-    """Seed of the train/dev/test split (shared with the reference classifier)."""
+    split_seed: int = GENERATIVE_SPLIT_SEED
+    """Seed of the train/dev/test split (`rlgen.data.GENERATIVE_SPLIT`; the reference classifier uses the default)."""
     grid_columns: int = 8
     """Samples per condition row in the logged sample grids."""
     eval_samples: int = 500
@@ -44,21 +47,6 @@ class GenerativeConfig(RunConfig):
     """Compute reference-classifier metrics (the classifier is trained once per dataset and cached)."""
 
 
-@dataclass
-class Splits:
-    train: ImageDataset
-    dev: ImageDataset
-    test: ImageDataset
-
-
-def make_splits(data: ImageDataset, seed: int) -> Splits:
-    """The fixed generative split of a dataset."""
-    train, dev, test = split_dataset(data, GENERATIVE_SPLIT, seed)
-    if len(test) == 0 or len(train) == 0:
-        raise ConfigError(f"dataset '{data.name}' has too few images ({len(data)}) for a train/dev/test split")
-    return Splits(train, dev, test)
-
-
 class GenerativeAlgorithm(Algorithm):
     """Base of gan, cgan, vae, cvae and pix2pix."""
 
@@ -67,7 +55,7 @@ class GenerativeAlgorithm(Algorithm):
     conditional = False
     """Whether the model needs a condition (cgan, cvae) — 'none' is refused then."""
 
-    def __init__(self, config: GenerativeConfig, trainer: Any) -> None:
+    def __init__(self, config: GenerativeConfig, trainer: Trainer) -> None:
         super().__init__(config, trainer)
         self.config: GenerativeConfig = config
         self.data = load_dataset(config.data)

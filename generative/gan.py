@@ -22,11 +22,12 @@ An EMA of the generator is what samples, grids and metrics use.
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,9 @@ from rlgen.nets import _scale_plan
 
 from .base import GenerativeAlgorithm, GenerativeConfig
 from .conditions import ConditionEncoder, ConditionSpec, drop_factors, readout_loss, readout_size
+
+if TYPE_CHECKING:
+    from rlgen.trainer import Trainer
 
 LOSSES = ("nonsaturating", "hinge", "wgan-gp")
 AUGMENTS = ("translation", "cutout")
@@ -215,6 +219,26 @@ class _NativeConvTranspose(torch.autograd.Function):
             )
 
 
+@functools.cache
+def native_conv_backward_works() -> bool:
+    """Whether this torch's `aten.convolution_backward` (an internal op, with no promise
+    across releases) takes the arguments `_NativeConvTranspose` gives it and returns the
+    public layer's gradients; checked once on a tiny layer, so another torch build falls
+    back to `nn.ConvTranspose2d` instead of failing."""
+    try:
+        generator = torch.Generator().manual_seed(0)
+        # its own generator: the probe must not move the global RNG a run draws from
+        x, weight, bias = (
+            torch.randn(shape, generator=generator).requires_grad_() for shape in ((2, 3, 4, 4), (3, 2, 4, 4), (2,))
+        )
+        public = F.conv_transpose2d(x, weight, bias, stride=2, padding=1)
+        expected = torch.autograd.grad(public.square().sum(), [x, weight, bias])
+        got = torch.autograd.grad(_NativeConvTranspose.apply(x, weight, bias).square().sum(), [x, weight, bias])
+        return all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(got, expected, strict=True))
+    except Exception:  # any failure of the internal op means: use the public layer
+        return False
+
+
 class ToImage(nn.ConvTranspose2d):
     """The generator's last 2x transposed conv, to image channels. On CPU (fp32) it runs on
     the native kernels: oneDNN is 5-20x slower for so few output channels."""
@@ -224,6 +248,8 @@ class ToImage(nn.ConvTranspose2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or x.dtype != torch.float32:
+            return super().forward(x)
+        if not native_conv_backward_works():
             return super().forward(x)
         return _NativeConvTranspose.apply(x, self.weight, self.bias)
 
@@ -388,7 +414,7 @@ class GAN(GenerativeAlgorithm):
     unit = "generator steps"
     description = "DCGAN-style GAN (hinge / non-saturating / WGAN-GP, spectral norm, EMA generator)"
 
-    def __init__(self, config: GANConfig, trainer: Any) -> None:
+    def __init__(self, config: GANConfig, trainer: Trainer) -> None:
         super().__init__(config, trainer)
         self.config: GANConfig = config
         if self.spec.kind == "image":

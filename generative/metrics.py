@@ -2,7 +2,7 @@
 
 No Inception or VGG weights exist here, so each dataset gets its own judge: the core's
 CNN classifier (`rlgen.classifier`), trained once on the dataset's fixed generative
-train/dev split (0.7 / 0.1 / 0.2, split_seed 0; it never sees the test split) and cached
+train/dev split (`rlgen.data.GENERATIVE_SPLIT`; it never sees the test split) and cached
 as a normal run directory under `$RLGEN_CACHE/reference/<dataset>/` (default
 `~/.cache/rlgen`). On datasets with attribute factors it predicts every factor.
 
@@ -38,14 +38,10 @@ import torch
 from rlgen.checkpoint import atomic_write_bytes
 from rlgen.classifier import Classifier, ClassifierConfig, decode
 from rlgen.config import WandbConfig, apply_override, to_dict
-from rlgen.data import load_dataset, split_indices
+from rlgen.data import GENERATIVE_SPLIT, GENERATIVE_SPLIT_SEED, load_dataset, make_splits
 from rlgen.errors import ConfigError, RlgenError
 from rlgen.seeding import get_rng_state, set_rng_state
 
-REFERENCE_SPLIT = (0.7, 0.1, 0.2)
-"""Train / dev / test fractions of the reference classifier: the generative split."""
-REFERENCE_SPLIT_SEED = 0
-"""Seed of that split (the generative models use the same one)."""
 REFERENCE_EPOCHS = 27
 """Training length in passes over the train split, rounded up to 100 steps and clamped
 to REFERENCE_STEPS: 1,500 steps for mnist5k (99.0% test accuracy), 3,000 for the 7,000
@@ -330,7 +326,7 @@ def reference_defaults(dataset: str) -> dict[str, Any]:
     here): 'target' ('attributes' when the dataset has factors, else 'label') and 'steps'."""
     data = load_dataset(dataset)
     target = "attributes" if data.factors and data.attributes is not None else "label"
-    train = len(split_indices(data.y, REFERENCE_SPLIT, REFERENCE_SPLIT_SEED)[0])
+    train = len(make_splits(data, GENERATIVE_SPLIT_SEED, GENERATIVE_SPLIT).train)
     steps = math.ceil(REFERENCE_EPOCHS * train / ClassifierConfig().batch_size / 100) * 100
     low, high = REFERENCE_STEPS
     return {"target": target, "steps": min(max(steps, low), high)}
@@ -354,8 +350,8 @@ def reference_config(
         data=dataset,
         target=target,
         steps=steps,
-        split=REFERENCE_SPLIT,
-        split_seed=REFERENCE_SPLIT_SEED,
+        split=GENERATIVE_SPLIT,
+        split_seed=GENERATIVE_SPLIT_SEED,
         device=device,
         augment=target == "label",
         trainer=replace(default.trainer, progress="off"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,9 @@ from rlgen.nets import count_parameters
 
 from .base import GenerativeAlgorithm, GenerativeConfig, make_grid
 from .conditions import load_condition_image
+
+if TYPE_CHECKING:
+    from rlgen.trainer import Trainer
 
 LUMA = (0.299, 0.587, 0.114)
 """ITU-R BT.601 luma weights (what Pillow's convert('L') uses), so a colour photo given
@@ -334,7 +337,7 @@ class Pix2Pix(GenerativeAlgorithm):
     description = "pix2pix image-to-image translation (U-Net + PatchGAN): colorize, outline -> filled"
     default_monitor = "dev/psnr"
 
-    def __init__(self, config: Pix2PixConfig, trainer: Any) -> None:
+    def __init__(self, config: Pix2PixConfig, trainer: Trainer) -> None:
         super().__init__(config, trainer)
         self.config: Pix2PixConfig = config
         self.inputs = {
@@ -375,7 +378,8 @@ class Pix2Pix(GenerativeAlgorithm):
         self.latent_dim = 1 if config.noise == "dropout" else 0
         self.trainer.tracker.print(
             f"pix2pix {config.task}: {self.input_shape} -> {self.image_shape}, U-Net depth {depth} "
-            f"({count_parameters(generator):,} params), PatchGAN {d_layers} layers ({count_parameters(discriminator):,})"
+            f"({count_parameters(generator):,} params), "
+            f"PatchGAN {d_layers} layers ({count_parameters(discriminator):,})"
         )
 
     # -- data: the condition of a pair is its input image

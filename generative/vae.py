@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,9 @@ from rlgen.nets import ConvEncoder, _scale_plan, activation
 
 from .base import GenerativeAlgorithm, GenerativeConfig, make_grid
 from .conditions import ConditionEncoder, ConditionSpec, drop_factors
+
+if TYPE_CHECKING:
+    from rlgen.trainer import Trainer
 
 LOG_2PI = math.log(2 * math.pi)
 MIN_LOG_SCALE = math.log(1 / 256)
@@ -57,7 +60,8 @@ class VAEConfig(GenerativeConfig):
     steps: int = 20000
     """Optimizer steps (a --minutes budget often ends training first; best.pt keeps the best dev ELBO)."""
     latent_dim: int = 16
-    """Size of the latent z (more dimensions fit the data a little better but leave more of the prior unused: worse samples)."""
+    """Size of the latent z (more dimensions fit the data a little better but leave more of the
+    prior unused: worse samples)."""
     encoder_channels: int = 16
     """Channels of the encoder's first conv, doubled at each stride-2 conv (up to 256)."""
     encoder_hidden: int = 256
@@ -71,13 +75,16 @@ class VAEConfig(GenerativeConfig):
     condition_dim: int = 32
     """Size of the condition embedding fed to both encoder and decoder (cvae)."""
     factor_dropout: float = 0.25
-    """Attribute conditions: chance of hiding each factor ('any value') in a training batch, so partial conditions work."""
+    """Attribute conditions: chance of hiding each factor ('any value') in a training batch, so
+    partial conditions work."""
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-    """p(x | z): bernoulli (logits per pixel; on colour data a cross-entropy, not a density) or gaussian (mean per pixel, learned scale, bits/dim)."""
+    """p(x | z): bernoulli (logits per pixel; on colour data a cross-entropy, not a density) or
+    gaussian (mean per pixel, learned scale, bits/dim)."""
     gaussian_scale: Literal["global", "pixel"] = "global"
     """Gaussian likelihood: one learned scale for all pixels, or one per pixel and channel."""
     binarize: Literal["auto", "none", "dynamic", "static"] = "auto"
-    """Bernoulli data: dynamic (resample each training batch), static (binarize once), none; auto = dynamic for grayscale bernoulli."""
+    """Bernoulli data: dynamic (resample each training batch), static (binarize once), none;
+    auto = dynamic for grayscale bernoulli."""
     beta: float = 1.0
     """Weight of the KL term (beta-VAE; 1 = the ELBO)."""
     beta_warmup: int = 2000
@@ -303,7 +310,7 @@ class VAE(GenerativeAlgorithm):
     description = "variational autoencoder (ELBO, importance-weighted test NLL, latent interpolation)"
     default_monitor = "dev/nll_elbo"
 
-    def __init__(self, config: VAEConfig, trainer: Any) -> None:
+    def __init__(self, config: VAEConfig, trainer: Trainer) -> None:
         if config.condition == "image":
             raise ConfigError(
                 f"{self.name} does not take image conditions (vae: none; cvae: label, attributes or caption); "

@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rlgen.config import RunConfig
+from rlgen.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rlgen.trainer import Trainer
 
 
@@ -30,6 +33,10 @@ class Algorithm:
     """One line for `rlgen list algos`."""
     default_monitor: ClassVar[str] = ""
     """Eval metric used for best.pt / early stopping when the config leaves it empty."""
+    tune_space: ClassVar[dict[str, str]] = {}
+    """`rlgen tune`'s default search space, 'key' -> 'LOW:HIGH[:log][:int]' or 'a,b,c' (as
+    `--param` takes them); empty: `optim.lr` (a decade either side) and `optim.weight_decay`,
+    log-uniform."""
 
     def __init__(self, config: RunConfig, trainer: Trainer) -> None:
         self.config = config
@@ -48,6 +55,21 @@ class Algorithm:
     def report(self, **options: Any) -> dict[str, Any]:
         """Full evaluation for `rlgen eval` and the end of training (e.g. test metrics)."""
         return self.evaluate()
+
+    def agent(self, simulations: int | None = None) -> Any:
+        """The trained acting agent that `rlgen.agents.load_agent`, `rlgen play` and the
+        algorithm's own evaluation use: `act(observation, action_mask=None) -> action`.
+        `simulations` overrides a search agent's budget (None: the config's). Algorithms
+        that train no acting agent (classifiers, generative models) keep this default."""
+        raise ConfigError(
+            f"the run in '{self.trainer.run_dir}' trained '{self.name}', which has no acting agent; "
+            "load_agent / rlgen play need a game agent's run (e.g. rlgen train alphazero)"
+        )
+
+    def after_fit(self, run_dir: Path) -> dict[str, Any]:
+        """Extra work once training and the final report are done (e.g. cross-validation
+        runs); returns values to add to summary.json (default: nothing)."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """Extra state to checkpoint beyond models/optimizers (replay buffers, data order)."""

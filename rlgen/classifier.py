@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -25,9 +25,12 @@ import torch.nn.functional as F
 from rlgen.algorithm import Algorithm
 from rlgen.augment import random_affine
 from rlgen.config import OptimConfig, RunConfig, TrainerConfig
-from rlgen.data import BatchIterator, ImageDataset, kfold_indices, load_dataset, split_indices
+from rlgen.data import BatchIterator, ImageDataset, Splits, load_dataset, make_splits
 from rlgen.errors import ConfigError
 from rlgen.nets import CNN, count_parameters
+
+if TYPE_CHECKING:
+    from rlgen.trainer import Trainer
 
 # ----------------------------------------------------------------------------- config
 
@@ -45,7 +48,8 @@ class ClassifierConfig(RunConfig):
     batch_size: int = 64
     """Mini-batch size."""
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    """Train / dev / test fractions (stratified, fixed by `split_seed`); generative reference classifiers use (0.7, 0.1, 0.2)."""
+    """Train / dev / test fractions (stratified, fixed by `split_seed`); generative reference classifiers use
+    `rlgen.data.GENERATIVE_SPLIT`."""
     split_seed: int = 0
     """Seed of the data split, kept apart from `seed` so runs with other seeds share a test set."""
     cv_folds: int = 0
@@ -99,32 +103,16 @@ class ClassifierConfig(RunConfig):
 # ----------------------------------------------------------------------------- data
 
 
-@dataclass
-class Splits:
-    train: ImageDataset
-    dev: ImageDataset
-    test: ImageDataset
-
-
-def make_splits(cfg: ClassifierConfig) -> Splits:
-    """Stratified train/dev/test split; in a CV child run, fold `cv_fold` of train+dev is dev."""
+def load_splits(cfg: ClassifierConfig) -> Splits:
+    """The config's dataset split by `make_splits` (`split`, `split_seed`, and in a CV child
+    run fold `cv_fold` of train+dev as dev), after checking it has what `target` predicts."""
     data = load_dataset(cfg.data)
     if cfg.target == "attributes" and (not data.factors or data.attributes is None):
         raise ConfigError(
             f"target 'attributes' needs a dataset with attribute factors, and '{cfg.data}' has none; "
             "use target=label, or a dataset with attributes such as 'shapes'"
         )
-    train_idx, dev_idx, test_idx = split_indices(data.y, cfg.split, cfg.split_seed)
-    if cfg.cv_fold >= 0:
-        pool = np.concatenate([train_idx, dev_idx])
-        folds = kfold_indices(data.y[pool], max(cfg.cv_folds, 2), cfg.split_seed)
-        if cfg.cv_fold >= len(folds):
-            raise ConfigError(f"cv_fold {cfg.cv_fold} out of range for {len(folds)} folds")
-        dev_idx = pool[folds[cfg.cv_fold]]
-        train_idx = pool[np.concatenate([f for i, f in enumerate(folds) if i != cfg.cv_fold])]
-    if len(dev_idx) == 0 or len(test_idx) == 0:
-        raise ConfigError(f"split {cfg.split} leaves an empty dev or test set for {len(data)} examples")
-    return Splits(data.subset(train_idx), data.subset(dev_idx), data.subset(test_idx))
+    return make_splits(data, cfg.split_seed, cfg.split, cv_folds=cfg.cv_folds, cv_fold=cfg.cv_fold)
 
 
 # ----------------------------------------------------------------------------- targets
@@ -133,7 +121,7 @@ def make_splits(cfg: ClassifierConfig) -> Splits:
 def targets(data: ImageDataset, target: str) -> torch.Tensor:
     """long [N] labels, or long [N, F] attribute value indices."""
     if target == "attributes":
-        assert data.attributes is not None  # make_splits checked
+        assert data.attributes is not None  # load_splits checked
         return data.attributes.long()
     return data.y
 
@@ -222,9 +210,9 @@ class Classifier(Algorithm):
     description = "supervised CNN image classifier (reference task; feature net for generative metrics)"
     default_monitor = "dev/loss"
 
-    def __init__(self, config: ClassifierConfig, trainer: Any) -> None:
+    def __init__(self, config: ClassifierConfig, trainer: Trainer) -> None:
         super().__init__(config, trainer)
-        self.splits = make_splits(config)
+        self.splits = load_splits(config)
         self.classes = self.splits.train.classes or [str(i) for i in range(self.splits.train.num_classes)]
         self.factors: dict[str, list[str]] = dict(self.splits.train.factors) if config.target == "attributes" else {}
         # Logit block sizes, one per factor; None in label mode.

@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_results(results)
             print(f"wrote {Path(args.run_dir) / 'eval.json'}")
         elif args.command == "play":
-            from rlgen.agents.play import play_terminal
+            from rlgen.agents.alphazero.play import play_terminal
 
             play_terminal(args.run_dir, human_first=args.human_first, simulations=args.sims)
         elif args.command == "sample":

@@ -8,12 +8,13 @@ wrong type is an error naming the key, the value and the expected type.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -135,6 +136,19 @@ class RunConfig:
     """Trainer plumbing."""
     wandb: WandbConfig = field(default_factory=WandbConfig)
     """Weights & Biases tracking."""
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Tuned values per env id or dataset name (nested like the config), merged over the
+    field defaults and under a config file's values and `--set` overrides."""
+    RENAMED: ClassVar[dict[str, str]] = {}
+    """Old key -> new key: a config file or `--set` that uses an old name gets an error
+    naming the new one."""
+
+    @classmethod
+    def preset(cls, source: str) -> dict[str, Any]:
+        """The preset for `source` (the run's env id or dataset name); {} when it has none.
+        Override to look presets up by kind (e.g. every continuous-action env)."""
+        return copy.deepcopy(cls.PRESETS.get(source, {}))
 
 
 # --------------------------------------------------------------------------- conversion
@@ -285,7 +299,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             value = yaml.safe_load(value) if value.strip() else {}
         if not isinstance(value, dict):
             raise ConfigError(
-                f"config key '{key}' is a mapping; give key: value pairs (or set one with {key}.NAME=VALUE), not {value!r}"
+                f"config key '{key}' is a mapping; give key: value pairs (or set one with {key}.NAME=VALUE), "
+                f"not {value!r}"
             )
         return dict(value)
     if dataclasses.is_dataclass(tp):
@@ -296,6 +311,10 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
 
 
 def _unknown_key(cls: type, key: str, full_key: str) -> ConfigError:
+    renamed = getattr(cls, "RENAMED", {})
+    if key in renamed:
+        new_key = full_key[: len(full_key) - len(key)] + renamed[key]
+        return ConfigError(f"config key '{full_key}' was renamed to '{new_key}'; use {new_key} instead")
     names = [f.name for f in dataclasses.fields(cls)]
     return ConfigError(
         f"unknown config key '{full_key}' for {cls.__name__}; valid keys: " + ", ".join(names) + closest(key, names)
@@ -354,7 +373,8 @@ def apply_override(config: Any, assignment: str) -> None:
         value: Any = raw
         if dataclasses.is_dataclass(tp):
             raise ConfigError(
-                f"config key '{full}' is a section; set one of its keys, e.g. {full}.{dataclasses.fields(tp)[0].name}=..."
+                f"config key '{full}' is a section; set one of its keys, "
+                f"e.g. {full}.{dataclasses.fields(tp)[0].name}=..."
             )
         setattr(target, part, coerce(value, tp, full))
 
@@ -378,15 +398,14 @@ def build_config(
     file_data: dict[str, Any] | None = None,
     overrides: list[str] | tuple[str, ...] = (),
 ) -> Any:
-    """Defaults, then the config class's preset for the chosen env (if it has one), then a
-    file's values, then `key=value` overrides; validated."""
+    """The one way a config gets its values: field defaults < the preset of the chosen env
+    or dataset (`cls.preset`) < a file's values < `key=value` overrides; validated once."""
     config = from_dict(cls, file_data or {})
     for assignment in overrides:
         apply_override(config, assignment)
-    preset = getattr(cls, "preset", None)
-    if preset is not None:  # second pass: the env is known now, so its tuned defaults go under the user's values
-        source = getattr(config, "env", "") or getattr(config, "data", "")  # env id or dataset name
-        config = from_dict(cls, deep_merge(preset(source), file_data or {}))
+    preset = cls.preset(getattr(config, "env", "") or getattr(config, "data", "")) if hasattr(cls, "preset") else {}
+    if preset:  # second pass: the env is known now, so its tuned values go under the user's
+        config = from_dict(cls, deep_merge(preset, file_data or {}))
         for assignment in overrides:
             apply_override(config, assignment)
     validate(config)
@@ -410,9 +429,6 @@ def validate(config: Any) -> None:
     check = getattr(config, "__post_init__", None)
     if check is not None:
         check()
-    resolve = getattr(config, "resolve_defaults", None)
-    if resolve is not None:  # fill "use the default for this env/data" values, so config.yaml is complete
-        resolve()
     if getattr(config, "steps", 1) < 0:
         raise ConfigError(f"steps must be >= 0, got {config.steps}")
     if getattr(config, "minutes", 0.0) < 0:

@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -25,9 +25,10 @@ from rlgen.errors import ConfigError, unknown_name
 from rlgen.extras import require
 
 GENERATIVE_SPLIT: tuple[float, float, float] = (0.7, 0.1, 0.2)
-"""Train / dev / test fractions every generative model and its reference classifier use."""
+"""Train / dev / test fractions every generative model, its metrics and its reference
+classifier use (`make_splits`' default), so all of them share one test set."""
 GENERATIVE_SPLIT_SEED = 0
-"""Seed of that split (with `split_indices`), so all of them share one test set."""
+"""Seed of that split."""
 
 
 @dataclass
@@ -452,11 +453,39 @@ def load_dataset(name: str) -> ImageDataset:
     return data
 
 
-def split_dataset(
-    data: ImageDataset, ratios: Sequence[float] = GENERATIVE_SPLIT, seed: int = GENERATIVE_SPLIT_SEED
-) -> list[ImageDataset]:
-    """The stratified parts of `data` (by default the generative train / dev / test split)."""
-    return [data.subset(index) for index in split_indices(data.y, ratios, seed)]
+class Splits(NamedTuple):
+    """The train / dev / test parts of a dataset (unpacks as `train, dev, test`)."""
+
+    train: ImageDataset
+    dev: ImageDataset
+    test: ImageDataset
+
+
+def make_splits(
+    data: ImageDataset,
+    seed: int = GENERATIVE_SPLIT_SEED,
+    ratios: Sequence[float] = GENERATIVE_SPLIT,
+    *,
+    cv_folds: int = 0,
+    cv_fold: int = -1,
+) -> Splits:
+    """The stratified train / dev / test split of `data`, fixed by `seed` (by default the
+    generative split). With `cv_fold` >= 0, fold `cv_fold` of `cv_folds` stratified folds
+    of train+dev is the dev set and the others the train set; the test set stays as it is."""
+    train, dev, test = split_indices(data.y, ratios, seed)
+    if cv_fold >= 0:
+        pool = np.concatenate([train, dev])
+        folds = kfold_indices(data.y[pool], max(cv_folds, 2), seed)
+        if cv_fold >= len(folds):
+            raise ConfigError(f"cv_fold {cv_fold} out of range for {len(folds)} folds")
+        dev = pool[folds[cv_fold]]
+        train = pool[np.concatenate([f for i, f in enumerate(folds) if i != cv_fold])]
+    if not (len(train) and len(dev) and len(test)):
+        raise ConfigError(
+            f"dataset '{data.name}' has too few images ({len(data)}) for the split {tuple(ratios)}: "
+            f"{len(train)} train, {len(dev)} dev, {len(test)} test"
+        )
+    return Splits(data.subset(train), data.subset(dev), data.subset(test))
 
 
 def split_indices(labels: torch.Tensor, ratios: Sequence[float], seed: int) -> list[np.ndarray]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,34 +23,112 @@ def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.o
         raise ConfigError("the optimizer was given no parameters to train")
     if cfg.lr <= 0:
         raise ConfigError(f"optim.lr must be > 0, got {cfg.lr}")
+    kind: type[torch.optim.Optimizer]
+    options: dict[str, Any]
+    if cfg.name == "sgd":
+        nesterov = cfg.nesterov and cfg.momentum > 0
+        kind, options = torch.optim.SGD, {"momentum": cfg.momentum, "nesterov": nesterov}
+    elif cfg.name == "rmsprop":
+        kind, options = torch.optim.RMSprop, {"momentum": cfg.momentum, "eps": cfg.eps}
+    elif cfg.name == "adagrad":
+        kind, options = torch.optim.Adagrad, {"eps": cfg.eps}
+    elif cfg.name in ("adam", "adamw"):
+        kind = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+        options = {"betas": cfg.betas, "eps": cfg.eps}
+    else:
+        raise ConfigError(f"unknown optimizer '{cfg.name}'; choices: sgd, rmsprop, adagrad, adam, adamw")
+    options.update(lr=cfg.lr, weight_decay=cfg.weight_decay)
     # The fused kernels (one C++ loop over all tensors) beat the multi-tensor (foreach) path,
     # which beats torch's per-tensor default on CPU: the many small tensors of RL networks
     # make the step's op count, not its math, the cost. Same update either way.
-    kernel = {"fused": True} if _can_fuse(params, cfg.name) else {"foreach": True}
-    if cfg.name == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov and cfg.momentum > 0,
-            weight_decay=cfg.weight_decay,
-            **kernel,
-        )
-    if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(
-            params, lr=cfg.lr, momentum=cfg.momentum, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel
-        )
-    if cfg.name == "adagrad":
-        return torch.optim.Adagrad(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel)
-    if cfg.name == "adam":
-        return torch.optim.Adam(
-            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel
-        )
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(
-            params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, **kernel
-        )
-    raise ConfigError(f"unknown optimizer '{cfg.name}'; choices: sgd, rmsprop, adagrad, adam, adamw")
+    if _can_fuse(params, cfg.name):
+        try:
+            return kind(params, **options, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            # Which devices have which fused kernel changes between torch releases (FUSED_DEVICES
+            # is torch 2.13's) and torch refuses the others here; a real config error recurs below.
+            pass
+    return kind(params, **options, foreach=True)
+
+
+# ----------------------------------------------------------------------------- private torch fast paths
+# Each fast path below calls torch internals that carry no compatibility promise, so a
+# user's own torch (another version, a CUDA build) may lack them or change them. Each has
+# one feature check, probed once on first use on tiny tensors against the public call it
+# replaces; where it fails, the public call is used.
+
+
+@functools.cache
+def has_foreach_clip() -> bool:
+    """Whether `torch._foreach_norm` / `torch._foreach_mul_` (scalar and tensor factors)
+    give `clip_gradients` the numbers of `torch.nn.utils.clip_grad_norm_`."""
+    try:
+        grads = [torch.tensor([3.0, 4.0]), torch.tensor([12.0])]
+        norms = torch._foreach_norm(grads)
+        torch._foreach_mul_(grads, 0.5)
+        torch._foreach_mul_(grads, torch.tensor(2.0))
+        return [float(n) for n in norms] == [5.0, 12.0] and grads[0].tolist() == [3.0, 4.0]
+    except Exception:  # any failure of an internal means: use the public call
+        return False
+
+
+@functools.cache
+def has_foreach_ema() -> bool:
+    """Whether `torch._foreach_copy_` / `torch._foreach_lerp_` give `EMAUpdate` the numbers
+    of `AveragedModel.update_parameters`."""
+    try:
+        averaged, source = [torch.zeros(3)], [torch.tensor([1.0, 2.0, 3.0])]
+        torch._foreach_copy_(averaged, source)
+        copied = torch.equal(averaged[0], source[0])
+        expected = averaged[0].lerp(torch.tensor([2.0, 0.0, 5.0]), 0.25)
+        torch._foreach_lerp_(averaged, [torch.tensor([2.0, 0.0, 5.0])], 0.25)
+        return copied and torch.equal(averaged[0], expected)
+    except Exception:
+        return False
+
+
+_direct_fused_adam_ok: bool | None = None
+
+
+def has_direct_fused_adam() -> bool:
+    """Whether `step_optimizer` may call `torch._fused_adam_` / `torch._fused_adamw_` itself:
+    the hook registries it checks exist and, on a tiny parameter, its update, moments and
+    step counter equal `optimizer.step()`'s bit for bit. Undecided (and False) while global
+    optimizer hooks are registered, which the probe's own `step()` calls would fire."""
+    global _direct_fused_adam_ok
+    if _direct_fused_adam_ok is None:
+        _direct_fused_adam_ok = _probe_direct_fused_adam()
+    return bool(_direct_fused_adam_ok)
+
+
+def _probe_direct_fused_adam() -> bool | None:
+    try:
+        from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
+
+        if _global_optimizer_pre_hooks or _global_optimizer_post_hooks:
+            return None
+        # An AdamW that is no Adam (older torch) never takes the direct path: nothing to probe.
+        kinds = [kind for kind in (torch.optim.Adam, torch.optim.AdamW) if issubclass(kind, torch.optim.Adam)]
+        for kind in kinds:
+            params = [nn.Parameter(torch.linspace(-1.0, 1.0, 5)) for _ in range(2)]
+            opts = [kind([p], lr=0.1, weight_decay=0.1, fused=True) for p in params]
+            for step in range(3):  # the first steps create the state, the last one is compared
+                for param in params:
+                    param.grad = torch.linspace(0.5, -0.3, 5) * (step + 1)
+                if step < 2:
+                    opts[0].step()
+                elif not _direct_fused_adam(opts[0]):
+                    return False
+                opts[1].step()
+            states = [opt.state[p] for p, opt in zip(params, opts, strict=True)]
+            same = torch.equal(params[0], params[1]) and all(
+                torch.equal(states[0][key], states[1][key]) for key in ("exp_avg", "exp_avg_sq", "step")
+            )
+            if not same:
+                return False
+        return True
+    except Exception:
+        return False
 
 
 def clip_gradients(params: list[nn.Parameter], max_norm: float) -> float:
@@ -59,7 +139,7 @@ def clip_gradients(params: list[nn.Parameter], max_norm: float) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    if len({(g.device, g.dtype) for g in grads}) > 1 or any(g.is_sparse for g in grads):
+    if not has_foreach_clip() or len({(g.device, g.dtype) for g in grads}) > 1 or any(g.is_sparse for g in grads):
         return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     if grads[0].dtype != torch.float32:
@@ -82,20 +162,18 @@ def step_optimizer(optimizer: torch.optim.Optimizer) -> None:
     kernel called directly. torch's step wrapper (hooks, profiler scope, grad-mode switch,
     per-step state checks) costs ~0.1 ms, as much as the whole update of a small RL network
     on CPU. Anything the direct call does not cover goes through `step()`."""
-    if not _direct_fused_adam(optimizer):
+    direct = isinstance(optimizer, torch.optim.Adam) and has_direct_fused_adam() and _direct_fused_adam(optimizer)
+    if not direct:
         optimizer.step()
 
 
-def _direct_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
+def _direct_fused_adam(optimizer: torch.optim.Adam) -> bool:
+    """Step a fused Adam / AdamW with its kernel and return True, or return False (nothing
+    done) where `step()` must do it: hooks, options the direct call leaves out, no state yet."""
     from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
     hooked = optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
-    if (
-        not isinstance(optimizer, torch.optim.Adam)
-        or hooked
-        or _global_optimizer_pre_hooks
-        or _global_optimizer_post_hooks
-    ):
+    if hooked or _global_optimizer_pre_hooks or _global_optimizer_post_hooks:
         return False
     plans = []
     for group in optimizer.param_groups:
@@ -113,7 +191,8 @@ def _direct_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
         for group, params, states in plans:
             steps = [state["step"] for state in states]
             torch._foreach_add_(steps, 1)
-            kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
+            # AdamW is an Adam with decoupled weight decay in recent torch; older groups lack the key
+            kernel = torch._fused_adamw_ if group.get("decoupled_weight_decay") else torch._fused_adam_
             beta1, beta2 = group["betas"]
             kernel(
                 params,
@@ -146,8 +225,10 @@ class EMAUpdate:
         groups: dict[tuple[torch.device, torch.dtype], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         averaged = [*ema.module.parameters(), *ema.module.buffers()]
         source = [*model.parameters(), *model.buffers()]
-        self.direct = len(averaged) == len(source) and all(
-            a.device == b.device for a, b in zip(averaged, source, strict=False)
+        self.direct = (
+            has_foreach_ema()
+            and len(averaged) == len(source)
+            and all(a.device == b.device for a, b in zip(averaged, source, strict=False))
         )
         for a, b in zip(averaged, source, strict=False):
             pair = groups.setdefault((a.device, a.dtype), ([], []))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlgen.algorithm import Algorithm
 from rlgen.checkpoint import atomic_write_bytes
 from rlgen.config import RunConfig, from_dict, load_yaml, save_yaml, to_dict, validate
 from rlgen.errors import CheckpointError, ConfigError, RunDirError
@@ -93,11 +94,9 @@ def _run(
             _write_eval(run_dir, results)
             tracker.update_summary(_scalars(results))
             tracker.print("final " + "  ".join(f"{k}={v:.4g}" for k, v in _scalars(results).items()))
-        after = getattr(algorithm, "after_fit", None)
-        if after is not None:
-            extra = after(run_dir)
-            if extra:
-                tracker.update_summary(extra)
+        extra = algorithm.after_fit(run_dir)
+        if extra:
+            tracker.update_summary(extra)
         summary = dict(tracker.summary)
         exit_code = 0
         return summary
@@ -173,7 +172,7 @@ def resume_or_train(algo: str, config: RunConfig, run_dir: Path) -> dict[str, An
 
 def build_for_eval(
     run_dir: str | Path, checkpoint: str = "best", device: str | None = None
-) -> tuple[Any, Trainer, Tracker]:
+) -> tuple[Algorithm, Trainer, Tracker]:
     """Rebuild a run's algorithm with weights loaded from best.pt (or last.pt) for evaluation."""
     run_dir = Path(run_dir)
     algo, config = read_config(run_dir)

@@ -7,12 +7,13 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from rlgen.agents import load_agent
-from rlgen.agents.bandits import AGENTS, BanditConfig, Experiment, bernoulli_kl, kl_ucb_index
+from rlgen.agents.bandits import AGENTS, BanditActor, BanditConfig, Experiment, bernoulli_kl, kl_ucb_index
 from rlgen.checkpoint import load_checkpoint
 from rlgen.cli import main
-from rlgen.config import build_config
+from rlgen.config import build_config, validate
 from rlgen.errors import ConfigError, UnknownNameError
 from rlgen.run import train
 
@@ -159,6 +160,34 @@ def test_load_agent_pulls_the_arm_it_believes_best(tmp_path):
     assert agent.act(0, action_mask=mask) == 7  # the best arm it may pull
     with pytest.raises(ValueError, match="9 arms"):
         agent.act(0, action_mask=np.ones(3, dtype=bool))
+    with pytest.raises(ValueError, match="allows no arm"):
+        agent.act(0, action_mask=np.zeros(9, dtype=bool))
+    assert yaml.safe_load((run / "config.yaml").read_text())["env_kwargs"]["k"] == 9  # the problem in full
+
+
+def test_actor_pulls_the_best_allowed_arm():
+    actor = BanditActor(np.array([-np.inf, 0.4, 0.7, 0.7, -np.inf]))  # arms 0 and 4 never pulled
+    assert actor.act() == 2  # ties: the lowest arm
+    assert actor.act(0, action_mask=np.array([1, 1, 0, 1, 1])) == 3
+    assert actor.act(0, action_mask=np.array([0, 0, 0, 1, 1])) == 3
+    assert actor.act(0, action_mask=np.array([1, 0, 0, 0, 1])) == 0  # only never-pulled arms: the first
+
+
+def test_problem_is_written_out_in_full():
+    """The built config holds the whole problem (so config.yaml does); checking it again
+    changes nothing, and means given later (a file's, then --set) still decide k."""
+    assert config().env_kwargs == {"k": 10, "reward": "bernoulli", "means": None, "sigma": 1.0, "drift": 0.0}
+    full = {"k": 3, "reward": "bernoulli", "means": [0.2, 0.5, 0.8], "sigma": 1.0, "drift": 0.0}
+    cfg = config("env_kwargs.means=[0.2,0.5,0.8]")
+    assert cfg.env_kwargs == full
+    validate(cfg)
+    assert cfg.env_kwargs == full
+    filed = build_config(BanditConfig, {"env_kwargs": {"means": [0.1, 0.9]}}, ["env_kwargs.means=[0.1,0.5,0.9]"])
+    assert filed.env_kwargs["k"] == 3 and filed.env_kwargs["means"] == [0.1, 0.5, 0.9]
+    gaussian = config("env_kwargs.reward=gaussian", "env_kwargs.sigma=0.5", "agent=ucb1")
+    assert gaussian.env_kwargs == {"k": 10, "reward": "gaussian", "means": None, "sigma": 0.5, "drift": 0.0}
+    with pytest.raises(ConfigError, match="means has 2 arms but k=4"):
+        config("env_kwargs.k=4", "env_kwargs.means=[0.2,0.8]")
 
 
 def test_clear_errors(capsys):

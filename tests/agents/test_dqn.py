@@ -3,6 +3,7 @@ errors, agents inside PettingZoo, and (slow) the CartPole and Connect Four floor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -15,22 +16,23 @@ from conftest import REPO, RLGEN, run_cli
 from pettingzoo.classic import connect_four_v3
 
 from rlgen.agents import load_agent
+from rlgen.agents._fast.mlp import NumpyForward
+from rlgen.agents._fast.td_loss import ManualTDLoss
 from rlgen.agents.dqn import (
     DQNConfig,
     NStepCollector,
     QNetwork,
-    ReplayBuffer,
-    TDGradient,
+    TDLoss,
     Transitions,
     td_loss,
     td_targets,
 )
-from rlgen.agents.mlp_grad import NumpyForward, linear_stack
 from rlgen.checkpoint import load_checkpoint
 from rlgen.cli import main
 from rlgen.config import build_config
 from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.errors import ConfigError
+from rlgen.replay import ReplayBuffer
 from rlgen.run import build_for_eval, train
 from rlgen.trainer import Callback
 
@@ -98,8 +100,10 @@ def assert_same_training_state(a: dict, b: dict) -> None:
     for index, slots in state_a.items():
         for slot, value in slots.items():
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(state_b[index][slot])), f"adam {index}.{slot}"
-    for key, value in a["algorithm"]["replay"].items():
-        assert np.array_equal(value, b["algorithm"]["replay"][key]), f"replay {key}"
+    for key, value in a["algorithm"]["replay"]["arrays"].items():
+        assert np.array_equal(value, b["algorithm"]["replay"]["arrays"][key]), f"replay {key}"
+    for key in ("position", "size", "added"):
+        assert a["algorithm"]["replay"][key] == b["algorithm"]["replay"][key], f"replay {key}"
     assert np.array_equal(a["algorithm"]["obs"], b["algorithm"]["obs"])
 
 
@@ -111,6 +115,7 @@ def test_double_dqn_n_step_target_by_hand():
     gamma = 0.5
     collector = NStepCollector(num_envs=1, n=2, gamma=gamma, obs_dim=1)
     obs = lambda v: np.array([[float(v)]], np.float32)  # noqa: E731
+
     def step(o, a, r, nxt, term):
         return collector.add(
             obs(o),
@@ -121,6 +126,7 @@ def test_double_dqn_n_step_target_by_hand():
             np.array([term]),
             None,
         )
+
     assert len(step(0, 1, 1.0, 1, False).actions) == 0  # one reward waiting: nothing yet
     first = step(1, 0, 2.0, 2, False)
     ended = step(2, 1, 4.0, 3, True)
@@ -147,30 +153,33 @@ def test_double_dqn_n_step_target_by_hand():
 
 @pytest.mark.parametrize(("kind", "act"), [("huber", "relu"), ("mse", "tanh")])
 def test_hand_written_td_gradient_equals_autograd(kind, act):
+    """The twin (`ManualTDLoss`) gives the reference `TDLoss`'s loss, Q-values and gradients."""
     torch.manual_seed(0)
     net = QNetwork(6, 3, [16, 8], act=act)
-    fused = TDGradient.for_model(net)
+    reference, manual = TDLoss(net, kind, contextlib.nullcontext), ManualTDLoss.for_network(net.net, kind)
     obs, actions = torch.randn(40, 6), torch.randint(0, 3, (40,))
     targets = torch.randn(40) * 3  # errors inside and outside the Huber loss's quadratic zone
-    q_taken = net(obs).gather(1, actions[:, None]).squeeze(1)
-    ref = td_loss(q_taken, targets, kind)
-    ref_grads = torch.autograd.grad(ref, list(net.parameters()))
+    terms, q_taken, no_grads = reference(obs, actions, targets)
+    assert no_grads is None  # autograd takes them from the terms
+    ref_grads = torch.autograd.grad(terms["td"], list(net.parameters()))
+    assert terms["td"].item() == pytest.approx(td_loss(q_taken, targets, kind).item(), rel=1e-7)
     assert ((q_taken - targets).abs() < 1).any() and ((q_taken - targets).abs() > 1).any()
-    loss, hand_q, pairs = fused.value_and_grad(obs, actions, targets, kind)
-    assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
-    torch.testing.assert_close(hand_q, q_taken.detach())
+    hand_terms, hand_q, pairs = manual(obs, actions, targets)
+    assert hand_terms["td"].item() == pytest.approx(terms["td"].item(), rel=1e-6)
+    torch.testing.assert_close(hand_q, q_taken)
+    torch.testing.assert_close(manual.q_values(obs), reference.q_values(obs), rtol=1e-6, atol=1e-6)
     by_param = {id(param): grad for param, grad in pairs}
     assert len(by_param) == len(ref_grads)
     for param, grad in zip(net.parameters(), ref_grads, strict=True):
         torch.testing.assert_close(by_param[id(param)], grad, rtol=1e-5, atol=1e-7)
-    assert TDGradient.for_model(QNetwork(6, 3, [16], dueling=True)) is None  # autograd path for the dueling head
+    assert ManualTDLoss.for_network(QNetwork(6, 3, [16], dueling=True).net, kind) is None  # reference only
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh"])
 def test_numpy_acting_forward_follows_the_torch_network(act):
     torch.manual_seed(0)
     net = QNetwork(6, 3, [16, 8], act=act)
-    forward = NumpyForward(*linear_stack(list(net.net)))
+    forward = NumpyForward.for_network(net.net)
     obs = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
     np.testing.assert_allclose(forward(obs), net(torch.from_numpy(obs)).detach().numpy(), rtol=1e-5, atol=1e-6)
     with torch.no_grad():  # an optimizer step changes the parameters in place: the views see it
@@ -197,25 +206,28 @@ def test_one_add_per_phase_equals_adding_step_by_step():
 
     for first, phase in ((3, 4), (1, 9)):  # 9 steps x 2 = 18 transitions overflow the 7 slots
         head, batches = steps(first), steps(phase)
-        one_by_one, at_once = ReplayBuffer(7, 3, 2, masked=False), ReplayBuffer(7, 3, 2, masked=False)
+        fields = Transitions.replay_fields(3, 2, None)
+        one_by_one, at_once = ReplayBuffer(7, fields), ReplayBuffer(7, fields)
         for batch in head:
-            one_by_one.add(batch)
-            at_once.add(batch)
+            one_by_one.add(**batch.rows())
+            at_once.add(**batch.rows())
         for batch in batches:
-            one_by_one.add(batch)
-        at_once.add(Transitions.concat(batches))
-        for name, value in one_by_one.state_dict().items():
-            np.testing.assert_array_equal(at_once.state_dict()[name], value, err_msg=name)
+            one_by_one.add(**batch.rows())
+        at_once.add(**Transitions.concat(batches).rows())
+        for name, value in one_by_one.state_dict()["arrays"].items():
+            np.testing.assert_array_equal(at_once.state_dict()["arrays"][name], value, err_msg=name)
+        assert one_by_one.position == at_once.position and one_by_one.size == at_once.size == 7
 
 
-def test_fused_and_autograd_dqn_updates_agree(tmp_path, monkeypatch):
+def test_manual_and_autograd_dqn_updates_agree(tmp_path, monkeypatch):
     calls = []
-    original = TDGradient.value_and_grad
-    monkeypatch.setattr(TDGradient, "value_and_grad", lambda self, *args: calls.append(1) or original(self, *args))
+    original = ManualTDLoss.__call__
+    monkeypatch.setattr(ManualTDLoss, "__call__", lambda self, *args: calls.append(1) or original(self, *args))
     runs = {}
     for fused in (True, False):
         calls.clear()
-        runs[fused] = train("dqn", config(*TINY_CARTPOLE, "steps=2048", f"fused_loss={fused}"), tmp_path / str(fused))
+        overrides = (f"manual_grad={fused}", f"numpy_act={fused}")
+        runs[fused] = train("dqn", config(*TINY_CARTPOLE, "steps=2048", *overrides), tmp_path / str(fused))
         assert bool(calls) == fused  # each run took its own path
     a, b = (load_checkpoint(runs[f] / "checkpoints" / "last.pt")["models"]["q"] for f in (True, False))
     for key in a:
@@ -278,14 +290,14 @@ def test_a_phase_moves_the_network_as_stable_baselines3_does(tmp_path):
     terminated = rb.dones[:n, 0] * (1 - rb.timeouts[:n, 0])
     assert terminated.sum() > 0  # the phase's batches hold episode ends, where no bootstrap happens
     ours.buffer.add(
-        Transitions(
+        **Transitions(
             rb.observations[:n, 0],
             rb.actions[:n, 0, 0].astype(np.int64),
             rb.rewards[:n, 0],
             rb.next_observations[:n, 0],
             terminated.astype(np.float32),
             np.full(n, 0.99, np.float32),
-        )
+        ).rows()
     )
     index = np.random.default_rng(1).integers(0, n, size=(steps, batch))
     batches = iter(index)
@@ -342,15 +354,16 @@ def test_acting_is_legal_and_stored_masks_are_the_next_positions(tmp_path):
     for epsilon in (1.0, 0.0, 1.0, 0.0):
         algorithm.epsilon = lambda e=epsilon: e
         algorithm.collect()
-    buffer, game = algorithm.buffer, make_game("connect4")
-    live = np.flatnonzero(buffer.terminated[: buffer.size] == 0)
+    buffer, game = algorithm.buffer.arrays, make_game("connect4")
+    size = algorithm.buffer.size
+    live = np.flatnonzero(buffer["terminated"][:size] == 0)
     assert len(live) > 50
     for i in live:
-        position = state_from_planes(game, buffer.next_obs[i].reshape(6, 7, 2))
-        assert np.array_equal(buffer.next_masks[i], game.legal_mask(position)[0])
+        position = state_from_planes(game, buffer["next_obs"][i].reshape(6, 7, 2))
+        assert np.array_equal(buffer["next_masks"][i], game.legal_mask(position)[0])
     # augment=true: every stored position's mirror image is stored too
-    stored = {row.tobytes() for row in buffer.obs[: buffer.size]}
-    mirrored = buffer.obs[: buffer.size].reshape(-1, 6, 7, 2)[:, :, ::-1].reshape(buffer.size, -1)
+    stored = {row.tobytes() for row in buffer["obs"][:size]}
+    mirrored = buffer["obs"][:size].reshape(-1, 6, 7, 2)[:, :, ::-1].reshape(size, -1)
     assert all(row.tobytes() in stored for row in mirrored)
 
 
@@ -431,9 +444,35 @@ def test_sigkill_then_resume_finishes_exactly(tmp_path):
 # ----------------------------------------------------------------------------- errors
 
 
+def test_presets_sit_under_the_users_values():
+    """One defaults mechanism: SB3's values, then the env's preset, then the user's."""
+    plain, cartpole = config("env=Acrobot-v1"), config("env=CartPole-v1")
+    assert (plain.steps, plain.buffer_size, plain.optim.lr, plain.trainer.eval_every) == (
+        100_000,
+        100_000,
+        1e-4,
+        10_000,
+    )
+    assert (cartpole.steps, cartpole.gradient_steps, cartpole.optim.lr, cartpole.trainer.eval_every) == (
+        50_000,
+        128,
+        2.3e-3,
+        5000,
+    )
+    mine = config("env=CartPole-v1", "optim.lr=5e-4", "trainer.eval_every=100")
+    assert (mine.optim.lr, mine.trainer.eval_every, mine.gradient_steps, mine.optim.grad_clip) == (5e-4, 100, 128, 10.0)
+    connect4 = build_config(DQNConfig, {"env": "rlgen/Connect4-v0", "gamma": 0.9})
+    assert (connect4.gamma, connect4.n_steps, connect4.optim.schedule) == (0.9, 3, "cosine")
+
+
 def test_clear_errors(tmp_path, capsys):
     with pytest.raises(ConfigError, match=r"DQN needs Discrete actions.*Pendulum-v1.*rlgen train ppo.*sb3:SAC"):
         config("env=Pendulum-v1")
+    with pytest.raises(ConfigError, match=r"'fused_loss' was renamed to 'manual_grad'"):
+        config("fused_loss=false")
+    with pytest.raises(ConfigError, match=r"'fused_loss' was renamed to 'manual_grad'"):
+        build_config(DQNConfig, {"fused_loss": True})  # an old config file
+
     assert (
         main(
             [

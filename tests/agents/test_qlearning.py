@@ -8,13 +8,14 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+import yaml
 from pettingzoo.classic import tictactoe_v3
 
 from rlgen.agents import load_agent
 from rlgen.agents.qlearning import QLearning, QLearningConfig, position_keys, td_update
 from rlgen.checkpoint import load_checkpoint
 from rlgen.cli import main
-from rlgen.config import build_config
+from rlgen.config import build_config, to_dict
 from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.errors import ConfigError, UnknownNameError
 from rlgen.run import train
@@ -149,6 +150,14 @@ def test_clear_errors(tmp_path, capsys):
         build_config(QLearningConfig, {}, ["games=64", "chunk=1000"])
     with pytest.raises(ConfigError, match="do not fit the game"):
         build_config(QLearningConfig, {}, ["env_kwargs.size=5"])
+    with pytest.raises(ConfigError, match="chunk must be >= 1, got 0"):
+        build_config(QLearningConfig, {}, ["chunk=0"])
+    with pytest.raises(ConfigError, match="alpha_decay_steps must be >= 0, got -1"):
+        build_config(QLearningConfig, {}, ["alpha_decay_steps=-1"])
+    with pytest.raises(ConfigError, match="eval_episodes must be >= 1, got 0"):
+        build_config(QLearningConfig, {}, ["env=Taxi-v4", "eval_episodes=0"])
+    # a field of the other kind of env is not checked (earlier runs saved 0 there)
+    assert build_config(QLearningConfig, {}, ["eval_episodes=0"]).eval_episodes == 0
     assert main(["train", "qlearning", "--env", "CartPole-v1", "--run-dir", str(tmp_path / "cp"), *CLI_QUIET]) == 2
     assert "use dqn" in capsys.readouterr().err and not (tmp_path / "cp").exists()
 
@@ -159,6 +168,25 @@ def test_defaults_per_env():
     assert ttt.eval_opponent == "minimax" and ttt.discount == 1.0 and ttt.chunk % ttt.games == 0
     assert taxi.discount == 0.99 and taxi.eval_episodes == 100 and taxi.steps > 0
     assert taxi.q_init == 0.0 and taxi.epsilon_decay_steps == 0  # explicit zeros are kept
+
+
+def test_presets_by_env_kind():
+    """The field defaults are tictactoe's; any other env starts from its kind's PRESETS row,
+    under a config file's values and `--set` overrides."""
+    assert to_dict(build_config(QLearningConfig, {}, [])) == to_dict(QLearningConfig())
+    assert QLearningConfig.preset("tictactoe") == {}
+    assert QLearningConfig.preset("connect4") == QLearningConfig.PRESETS["game"]
+    assert QLearningConfig.preset("FrozenLake-v1") == QLearningConfig.PRESETS["FrozenLake"]
+    assert QLearningConfig.preset("FrozenLake8x8-v1") == QLearningConfig.PRESETS["gym"]
+    c4 = build_config(QLearningConfig, {}, ["env=connect4"])
+    assert c4.eval_opponent == "random" and c4.steps == 1_000_000 and c4.epsilon_end == 0.1
+    taxi = build_config(QLearningConfig, {}, ["env=Taxi-v4"])
+    assert {key: getattr(taxi, key) for key in QLearningConfig.PRESETS["Taxi"]} == QLearningConfig.PRESETS["Taxi"]
+    assert taxi.q_init == 20.0 and taxi.alpha == 1.0  # optimistic start, copy each target
+    filed = build_config(QLearningConfig, {"env": "Taxi-v4", "alpha": 0.3, "q_init": 5}, ["q_init=7"])
+    assert filed.alpha == 0.3 and filed.q_init == 7.0 and filed.epsilon_start == 0.05
+    QLearningConfig.preset("Taxi-v4")["q_init"] = 0.0
+    assert QLearningConfig.PRESETS["Taxi"]["q_init"] == 20.0  # a preset is handed out as a copy
 
 
 def test_tictactoe_agent_in_pettingzoo_eval_and_play(tmp_path, capsys):
@@ -178,7 +206,7 @@ def test_tictactoe_agent_in_pettingzoo_eval_and_play(tmp_path, capsys):
     assert result["opponent"] == "random" and sum(result["total"].values()) == 20
     assert main(["eval", str(run), "--episodes", "5"]) == 2
     assert "--opponent NAME --games N" in capsys.readouterr().err
-    from rlgen.agents.play import play_terminal
+    from rlgen.agents.alphazero.play import play_terminal
 
     typed = iter(["b2", "zz", "a1", "c1", "a3", "c3", "b1", "b3", "a2", "c2"])
     shown: list[str] = []
@@ -189,6 +217,8 @@ def test_tictactoe_agent_in_pettingzoo_eval_and_play(tmp_path, capsys):
 def test_gym_agent_and_eval(tmp_path, capsys):
     cfg = build_config(QLearningConfig, {}, ["env=CliffWalking-v1", "eval_episodes=2", *QUIET])
     run = train("qlearning", cfg, tmp_path / "cliff")
+    saved = yaml.safe_load((run / "config.yaml").read_text())  # the values the run used, preset and --set
+    assert saved["steps"] == 30_000 and saved["discount"] == 0.99 and saved["eval_episodes"] == 2
     agent = load_agent(run)
     values = load_checkpoint(run / "checkpoints" / "last.pt")["states"]["table"]["values"]
     assert all(agent.act(s) == int(values[s].argmax()) for s in (0, 24, 36))

@@ -120,7 +120,7 @@ def test_trains_logs_resumes_and_acts(tmp_path, algo):
 
     assert main(["eval", str(run), "--episodes", "2"]) == 0
     result = json.loads((run / "eval.json").read_text())
-    assert result["episodes"] == 2 and np.isfinite(result["eval/return_mean"])
+    assert result["episodes"] == 2 and np.isfinite(result["return_mean"])
     agent = load_agent(run, checkpoint="last")
     import gymnasium as gym
 
@@ -249,7 +249,7 @@ def test_eval_against_other_opponents_and_plain_ppo_respects_masks(tmp_path):
     assert main(["eval", str(run), "--opponent", "alphabeta:1", "--games", "4"]) == 0
     result = json.loads((run / "eval.json").read_text())
     assert result["opponent"] == "alphabeta:1" and result["episodes"] == 4
-    assert result["eval/win_rate"] + result["eval/draw_rate"] + result["eval/loss_rate"] == pytest.approx(1.0)
+    assert result["win_rate"] + result["draw_rate"] + result["loss_rate"] == pytest.approx(1.0)
     with pytest.raises(ConfigError, match="action_mask has shape"):
         agent.act(np.zeros((6, 7, 2), np.float32), np.ones(9, dtype=bool))
     with pytest.raises(ConfigError, match=r"observation has shape \(4,\)"):
@@ -262,7 +262,8 @@ def test_clear_errors(tmp_path, capsys, monkeypatch):
     ppo = get_algo("sb3:PPO").Config
     with pytest.raises(
         ConfigError,
-        match=r"learnin_rate is not an argument of stable_baselines3.PPO; valid: learning_rate.*Did you mean 'learning_rate'",
+        match=r"learnin_rate is not an argument of stable_baselines3.PPO; valid: learning_rate"
+        r".*Did you mean 'learning_rate'",
     ):
         build_config(ppo, {}, ["algo_kwargs.learnin_rate=3e-4"])
     with pytest.raises(ConfigError, match="use --seed instead"):
@@ -329,4 +330,4 @@ def test_ppo_balances_cartpole(tmp_path):
         args += ["--set", item]
     assert main(args) == 0
     assert main(["eval", str(run), "--episodes", "20"]) == 0
-    assert json.loads((run / "eval.json").read_text())["eval/return_mean"] >= 475
+    assert json.loads((run / "eval.json").read_text())["return_mean"] >= 475

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlgen.classifier import ClassifierConfig, bias_variance, make_splits
+from rlgen.classifier import ClassifierConfig, bias_variance, load_splits
 from rlgen.config import build_config
 from rlgen.data import BatchIterator, split_indices
 from rlgen.run import resume_or_train, train
@@ -28,12 +28,12 @@ def test_splits_are_disjoint_stratified_and_fixed_by_split_seed():
 
 def test_cv_fold_splits_cover_train_and_dev_without_touching_test():
     cfg = build_config(ClassifierConfig, {}, ["cv_folds=3"])
-    base = make_splits(cfg)
+    base = load_splits(cfg)
     test_x = base.test.x
     devs = []
     for fold in range(3):
         cfg.cv_fold = fold
-        splits = make_splits(cfg)
+        splits = load_splits(cfg)
         assert torch.equal(splits.test.x, test_x)
         assert len(splits.train) + len(splits.dev) == len(base.train) + len(base.dev)
         devs.append(splits.dev.x.flatten(1))

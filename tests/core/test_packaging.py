@@ -12,12 +12,20 @@ from conftest import REPO
 PACKAGE_DIRS = {"rlgen": "rlgen", "envs": "rlgen.envs", "agents": "rlgen.agents", "generative": "rlgen.generative"}
 
 
-def source_modules() -> list[str]:
-    modules = []
+def source_files() -> dict[str, str]:
+    """Every module of the four packages and their sub-packages (e.g. rlgen.agents.alphazero)
+    -> the file the wheel must hold for it."""
+    files = {}
     for folder, package in PACKAGE_DIRS.items():
-        for path in sorted((REPO / folder).glob("*.py")):
-            modules.append(package if path.stem == "__init__" else f"{package}.{path.stem}")
-    return modules
+        for path in sorted((REPO / folder).rglob("*.py")):
+            parts = path.relative_to(REPO / folder).with_suffix("").parts
+            name = ".".join([package, *(parts[:-1] if parts[-1] == "__init__" else parts)])
+            files[name] = "/".join([*package.split("."), *parts]) + ".py"
+    return files
+
+
+def source_modules() -> list[str]:
+    return list(source_files())
 
 
 def test_wheel_contains_and_imports_every_module(tmp_path):
@@ -41,9 +49,7 @@ def test_wheel_contains_and_imports_every_module(tmp_path):
     )
     wheel = next(wheel_dir.glob("rlgen-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {
-        m.replace(".", "/") + ("/__init__.py" if m in PACKAGE_DIRS.values() else ".py") for m in source_modules()
-    }
+    expected = set(source_files().values())
     assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
 
     target = tmp_path / "site"

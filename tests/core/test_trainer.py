@@ -111,6 +111,139 @@ def test_ema_update_gives_torchs_averaged_model_numbers():
     assert not torch.equal(ours.module[0].weight, net[0].weight)  # an average, not a copy
 
 
+def _adam_run(name: str) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+    """Parameters and optimizer state after a few steps through `step_optimizer`."""
+    from rlgen.optim import build_optimizer, step_optimizer
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = build_optimizer(net.parameters(), OptimConfig(name=name, lr=0.01, weight_decay=0.01))
+    for step in range(5):
+        opt.zero_grad()
+        (net(torch.randn(32, 3)) ** 2).mean().backward()
+        opt.param_groups[0]["lr"] = 0.01 / (step + 1)
+        step_optimizer(opt)
+    return [p.detach().clone() for p in net.parameters()], [dict(opt.state[p]) for p in net.parameters()]
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_without_the_direct_kernel_steps_the_same(name, monkeypatch):
+    """With the private fused-kernel call switched off, `step_optimizer` goes through
+    `optimizer.step()` and lands on the same parameters and moments bit for bit: both run
+    torch's fused kernel with the same arguments, only the Python around it differs."""
+    from rlgen import optim
+
+    on = optim.has_direct_fused_adam()  # probed before the recorder below goes in
+    assert on or not torch.__version__.startswith("2.13."), "the pinned torch should pass the probe"
+    used = []
+    direct = optim._direct_fused_adam
+    monkeypatch.setattr(optim, "_direct_fused_adam", lambda opt: used.append(direct(opt)) or used[-1])
+    fast = _adam_run(name)
+    assert used == ([False] + [True] * 4 if on else [])  # step() creates the state, then the kernel steps
+    monkeypatch.setattr(optim, "has_direct_fused_adam", lambda: False)
+    monkeypatch.setattr(optim, "_direct_fused_adam", lambda opt: pytest.fail("direct kernel used while off"))
+    public = _adam_run(name)
+    for a, b in zip(fast[0], public[0], strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(fast[1], public[1], strict=True):
+        assert all(torch.equal(a[key], b[key]) for key in ("exp_avg", "exp_avg_sq", "step"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("max_norm", [0.5, float("inf")])
+def test_clip_gradients_without_foreach_internals_clips_the_same(max_norm, dtype, monkeypatch):
+    """The public `clip_grad_norm_` fallback gives the fast path's norm and gradients bit
+    for bit (the fast path computes torch's own ops, minus its grouping)."""
+    from rlgen import optim
+
+    def clipped() -> tuple[float, list[torch.Tensor]]:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)).to(dtype)
+        (net(torch.randn(16, 3, dtype=dtype)) ** 2).sum().backward()
+        norm = optim.clip_gradients(list(net.parameters()), max_norm)
+        return norm, [p.grad for p in net.parameters()]
+
+    fast_norm, fast_grads = clipped()
+    calls = []
+    public = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(optim, "has_foreach_clip", lambda: False)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda *a: calls.append(a) or public(*a))
+    public_norm, public_grads = clipped()
+    assert len(calls) == 1
+    assert fast_norm == public_norm
+    assert all(torch.equal(a, b) for a, b in zip(fast_grads, public_grads, strict=True))
+
+
+def test_ema_without_foreach_internals_averages_the_same(monkeypatch):
+    """With the private foreach ops switched off, EMAUpdate calls `update_parameters` and
+    keeps the very same average (batch-norm statistics and counter included)."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from rlgen import optim
+
+    def averaged() -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 1))
+        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+        update = optim.EMAUpdate(ema, net, 0.9)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        for _ in range(4):
+            opt.zero_grad()
+            net(torch.randn(16, 3)).pow(2).mean().backward()
+            opt.step()
+            update()
+        assert update.direct == optim.has_foreach_ema()  # off: every call is update_parameters
+        return [t.clone() for t in ema.state_dict().values()]
+
+    fast = averaged()
+    monkeypatch.setattr(optim, "has_foreach_ema", lambda: False)
+    public = averaged()
+    assert all(torch.equal(a, b) for a, b in zip(fast, public, strict=True))
+
+
+def test_feature_probes_say_no_when_an_internal_breaks(monkeypatch):
+    """A missing or changed private op turns its fast path off instead of failing a run;
+    while global optimizer hooks are registered the Adam probe stays undecided."""
+    from rlgen import optim
+
+    if torch.__version__.startswith("2.13."):
+        assert optim.has_foreach_clip() and optim.has_foreach_ema() and optim.has_direct_fused_adam()
+
+    def broken(*args, **kwargs):
+        raise TypeError("unexpected keyword argument")
+
+    with monkeypatch.context() as patch:
+        patch.delattr(torch, "_foreach_norm")
+        assert optim.has_foreach_clip.__wrapped__() is False
+        patch.setattr(torch, "_foreach_lerp_", broken)
+        assert optim.has_foreach_ema.__wrapped__() is False
+        patch.setattr(torch, "_fused_adam_", broken)
+        assert optim._probe_direct_fused_adam() is False
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: None)
+    try:
+        assert optim._probe_direct_fused_adam() is None
+    finally:
+        handle.remove()
+
+
+def test_a_refused_fused_kernel_falls_back_to_foreach(monkeypatch):
+    """A torch whose fused kernel does not cover a device (older releases) refuses it when
+    the optimizer is built; build_optimizer then builds the multi-tensor one."""
+    from rlgen import optim
+
+    class OlderSGD(torch.optim.SGD):
+        def __init__(self, *args, fused: bool | None = None, **kwargs) -> None:
+            if fused:
+                raise RuntimeError("`fused=True` requires all the params to be CUDA tensors")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "SGD", OlderSGD)
+    opt = optim.build_optimizer(torch.nn.Linear(2, 1).parameters(), OptimConfig(name="sgd", lr=0.1))
+    assert isinstance(opt, OlderSGD) and opt.defaults["foreach"] and not opt.defaults["fused"]
+
+
 def test_optimize_with_caller_gradients_steps_like_backward(tmp_path):
     """optimize(losses, grads=...) applies given gradients (no backward pass) through the same
     clipping and schedule; with an l2 penalty, which autograd alone would add, it refuses."""

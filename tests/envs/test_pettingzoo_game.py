@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pettingzoo.classic import connect_four_v3, tictactoe_v3
 
-from rlgen.agents.mcts import MCTS, MCTSConfig, rollout_evaluator, uniform_evaluator
+from rlgen.agents.alphazero.search import MCTS, MCTSConfig, rollout_evaluator, uniform_evaluator
 from rlgen.envs import IllegalMoveError, make_game
 from rlgen.envs.pettingzoo_game import PettingZooGame
 

@@ -4,7 +4,7 @@ autoreset SyncVectorEnv: same physics, rewards, termination and time limit."""
 import gymnasium as gym
 import numpy as np
 
-from rlgen.agents.common import final_observations, make_vec_env
+from rlgen.agents.gym_support import final_observations, make_vec_env
 from rlgen.envs.vector import SameStepCartPole
 
 

@@ -13,7 +13,7 @@ from conftest import run_cli
 from PIL import Image
 
 from rlgen import data
-from rlgen.data import GENERATIVE_SPLIT, load_dataset, register_dataset, split_dataset
+from rlgen.data import GENERATIVE_SPLIT, load_dataset, make_splits, register_dataset
 from rlgen.errors import ConfigError, MissingExtraError, UnknownNameError
 from rlgen.generative.datasets import (
     ANIMAL_INSTALL,
@@ -315,11 +315,11 @@ def test_outline_is_a_thin_line_of_the_same_colour_on_the_same_background():
 
 def test_generative_split_is_stratified_70_10_20():
     ds = shapes(size=8, n=500, seed=0)
-    train, dev, test = split_dataset(ds)
+    train, dev, test = make_splits(ds)
     assert GENERATIVE_SPLIT == (0.7, 0.1, 0.2)
     for part, expected in zip((train, dev, test), (350, 50, 100), strict=True):
         assert abs(len(part) - expected) <= 5  # rounding, one class at a time
-    assert test.captions == split_dataset(ds)[2].captions  # fixed by the split seed
+    assert test.captions == make_splits(ds)[2].captions  # fixed by the split seed
     per_class = ds.y.bincount(minlength=5)
     assert torch.all((test.y.bincount(minlength=5) - 0.2 * per_class).abs() <= 1)  # stratified by shape
     assert torch.equal(test.extras["outline"][:, :, 0, 0], test.x[:, :, 0, 0])  # extras follow their images

@@ -311,3 +311,21 @@ def test_conditional_gan_learns_the_digits(tmp_path):
     assert result["metrics/reference_test_accuracy"] >= 0.9
     assert result["metrics/conditional_accuracy"] >= 0.9
     assert result["metrics/frechet_ratio"] <= 3.0
+
+
+def test_generator_output_layer_falls_back_to_the_public_conv(monkeypatch):
+    """ToImage's native backward (an internal aten op) is feature-checked; forcing the
+    public nn.ConvTranspose2d gives the same images and gradients."""
+    from rlgen.generative import gan
+
+    torch.manual_seed(0)
+    layer, x = gan.ToImage(4, 1), torch.randn(3, 4, 5, 5, requires_grad=True)
+    assert gan.native_conv_backward_works()
+    native_out = layer(x)
+    native = torch.autograd.grad(native_out.square().sum(), [x, layer.weight, layer.bias])
+    monkeypatch.setattr(gan, "native_conv_backward_works", lambda: False)
+    public_out = layer(x)
+    public = torch.autograd.grad(public_out.square().sum(), [x, layer.weight, layer.bias])
+    torch.testing.assert_close(native_out, public_out, rtol=1e-5, atol=1e-6)
+    for a, b in zip(native, public, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlgen.classifier import ClassifierConfig, make_splits
-from rlgen.data import DATASETS, ImageDataset, register_dataset
+from rlgen.classifier import ClassifierConfig, load_splits
+from rlgen.data import DATASETS, ImageDataset, load_dataset, make_splits, register_dataset
 from rlgen.errors import ConfigError, UnknownNameError
 from rlgen.generative.metrics import (
     _resolve,
@@ -21,6 +21,7 @@ from rlgen.generative.metrics import (
     frechet_from_stats,
     precision_recall,
     reference_classifier,
+    reference_config,
     reference_defaults,
 )
 
@@ -116,6 +117,15 @@ def test_conditional_accuracy_labels_and_attributes():
 @pytest.fixture(scope="module")
 def digits_ref(tmp_path_factory):
     return reference_classifier("digits", cache_dir=tmp_path_factory.mktemp("cache"), overrides=QUICK)
+
+
+def test_reference_classifier_and_generative_models_share_one_split():
+    """The reference classifier trains on the generative train split (a generative model's
+    at the default split_seed), so it never sees the test images samples are scored against."""
+    reference = load_splits(reference_config("digits", "label"))
+    generative = make_splits(load_dataset("digits"))
+    for ours, theirs in zip(reference, generative, strict=True):
+        assert torch.equal(ours.x, theirs.x) and torch.equal(ours.y, theirs.y)
 
 
 def test_reference_classifier_is_cached_and_leaves_global_rng_alone(digits_ref):
@@ -255,6 +265,6 @@ def test_attributes_target_needs_a_dataset_with_attributes(tmp_path):
         reference_classifier("mnist6k", cache_dir=tmp_path)
     assert not (tmp_path / "reference" / "mnist6k").exists()
     with pytest.raises(ConfigError, match="'digits' has none"):
-        make_splits(ClassifierConfig(data="digits", target="attributes"))
+        load_splits(ClassifierConfig(data="digits", target="attributes"))
     with pytest.raises(ConfigError, match="target must be"):
         ClassifierConfig(target="caption")

@@ -50,7 +50,8 @@ def play_terminal(
             action = int(result.best_actions()[0])
             value = float(result.value[0])
             write(
-                f"agent plays {game.action_to_text(action)}  (its value {value:+.2f}: expects to score {(value + 1) / 2:.0%})"
+                f"agent plays {game.action_to_text(action)}  "
+                f"(its value {value:+.2f}: expects to score {(value + 1) / 2:.0%})"
             )
         state = game.step(state, np.array([action]))
     write(game.render(state))

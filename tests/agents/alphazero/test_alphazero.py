@@ -16,7 +16,8 @@ from conftest import REPO, RLGEN, run_cli
 from pettingzoo.classic import connect_four_v3, tictactoe_v3
 
 from rlgen.agents import load_agent
-from rlgen.agents.alphazero import AlphaZeroConfig, NetworkEvaluator, PolicyValueNet
+from rlgen.agents.alphazero import AlphaZeroConfig
+from rlgen.agents.alphazero.network import NetworkEvaluator, PolicyValueNet
 from rlgen.checkpoint import load_checkpoint
 from rlgen.cli import main
 from rlgen.config import build_config
@@ -74,26 +75,74 @@ def test_config_fills_game_defaults_and_rejects_unknown_games():
 
 
 def test_values_set_on_purpose_are_kept_even_when_zero():
-    """Only a field's own 'game default' marker is replaced: opening_moves=0 (marker -1)
-    means no random opening plies, not the game's 2."""
+    """A value set on purpose beats the game's preset, even 0: opening_moves=0 means no
+    random opening plies, not Connect Four's 2."""
     cfg = build_config(AlphaZeroConfig, {}, ["env=connect4", "opening_moves=0", "temperature_moves=0"])
     assert (cfg.opening_moves, cfg.temperature_moves) == (0, 0)
     default = build_config(AlphaZeroConfig, {}, ["env=connect4"])
     assert (default.opening_moves, default.temperature_moves, default.elo_every) == (2, 8, 6)
-    # win_check: None is the marker; on for Connect Four, off elsewhere, an explicit False kept.
+    # win_check: on in Connect Four's preset, off elsewhere, an explicit False kept.
     assert default.win_check is True
     assert build_config(AlphaZeroConfig, {}, ["env=connect4", "win_check=false"]).win_check is False
     assert build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).win_check is False
-    # parity_plane likewise: on for Connect Four only.
+    # parity_plane likewise: on in Connect Four's preset only.
     assert default.parity_plane is True and build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).parity_plane is False
     assert build_config(AlphaZeroConfig, {}, ["env=connect4", "parity_plane=false"]).parity_plane is False
 
 
-def test_search_network_follows_every_weight_update():
+def test_presets_cover_every_game_and_the_field_defaults_are_tictactoes():
+    """One complete table: every game of the core has a preset with the same keys, and the
+    field defaults are the default game's (tic-tac-toe's) preset."""
+    from rlgen.agents.alphazero.selfplay import worker_processes
+    from rlgen.envs.game import GAMES
+    from rlgen.errors import ConfigError
+
+    presets = AlphaZeroConfig.PRESETS
+    assert set(presets) == set(GAMES)
+    keys = set(presets["tictactoe"])
+    assert all(set(preset) == keys for preset in presets.values())
+    defaults = AlphaZeroConfig()
+    assert defaults.env == "tictactoe" and {key: getattr(defaults, key) for key in keys} == presets["tictactoe"]
+    assert build_config(AlphaZeroConfig, {}, ["env=othello8"]).channels == presets["othello8"]["channels"] == 64
+    # workers: 1 in process for tic-tac-toe; the board games' 0 is one process per core.
+    assert build_config(AlphaZeroConfig, {}, ["env=connect4"]).workers == 0
+    assert worker_processes(0) == max(1, min(os.cpu_count() or 1, 8)) and worker_processes(3) == 3
+    with pytest.raises(ConfigError, match="games must be >= 1"):
+        build_config(AlphaZeroConfig, {}, ["env=connect4", "games=0"])
+    with pytest.raises(ConfigError, match="workers must be >= 0"):
+        build_config(AlphaZeroConfig, {}, ["workers=-1"])
+
+
+def test_checkpoints_from_before_the_shared_replay_buffer_still_load(tmp_path):
+    """Checkpoints once held the replay window's arrays at the top of its state; they load
+    into the shared ReplayBuffer with the same rows, write position and count, so such a
+    run resumes where it stopped."""
+    from rlgen.run import build_for_eval
+
+    # A window smaller than one iteration's positions wraps, so the write position is not 0.
+    run = train("alphazero", tiny("tictactoe", "steps=1", "trainer.eval_every=0", "replay_window=100"), tmp_path / "r")
+    saved = load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]
+    replay = saved["replay"]
+    assert replay["size"] == 100 and replay["added"] > 100 and replay["position"] > 0
+    old_layout = {**replay["arrays"], "position": replay["position"], "added": replay["added"]}
+    algorithm, _, _ = build_for_eval(run, checkpoint="last")
+    algorithm.load_state_dict({**saved, "replay": old_layout})
+    loaded = algorithm.replay.state_dict()
+    assert (loaded["size"], loaded["position"], loaded["added"]) == (100, replay["position"], replay["added"])
+    for name, array in replay["arrays"].items():
+        assert np.array_equal(loaded["arrays"][name], array), name
+
+
+@pytest.mark.parametrize("version_counters", [True, False])
+def test_search_network_follows_every_weight_update(monkeypatch, version_counters):
     """The evaluator searches with a folded (and maybe bf16) copy of the network; an
-    optimizer step or load_state_dict must reach it before the next evaluation."""
+    optimizer step or load_state_dict must reach it before the next evaluation, with
+    torch's internal version counters and with the public fallback (copies compared)."""
+    from rlgen.agents.alphazero import network
     from rlgen.envs.game import make_game
 
+    assert network.TENSOR_VERSIONS  # this torch has them; the fallback is forced below
+    monkeypatch.setattr(network, "TENSOR_VERSIONS", version_counters)
     torch.manual_seed(0)
     game = make_game("connect4")
     model = PolicyValueNet(game.board_shape, game.num_actions, 1, 8)
@@ -172,7 +221,7 @@ def test_value_targets_mix_outcome_and_root_value(tmp_path, weight):
     run = train(
         "alphazero", tiny("tictactoe", "steps=1", "trainer.eval_every=0", f"root_value_target={weight}"), tmp_path / "r"
     )
-    targets = np.asarray(load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]["replay"]["outcome"])
+    targets = np.asarray(load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]["replay"]["arrays"]["outcome"])
     outcomes = np.isin(targets, [-1.0, 0.0, 1.0])
     if weight == 0.0:  # AlphaZero: the game's result
         assert outcomes.all()
@@ -228,7 +277,7 @@ def test_sigkill_then_resume_is_exact(tmp_path):
     for key, tensor in a["models"]["model"].items():
         assert torch.equal(tensor, b["models"]["model"][key]), key
     for key in ("planes", "policy", "outcome"):
-        assert np.array_equal(a["algorithm"]["replay"][key], b["algorithm"]["replay"][key])
+        assert np.array_equal(a["algorithm"]["replay"]["arrays"][key], b["algorithm"]["replay"]["arrays"][key])
     steps = [
         json.loads(line)["step"]
         for line in (killed / "metrics.jsonl").read_text().splitlines()
@@ -292,7 +341,7 @@ def test_play_in_the_terminal_refuses_bad_moves(tmp_path):
     run = train("alphazero", tiny("tictactoe", "steps=1"), tmp_path / "run")
     typed = iter(["zz", "b2", "b2", "", "a1", "c1", "a3", "c3", "b1", "b3", "a2", "c2"])
     shown = []
-    from rlgen.agents.play import play_terminal
+    from rlgen.agents.alphazero.play import play_terminal
 
     outcome = play_terminal(run, human_first=True, simulations=8, read=lambda prompt: next(typed), write=shown.append)
     text = "\n".join(shown)
@@ -371,7 +420,7 @@ def test_elo_pool_grows_with_earlier_snapshots_and_survives_resume(tmp_path):
 
 
 def test_fit_elo_recovers_known_ratings():
-    from rlgen.agents.match import fit_elo
+    from rlgen.agents.alphazero.arena import fit_elo
 
     truth = np.array([0.0, 200.0, 400.0])
     results = []
@@ -386,7 +435,7 @@ def test_gumbel_root_selection_trains_on_improved_policies(tmp_path):
     run = train("alphazero", tiny("connect4", "steps=1", "root_selection=gumbel", "gumbel_actions=4"), tmp_path / "g")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and np.isfinite(summary["losses/policy"])
-    policies = np.asarray(load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]["replay"]["policy"])
+    policies = np.asarray(load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]["replay"]["arrays"]["policy"])
     assert len(policies) == summary["charts/replay_size"]
     assert np.allclose(policies.sum(axis=1), 1.0, atol=1e-4)
     # Improved policies are soft (every legal move keeps mass), unlike 8-simulation visit counts.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlgen.agents.mcts import MCTS, MCTSConfig, rollout_evaluator, uniform_evaluator
+from rlgen.agents.alphazero.search import MCTS, MCTSConfig, rollout_evaluator, uniform_evaluator
 from rlgen.envs import make_game
 from rlgen.envs.game import GameState
 
@@ -179,7 +179,7 @@ def test_playout_cap_randomization_keeps_only_the_full_searches():
     """A fraction of moves get the full search and become training positions; the rest get
     the fast search and are only played. Without tree reuse the simulation count tells the
     two apart exactly."""
-    from rlgen.agents.selfplay import SelfPlayParams, play_games
+    from rlgen.agents.alphazero.selfplay import SelfPlayParams, play_games
 
     game = make_game("tictactoe")
     mcts = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=16, reuse_tree=False), seed=0)

@@ -1,6 +1,11 @@
-"""Pieces the classic RL agents share: envs by id, vectorized envs, greedy evaluation
-episodes, env state as plain data (for exact resume without pickles), and the acting
-`Agent` that `load_agent` returns.
+"""What the gymnasium agents (DQN, PPO, A2C, REINFORCE, the SB3 wrappers) share, written once:
+
+- `GymEnvConfig`: the env section of their configs (env id, env kwargs, vector envs, evaluation episodes);
+- envs by id with clear errors, vector envs, flat observation encoding, legal-action masks;
+- `EpisodeStats`: training-episode returns and lengths, checkpointed, with the resume notice;
+- env state as plain data (`env_state` / `restore_env_state`), for exact resume without pickles;
+- greedy evaluation: `evaluate_episodes`, the `greedy_report` behind `rlgen eval`, `masked_argmax`
+  and the acting `Agent` that `load_agent` returns.
 
 Vector envs reset a finished sub-env in the same step (gymnasium's SAME_STEP autoreset,
 the convention of SB3's VecEnv): the returned observation already starts the next
@@ -10,16 +15,46 @@ episode and the last one's final observation is in `info["final_obs"]`.
 from __future__ import annotations
 
 import inspect
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlgen.config import RunConfig
 from rlgen.errors import ConfigError, unknown_name
 
 GAME_ENV_PREFIX = "rlgen/"
+
+
+EVAL_SEED = 10_000
+"""Seed offset of the periodic evaluation's episodes (the same episodes at every evaluation)."""
+REPORT_SEED = 20_000
+"""Seed offset of the final report and `rlgen eval`: other episodes than those that chose best.pt."""
+REPORT_EPISODES = 20
+"""Fewest episodes `rlgen eval` plays when not told how many."""
+
+
+@dataclass
+class GymEnvConfig(RunConfig):
+    """The env section every gymnasium agent's config starts with. `--steps` counts env steps."""
+
+    env: str = "CartPole-v1"
+    """gymnasium env id (rlgen/... ids included), e.g. CartPole-v1, InvertedPendulum-v5, rlgen/Connect4-v0."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of gymnasium.make, e.g. --set env_kwargs.opponent=alphabeta:2 on the game envs."""
+    num_envs: int = 1
+    """Envs stepped together (vector envs that reset a sub-env in the step it finishes)."""
+    eval_episodes: int = 10
+    """Greedy episodes per periodic evaluation (games on game envs; sides alternate)."""
+
+    def __post_init__(self) -> None:
+        for key in ("num_envs", "eval_episodes"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
 
 
 def _registered(env_id: str) -> bool:
@@ -82,7 +117,8 @@ def obs_size(space: spaces.Space) -> int:
     if isinstance(space, spaces.Box):
         return int(np.prod(space.shape))
     raise ConfigError(
-        f"observation space {space} is not supported; use a Discrete or Box space (flatten dicts with gymnasium.wrappers.FlattenObservation)"
+        f"observation space {space} is not supported; use a Discrete or Box space "
+        "(flatten dicts with gymnasium.wrappers.FlattenObservation)"
     )
 
 
@@ -164,6 +200,94 @@ def evaluate_episodes(
     return result
 
 
+def greedy_report(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    act: Callable[[np.ndarray, np.ndarray | None], Any],
+    seed: int,
+    default_episodes: int,
+    episodes: int | None = None,
+    games: int | None = None,
+    opponent: str | None = None,
+) -> dict[str, Any]:
+    """`rlgen eval` of a gym agent: `--episodes N` (or `--games N`; default: the larger of
+    `default_episodes` and REPORT_EPISODES) greedy episodes from `seed + REPORT_SEED`; on the
+    game envs `--opponent NAME` replaces the training opponent."""
+    env_kwargs = dict(env_kwargs)
+    out: dict[str, Any] = {"env": env_id}
+    if opponent is not None:
+        if not is_game_env(env_id):
+            raise ConfigError(
+                f"--opponent applies to the game envs (rlgen/Connect4-v0, ...); '{env_id}' has no opponent"
+            )
+        env_kwargs["opponent"] = opponent
+    count = episodes or games or max(default_episodes, REPORT_EPISODES)
+    if count < 1:
+        raise ConfigError(f"the number of episodes must be >= 1, got {count}")
+    out["episodes"] = count
+    if is_game_env(env_id):
+        probe = make_env(env_id, env_kwargs)
+        out["opponent"] = str(probe.unwrapped.opponent_spec)
+        probe.close()
+    result = evaluate_episodes(env_id, act, count, seed + REPORT_SEED, env_kwargs)
+    out.update({k: v for k, v in result.items() if k != "episodes"})
+    return out
+
+
+class EpisodeStats:
+    """Returns and lengths of the training episodes of `num_envs` vector envs: running sums
+    per env and the last `window` finished episodes, logged as `charts/episode_return` and
+    `charts/episode_length` (means over the window, as SB3's `rollout/ep_rew_mean`)."""
+
+    def __init__(self, num_envs: int, window: int = 100) -> None:
+        self.returns = np.zeros(num_envs)
+        self.lengths = np.zeros(num_envs, np.int64)
+        self.recent_returns: deque[float] = deque(maxlen=window)
+        self.recent_lengths: deque[int] = deque(maxlen=window)
+        self.episodes = 0
+
+    def track(self, rewards: np.ndarray, dones: np.ndarray) -> None:
+        """Add one vector step's rewards; `dones` ends those envs' episodes."""
+        self.returns += rewards
+        self.lengths += 1
+        if not dones.any():
+            return
+        for i in np.flatnonzero(dones):
+            self.recent_returns.append(float(self.returns[i]))
+            self.recent_lengths.append(int(self.lengths[i]))
+            self.episodes += 1
+        self.returns[dones] = 0.0
+        self.lengths[dones] = 0
+
+    def metrics(self) -> dict[str, float]:
+        out = {"charts/episodes": float(self.episodes)}
+        if self.recent_returns:
+            out["charts/episode_return"] = float(np.mean(self.recent_returns))
+            out["charts/episode_length"] = float(np.mean(self.recent_lengths))
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "returns": self.returns.copy(),
+            "lengths": self.lengths.copy(),
+            "recent_returns": np.array(self.recent_returns, np.float64),
+            "recent_lengths": np.array(self.recent_lengths, np.int64),
+            "episodes": self.episodes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], in_progress: bool = True) -> None:
+        """Restore the statistics; the running sums only with `in_progress` (the envs' own
+        episodes were restored too)."""
+        self.recent_returns.clear()
+        self.recent_returns.extend(float(r) for r in state["recent_returns"])
+        self.recent_lengths.clear()
+        self.recent_lengths.extend(int(n) for n in state["recent_lengths"])
+        self.episodes = int(state["episodes"])
+        if in_progress:
+            self.returns[:] = state["returns"]
+            self.lengths[:] = state["lengths"]
+
+
 # ----------------------------------------------------------------------------- env state for exact resume
 
 _SKIPPED = {"__skipped__": True}
@@ -215,6 +339,16 @@ def env_state(envs: Any) -> dict[str, Any]:
     return {"state": state, "exact": snapshot.exact}
 
 
+def resume_envs(envs: Any, saved: dict[str, Any], env_id: str, say: Callable[[str], None]) -> bool:
+    """Put `envs` back in the state `env_state` saved when it was captured exactly (True);
+    otherwise say that the run goes on from new episodes (False: the caller resets them)."""
+    if saved["exact"]:
+        restore_env_state(envs, saved["state"])
+        return True
+    say(f"note: the state of '{env_id}' cannot be saved exactly; resuming from new episodes")
+    return False
+
+
 def restore_env_state(target: Any, state: Any) -> Any:
     """Write a snapshot back into a freshly made object of the same structure."""
     if isinstance(state, dict):
@@ -246,6 +380,22 @@ def restore_env_state(target: Any, state: Any) -> Any:
     return state
 
 
+def masked_argmax(scores: np.ndarray, action_mask: np.ndarray | None = None, what: str = "action") -> int:
+    """Index of the highest score among the legal actions (the first on ties, as numpy's
+    argmax); a legal action whose score is -inf still beats the illegal ones."""
+    if action_mask is None:
+        return int(np.argmax(scores))
+    mask = np.asarray(action_mask).astype(bool)
+    if mask.shape != np.shape(scores):
+        raise ValueError(f"action_mask has shape {mask.shape}; this agent has {np.shape(scores)[0]} {what}s")
+    if not mask.any():
+        raise ValueError(f"action_mask allows no {what}")
+    masked = np.where(mask, scores, -np.inf)
+    if np.isneginf(masked).all():  # every legal score is -inf: take the first legal action
+        return int(mask.argmax())
+    return int(masked.argmax())
+
+
 class Agent:
     """A trained policy acting greedily: `act(observation, action_mask=None) -> action`.
 
@@ -265,13 +415,6 @@ class Agent:
             observation = observation["observation"]
         out = np.asarray(self.scores(np.asarray(observation, dtype=np.float32)[None]))[0]
         if isinstance(self.action_space, spaces.Discrete):
-            if action_mask is not None:
-                mask = np.asarray(action_mask).astype(bool)
-                if mask.shape != out.shape:
-                    raise ValueError(f"action_mask has shape {mask.shape}; this agent has {out.shape[0]} actions")
-                if not mask.any():
-                    raise ValueError("action_mask allows no action")
-                out = np.where(mask, out, -np.inf)
-            return int(out.argmax())
+            return masked_argmax(out, action_mask)
         low, high = self.action_space.low, self.action_space.high
         return np.clip(out, low, high).astype(self.action_space.dtype)

@@ -1,7 +1,7 @@
 """Self-play game generation, in process or in worker processes.
 
 Generation and training talk only through positions (returned to the learner, which
-fills its replay window) and a weights snapshot (sent to the workers each iteration), so
+fills its replay buffer) and a weights snapshot (sent to the workers each iteration), so
 the same `play_games` runs in process, in a process pool, or later on Ray actors.
 """
 
@@ -17,8 +17,10 @@ from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
+import torch
 
-from rlgen.agents.mcts import MCTS, MCTSConfig
+from rlgen.agents.alphazero.network import NetworkEvaluator, build_network
+from rlgen.agents.alphazero.search import MCTS, MCTSConfig
 from rlgen.envs.game import Game, make_game
 
 
@@ -149,6 +151,11 @@ def play_games(game: Game, mcts: MCTS, rng: np.random.Generator, params: SelfPla
 _WORKER: dict[str, Any] = {}
 
 
+def worker_processes(workers: int) -> int:
+    """The self-play processes a `workers` setting asks for: 0 = one per CPU core (at most 8)."""
+    return workers or max(1, min(os.cpu_count() or 1, 8))
+
+
 def _exit_with_parent(parent: int) -> None:
     """A killed learner (SIGKILL) cannot shut its pool down: workers leave on their own."""
     while True:
@@ -158,23 +165,16 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _init_worker(env: str, network_kwargs: dict[str, Any], mcts_config: MCTSConfig, dtype: Any, parent: int) -> None:
-    import torch
-
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-
-    from rlgen.agents.alphazero import NetworkEvaluator, PolicyValueNet
-
     torch.set_num_threads(1)
     game = make_game(env)
-    model = PolicyValueNet(game.board_shape, game.num_actions, **network_kwargs)
+    model = build_network(game, network_kwargs)
     _WORKER.update(
         game=game, model=model, mcts=MCTS(game, NetworkEvaluator(game, model, torch.device("cpu"), dtype), mcts_config)
     )
 
 
 def _worker_play(weights: bytes, seed: int, params: SelfPlayParams) -> SelfPlayBatch:
-    import torch
-
     state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
     _WORKER["model"].load_state_dict(state)
     rng = np.random.default_rng(seed)
@@ -199,8 +199,6 @@ class SelfPlayPool:
         )
 
     def play(self, model: Any, rng: np.random.Generator, params: SelfPlayParams) -> SelfPlayBatch:
-        import torch
-
         buffer = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
         weights = buffer.getvalue()

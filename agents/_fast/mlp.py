@@ -2,9 +2,9 @@
 differentiated by hand.
 
 On CPU, autograd's graph and engine cost more per step than the arithmetic of a small RL
-network on a batch of a few hundred rows. The losses written out by hand (PPO's in
-`ppo_loss`, DQN's TD loss in `dqn`) use these passes and hand their gradients to
-`Trainer.optimize(losses, grads=...)`; tests hold them equal to autograd's.
+network on a batch of a few hundred rows. The losses written out by hand (`ppo_loss`,
+`td_loss`) use these passes and hand their gradients to `Trainer.optimize(losses, grads=...)`;
+tests hold them equal to autograd's.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]
+Grads = list[tuple[torch.Tensor, torch.Tensor]]
+"""(parameter, gradient) pairs, as `Trainer.optimize(losses, grads=...)` takes them."""
 
 
 def linear_stack(layers: list[nn.Module]) -> tuple[list[nn.Linear], str] | None:
@@ -86,16 +88,27 @@ class NumpyForward:
     """A CPU fp32 linear stack's forward pass in numpy, for acting on a few observations at a
     time, where torch's per-call overhead is most of the cost (one CartPole observation
     through 4-256-256-2: ~14 us in numpy, ~40-110 us through torch). The arrays are views
-    of the parameters; `refresh` re-takes them in case a parameter was replaced."""
+    of the parameters, re-taken when a parameter's storage was replaced."""
 
     def __init__(self, linears: list[nn.Linear], act: str) -> None:
         self.linears, self.act = linears, act
         self.refresh()
 
+    @classmethod
+    def for_network(cls, net: nn.Module) -> NumpyForward | None:
+        """The numpy pass of a CPU fp32 plain MLP (an nn.Sequential `linear_stack` accepts), else None."""
+        stack = linear_stack(list(net)) if isinstance(net, nn.Sequential) else None
+        if stack is None or any(p.device.type != "cpu" or p.dtype != torch.float32 for p in net.parameters()):
+            return None
+        return cls(*stack)
+
     def refresh(self) -> None:
         self.arrays = [(layer.weight.detach().numpy().T, layer.bias.detach().numpy()) for layer in self.linears]
+        self.storage = self.linears[0].weight.data_ptr()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.linears[0].weight.data_ptr() != self.storage:
+            self.refresh()
         last = len(self.arrays) - 1
         for i, (weight, bias) in enumerate(self.arrays):
             x = x @ weight

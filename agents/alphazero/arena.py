@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rlgen.agents.mcts import MCTS, MCTSConfig, rollout_evaluator
+from rlgen.agents.alphazero.search import MCTS, MCTSConfig, rollout_evaluator
 from rlgen.envs.game import Game, GameState
 from rlgen.envs.opponents import make_opponent
 from rlgen.errors import ConfigError
@@ -46,7 +46,8 @@ class GameAgent:
             planes = np.moveaxis(planes, 0, -1)  # accept [2, H, W] too
         if planes.shape != (*self.game.board_shape, 2):
             raise ValueError(
-                f"{self.game.name} observations are ({self.game.height}, {self.game.width}, 2) planes, got {planes.shape}"
+                f"{self.game.name} observations are ({self.game.height}, {self.game.width}, 2) planes, "
+                f"got {planes.shape}"
             )
         # The rules are colour-symmetric: the side to move can always play as player 0.
         state = self.game.initial(1)
@@ -63,7 +64,8 @@ class GameAgent:
         )
         if mask is not None and not np.asarray(mask)[move]:
             raise ValueError(
-                f"the agent chose {move}, which the given action mask forbids; is the observation from the side to move?"
+                f"the agent chose {move}, which the given action mask forbids; "
+                "is the observation from the side to move?"
             )
         return move
 

@@ -1,0 +1,437 @@
+"""AlphaZero's loop glue: self-play iterations that play, store and train, evaluation
+against opponents and Elo, and the agent a trained run publishes.
+
+    rlgen train alphazero --env tictactoe|connect4|othello6|othello8|gomoku
+
+`--steps` counts self-play iterations. Each iteration plays `games` games at once (one
+network call per simulation wave for every leaf of every game), stores (planes,
+visit distribution, outcome) positions with the game's symmetries in a replay buffer,
+then takes `train_steps` optimizer steps on policy cross-entropy + value MSE (+ weight
+decay) through the shared Trainer. Checkpoints carry the replay buffer and every RNG,
+so `rlgen resume` continues exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rlgen.agents.alphazero.arena import GameAgent, elo_difference, fit_elo, play_match, resolve_opponent
+from rlgen.agents.alphazero.config import AlphaZeroConfig
+from rlgen.agents.alphazero.network import (
+    NetworkEvaluator,
+    PolicyValueNet,
+    build_network,
+    network_kwargs,
+    search_dtype,
+)
+from rlgen.agents.alphazero.search import MCTS, MCTSConfig, SearchResult
+from rlgen.agents.alphazero.selfplay import SelfPlayParams, SelfPlayPool, play_games, worker_processes
+from rlgen.algorithm import Algorithm
+from rlgen.envs.game import Game, GameState, make_game
+from rlgen.errors import ConfigError
+from rlgen.replay import ReplayBuffer
+
+if TYPE_CHECKING:
+    from rlgen.trainer import Trainer
+
+# ----------------------------------------------------------------------------- agent
+
+
+class AlphaZeroAgent(GameAgent):
+    """A trained network with search. `act(observation, action_mask)` takes PettingZoo
+    classic observations ((H, W, 2) planes from the side to move) and returns a move."""
+
+    def __init__(
+        self,
+        game: Game,
+        model: nn.Module,
+        device: torch.device,
+        simulations: int,
+        c_puct: float = 1.5,
+        seed: int | None = None,
+        root_selection: str = "puct",
+        gumbel_actions: int = 16,
+        dtype: torch.dtype | None = None,
+        win_check: bool = False,
+        solver: bool = True,
+    ) -> None:
+        self.game, self.model, self.device = game, model, device
+        self.name = "alphazero"
+        self.evaluator = NetworkEvaluator(game, model, device, dtype)
+        config = MCTSConfig(
+            simulations=simulations,
+            c_puct=c_puct,
+            reuse_tree=False,
+            root_selection=root_selection,
+            gumbel_actions=gumbel_actions,
+            win_check=win_check,
+            solver=solver,
+        )
+        self.mcts = MCTS(game, self.evaluator, config, seed=seed)
+        self.last_value: float | None = None
+
+    def search(self, state: GameState, simulations: int | None = None) -> SearchResult:
+        return self.mcts.run(state, simulations=simulations)
+
+    def act_states(self, state: GameState) -> np.ndarray:
+        """Most visited move for every position of a batch (no noise)."""
+        result = self.search(state)
+        self.last_value = float(result.value[0])
+        return result.best_actions()
+
+
+# ----------------------------------------------------------------------------- algorithm
+
+
+class AlphaZero(Algorithm):
+    """Self-play iterations: play, store, train; evaluate against a fixed opponent."""
+
+    name = "alphazero"
+    Config = AlphaZeroConfig
+    unit = "self-play iterations"
+    input_kind = "env"
+    description = "AlphaZero self-play: batched PUCT MCTS + residual policy-value net (board games)"
+    default_monitor = "eval/score"
+
+    def __init__(self, config: AlphaZeroConfig, trainer: Trainer) -> None:
+        super().__init__(config, trainer)
+        self.game = make_game(config.env)
+        self.model = trainer.add_model("model", self.new_network())
+        trainer.add_optimizer("main", ["model"], config.optim, total_steps=config.steps * config.train_steps)
+        if trainer.tcfg.ema_decay > 0:
+            trainer.add_ema("model")
+        elif config.ema_iterations > 0:
+            trainer.add_ema("model", 1.0 - 1.0 / max(config.ema_iterations * config.train_steps, 2.0))
+        self.rng = np.random.default_rng(config.seed)
+        self.search_dtype = search_dtype(config.search_precision, trainer.device)
+        self.evaluator = NetworkEvaluator(self.game, self.model, trainer.device, self.search_dtype)
+        self.mcts = MCTS(self.game, self.evaluator, self.mcts_config())
+        self.mcts.rng = self.rng
+        self.replay = ReplayBuffer(
+            config.replay_window,
+            {
+                "planes": ((2, *self.game.board_shape), np.int8),
+                "policy": ((self.game.num_actions,), np.float32),
+                "outcome": ((), np.float32),
+            },
+        )
+        self.workers = worker_processes(config.workers)
+        self.games_played = 0
+        if config.gating:
+            best = trainer.add_model("best", copy.deepcopy(self.model))
+            self.mcts.evaluate = NetworkEvaluator(self.game, best, trainer.device, self.search_dtype)
+        self.elo_specs = (
+            [] if config.elo_pool == "none" else [p.strip() for p in config.elo_pool.split(",") if p.strip()]
+        )
+        # Elo: every result so far as (player, player, score of the first, games), players by
+        # name (pool specs and 'iteration N' snapshots); the pool's chain of neighbours is played once.
+        self.elo_results: list[tuple[str, str, float, int]] = []
+        self.snapshots: list[tuple[str, dict[str, torch.Tensor]]] = []  # newest elo_snapshots networks
+        self.evaluations = 0
+        self.workers_pool: SelfPlayPool | None = None
+
+    def new_network(self) -> PolicyValueNet:
+        return build_network(self.game, network_kwargs(self.config))
+
+    def mcts_config(self) -> MCTSConfig:
+        """The self-play search settings."""
+        cfg = self.config
+        return MCTSConfig(
+            cfg.simulations,
+            cfg.c_puct,
+            cfg.dirichlet_alpha,
+            cfg.dirichlet_eps,
+            reuse_tree=cfg.reuse_tree,
+            root_selection=cfg.root_selection,
+            gumbel_actions=cfg.gumbel_actions,
+            win_check=cfg.win_check,
+            solver=cfg.solver,
+        )
+
+    # -- self-play
+
+    def self_play(self) -> dict[str, float]:
+        """Play one iteration's games (in worker processes when `workers` is not 1) and store
+        their positions, with every symmetry, in the replay buffer."""
+        cfg = self.config
+        params = SelfPlayParams(
+            cfg.games,
+            cfg.temperature_moves,
+            cfg.reuse_tree,
+            cfg.resign_threshold,
+            cfg.resign_check_fraction,
+            cfg.full_search_fraction,
+            cfg.fast_simulations or max(cfg.simulations // 4, 1),
+        )
+        model = self.trainer.models["best"] if cfg.gating else self.model
+        if self.workers > 1:
+            if self.workers_pool is None:
+                self.workers_pool = SelfPlayPool(
+                    self.workers,
+                    cfg.env,
+                    network_kwargs(cfg),
+                    self.mcts_config(),
+                    search_dtype(cfg.search_precision, torch.device("cpu")),
+                )
+                weakref.finalize(self, self.workers_pool.close)
+            batch = self.workers_pool.play(model, self.rng, params)
+        else:
+            batch = play_games(self.game, self.mcts, self.rng, params)
+        w = cfg.root_value_target
+        target = ((1.0 - w) * batch.outcome + w * batch.root_value).astype(np.float32)
+        if cfg.augment:
+            for sym_planes, sym_pi in self.game.augment(batch.planes, batch.policy):
+                self.replay.add(planes=sym_planes, policy=sym_pi, outcome=target)
+        else:
+            self.replay.add(planes=batch.planes, policy=batch.policy, outcome=target)
+        self.games_played += cfg.games
+        return {
+            "selfplay/resigned": float(batch.resigned.mean()),
+            "selfplay/false_resign_rate": float(batch.false_resign.sum() / max(batch.checked.sum(), 1)),
+            "selfplay/first_player_wins": float((batch.winners == 0).mean()),
+            "selfplay/draws": float((batch.winners < 0).mean()),
+            "selfplay/game_length": float(batch.lengths.mean()),
+            "selfplay/simulations": float(batch.simulations),
+            "charts/games_played": float(self.games_played),
+            "charts/replay_size": float(self.replay.size),
+        }
+
+    # -- training
+
+    def learn(self) -> dict[str, float]:
+        """`train_steps` mini-batches from the replay buffer. With self-play workers the
+        cores are idle meanwhile, so training uses one torch thread per worker."""
+        threads = torch.get_num_threads()
+        if self.workers > 1 and self.trainer.device.type == "cpu":
+            torch.set_num_threads(self.workers)
+        try:
+            return self._learn_steps()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _learn_steps(self) -> dict[str, float]:
+        cfg = self.config
+        sums: dict[str, float] = {}
+        for _ in range(cfg.train_steps):
+            batch = self.replay.sample(self.rng, cfg.batch_size)
+            x = torch.from_numpy(batch["planes"].astype(np.float32)).to(self.trainer.device)
+            pi = torch.from_numpy(batch["policy"]).to(self.trainer.device)
+            z = torch.from_numpy(batch["outcome"]).to(self.trainer.device)
+            self.model.train()
+            with self.trainer.autocast():
+                logits, value = self.model(x)
+            log_p = F.log_softmax(logits.float(), dim=1)
+            policy_loss = -(pi * log_p).sum(dim=1).mean()
+            value_loss = F.mse_loss(value.float(), z)
+            metrics = self.trainer.optimize({"policy": policy_loss, "value": cfg.value_weight * value_loss})
+            with torch.no_grad():
+                entropy = -(log_p.exp() * log_p).sum(dim=1).mean()
+                decided = z != 0
+                accuracy = (
+                    ((value.float() > 0) == (z > 0))[decided].float().mean() if decided.any() else torch.tensor(0.0)
+                )
+            policy_loss, value_loss = policy_loss.detach(), value_loss.detach()
+            step = {
+                "losses/policy": float(policy_loss),
+                "losses/value": float(value_loss),
+                "train/loss": float(policy_loss + value_loss),
+                "train/policy_entropy": float(entropy),
+                "train/value_accuracy": float(accuracy),
+                **metrics,
+            }
+            for key, value_ in step.items():
+                sums[key] = sums.get(key, 0.0) + value_
+        return {k: v / max(cfg.train_steps, 1) for k, v in sums.items()}
+
+    def train_step(self) -> dict[str, float]:
+        start = time.perf_counter()
+        metrics = self.self_play()
+        play_time = time.perf_counter() - start
+        metrics["charts/games_per_s"] = self.config.games / play_time
+        metrics["charts/simulations_per_s"] = metrics["selfplay/simulations"] / play_time
+        metrics.update(self.learn())
+        if self.config.gating:
+            metrics.update(self.gate())
+        return metrics
+
+    def gate(self) -> dict[str, float]:
+        """Arena: the trained network against the best one; replace it on a winning score."""
+        best = self.trainer.models["best"]
+        cfg = self.config
+        candidate = self.agent().as_opponent()
+        incumbent = self.search_agent(best).as_opponent()
+        result = play_match(self.game, candidate, incumbent, cfg.gate_games, self.rng, cfg.opening_moves)
+        accepted = result["score"] >= cfg.gate_threshold
+        if accepted:
+            best.load_state_dict(self.played_model().state_dict())
+        return {"gate/score": result["score"], "gate/accepted": float(accepted)}
+
+    # -- evaluation
+
+    def played_model(self) -> nn.Module:
+        """The network that is evaluated and published: the weight average where one is
+        kept (steadier than the last update's), else the trained network."""
+        ema = self.trainer.emas.get("model")
+        return ema.module if ema is not None else self.model
+
+    def agent(self, simulations: int | None = None) -> AlphaZeroAgent:
+        return self.search_agent(self.played_model(), simulations)
+
+    def search_agent(self, model: nn.Module, simulations: int | None = None) -> AlphaZeroAgent:
+        """`model` searching as evaluation and play do (no noise, eval_simulations by default)."""
+        cfg = self.config
+        agent = AlphaZeroAgent(
+            self.game,
+            model,
+            self.trainer.device,
+            simulations or cfg.eval_simulations,
+            cfg.c_puct,
+            root_selection=cfg.root_selection,
+            gumbel_actions=cfg.gumbel_actions,
+            dtype=self.search_dtype,
+            win_check=cfg.win_check,
+            solver=cfg.solver,
+        )
+        agent.mcts.rng = self.rng
+        return agent
+
+    def match(self, opponent: str, games: int, simulations: int | None = None) -> dict[str, Any]:
+        opp = resolve_opponent(opponent, self.game, int(self.rng.integers(2**31)))
+        return play_match(
+            self.game, self.agent(simulations).as_opponent(), opp, games, self.rng, self.config.opening_moves
+        )
+
+    def elo(self) -> dict[str, float]:
+        """The network's Elo against the fixed pool and its own earlier snapshots: one
+        maximum-likelihood fit over every result so far, the first pool member at 0."""
+        cfg = self.config
+        self.evaluations += 1
+        if not self.elo_specs or (self.evaluations - 1) % max(cfg.elo_every, 1):
+            return {}
+        seed = int(self.rng.integers(2**31))
+        members = {spec: resolve_opponent(spec, self.game, seed + k) for k, spec in enumerate(self.elo_specs)}
+        if not self.elo_results:
+            # Neighbours in strength order connect the pool; the lopsided far pairs of a full
+            # round robin add little and cost most (pure MCTS games are slow on Othello).
+            names = list(members)
+            for first, second in itertools.pairwise(names):
+                r = play_match(self.game, members[first], members[second], cfg.elo_games, self.rng, cfg.opening_moves)
+                self.elo_results.append((first, second, r["score"], cfg.elo_games))
+        for name, weights in self.snapshots:
+            members[name] = self.snapshot_agent(weights)
+        me = f"iteration {self.trainer.step}"
+        agent = self.agent().as_opponent()
+        for name, member in members.items():
+            r = play_match(self.game, agent, member, cfg.elo_games, self.rng, cfg.opening_moves)
+            self.elo_results.append((me, name, r["score"], cfg.elo_games))
+        if cfg.elo_snapshots > 0:
+            weights = {k: v.detach().cpu().clone() for k, v in self.played_model().state_dict().items()}
+            self.snapshots = [*self.snapshots, (me, weights)][-cfg.elo_snapshots :]
+        players = list(dict.fromkeys([*self.elo_specs, *(n for r in self.elo_results for n in r[:2])]))
+        index = {name: i for i, name in enumerate(players)}
+        ratings = fit_elo([(index[a], index[b], sc, n) for a, b, sc, n in self.elo_results], len(players))
+        out = {"eval/elo": float(ratings[index[me]])}
+        out.update({f"eval/elo_pool/{spec}": float(ratings[index[spec]]) for spec in self.elo_specs})
+        return out
+
+    def snapshot_agent(self, weights: dict[str, torch.Tensor]) -> Any:
+        """An earlier network (its weights) searching as the evaluation agent does."""
+        model = self.new_network().to(self.trainer.device)
+        model.load_state_dict(weights)
+        return self.search_agent(model).as_opponent()
+
+    def evaluate(self) -> dict[str, float]:
+        result = self.match(self.config.eval_opponent, self.config.eval_games)
+        total = result["total"]
+        games = self.config.eval_games
+        self.log_example_game()
+        return {
+            **self.elo(),
+            "eval/score": result["score"],
+            "eval/win_rate": total["wins"] / games,
+            "eval/draw_rate": total["draws"] / games,
+            "eval/loss_rate": total["losses"] / games,
+            "eval/losses_first": float(result["first"]["losses"]),
+            "eval/losses_second": float(result["second"]["losses"]),
+            "eval/elo_vs_opponent": elo_difference(result["score"], games),
+        }
+
+    def log_example_game(self) -> None:
+        """One greedy self-play game as text in the run's media (and W&B)."""
+        agent = self.agent()
+        state = self.game.initial(1)
+        frames = [self.game.render(state)]
+        while not state.done[0]:
+            state = self.game.step(state, agent.act_states(state))
+            frames.append(self.game.render(state))
+        text = "\n\n".join(frames)
+        path = self.trainer.tracker.media_dir / f"example_game_{self.trainer.step:06d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        run = self.trainer.tracker.wandb_run
+        if run is not None:
+            import wandb
+
+            run.log({"media/example_game": wandb.Html(f"<pre>{text}</pre>")}, step=self.trainer.step)
+
+    def report(
+        self, opponent: str | None = None, games: int | None = None, sims: int | None = None, **_: Any
+    ) -> dict[str, Any]:
+        """A match against `opponent` (default: the eval opponent), searching `sims`
+        simulations per move (default: eval_simulations)."""
+        opponent = opponent or self.config.eval_opponent
+        games = games or max(self.config.eval_games, 2)
+        if sims is not None and sims < 1:
+            raise ConfigError(f"--sims must be >= 1, got {sims}")
+        sims = sims or self.config.eval_simulations
+        result = self.match(opponent, games, sims)
+        return {
+            "opponent": opponent,
+            "games": games,
+            "simulations": sims,
+            "score": result["score"],
+            "elo_vs_opponent": elo_difference(result["score"], games),
+            "as_first": result["first"],
+            "as_second": result["second"],
+            "total": result["total"],
+        }
+
+    # -- checkpoint
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "replay": self.replay.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "games_played": self.games_played,
+            "elo_results": [list(r) for r in self.elo_results],
+            "evaluations": self.evaluations,
+            "snapshots": [[name, weights] for name, weights in self.snapshots],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self.replay.load_state_dict(_replay_layout(state["replay"]))
+        self.rng.bit_generator.state = state["rng"]
+        self.games_played = int(state["games_played"])
+        self.elo_results = [(str(a), str(b), float(sc), int(n)) for a, b, sc, n in state.get("elo_results", [])]
+        self.snapshots = [(str(name), weights) for name, weights in state.get("snapshots", [])]
+        self.evaluations = int(state.get("evaluations", 0))
+
+
+def _replay_layout(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved replay in ReplayBuffer's layout; checkpoints written before AlphaZero used the
+    shared buffer kept the three arrays at the top, with `position` and `added`."""
+    if "arrays" in saved:
+        return saved
+    arrays = {name: saved[name] for name in ("planes", "policy", "outcome")}
+    return {"position": saved["position"], "size": len(arrays["outcome"]), "added": saved["added"], "arrays": arrays}

@@ -3,7 +3,7 @@ training-episode returns reaches 475 — rlgen vs stable-baselines3, same proces
 hyper-parameters (rl-baselines3-zoo's tuned CartPole values), one torch thread each.
 
     .venv/bin/python benchmarks/cartpole_vs_sb3.py [--algos ppo dqn] [--seeds 0 1 2 3 4]
-        [--dqn-set learning_rate=5e-4 exploration_final_eps=0] [--dqn-cap 200000]
+        [--dqn-set learning_rate=5e-4 exploration_final_eps=0] [--dqn-cap 200000] [--sides both|rlgen]
 
 Both sides count the same thing: a full window of 100 finished training episodes whose
 mean return is >= 475; the clock starts before the algorithm is built and stops when
@@ -217,6 +217,12 @@ def main() -> None:
         default=DQN_STEPS,
         help="DQN env-step cap (the exploration schedule still spans 8k steps)",
     )
+    parser.add_argument(
+        "--sides",
+        choices=["both", "rlgen"],
+        default="both",
+        help="rlgen: run rlgen's side alone (e.g. to check that a change keeps the env steps of recorded seeds)",
+    )
     args = parser.parse_args()
     DQN_STEPS = args.dqn_cap
     if DQN_STEPS < 1:
@@ -240,13 +246,15 @@ def main() -> None:
         rows = []
         for seed in args.seeds:
             ours = rlgen_run(algo, overrides, seed, cap)
+            line = f"{algo} seed {seed}: rlgen {ours[0]:6.1f} s {ours[1]:7d} steps{'' if ours[2] else ' (cap)'}"
+            if args.sides == "rlgen":
+                print(line, flush=True)
+                continue
             theirs = sb3_run(sb3_make, seed, cap)
             rows.append((seed, ours, theirs))
-            print(
-                f"{algo} seed {seed}: rlgen {ours[0]:6.1f} s {ours[1]:7d} steps{'' if ours[2] else ' (cap)'} | "
-                f"sb3 {theirs[0]:6.1f} s {theirs[1]:7d} steps{'' if theirs[2] else ' (cap)'}",
-                flush=True,
-            )
+            print(f"{line} | sb3 {theirs[0]:6.1f} s {theirs[1]:7d} steps{'' if theirs[2] else ' (cap)'}", flush=True)
+        if not rows:
+            continue
         t_ours = statistics.median(r[1][0] for r in rows)
         t_theirs = statistics.median(r[2][0] for r in rows)
         s_ours = statistics.median(r[1][1] for r in rows)

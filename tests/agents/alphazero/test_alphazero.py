@@ -81,10 +81,11 @@ def test_values_set_on_purpose_are_kept_even_when_zero():
     assert (cfg.opening_moves, cfg.temperature_moves) == (0, 0)
     default = build_config(AlphaZeroConfig, {}, ["env=connect4"])
     assert (default.opening_moves, default.temperature_moves, default.elo_every) == (2, 8, 6)
-    # win_check: on in Connect Four's preset, off elsewhere, an explicit False kept.
+    # win_check: on in the tic-tac-toe and Connect Four presets, off for Othello, an explicit False kept.
     assert default.win_check is True
     assert build_config(AlphaZeroConfig, {}, ["env=connect4", "win_check=false"]).win_check is False
-    assert build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).win_check is False
+    assert build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).win_check is True
+    assert build_config(AlphaZeroConfig, {}, ["env=othello6"]).win_check is False
     # parity_plane likewise: on in Connect Four's preset only.
     assert default.parity_plane is True and build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).parity_plane is False
     assert build_config(AlphaZeroConfig, {}, ["env=connect4", "parity_plane=false"]).parity_plane is False
@@ -326,11 +327,13 @@ def test_cli_eval_against_opponents(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_tictactoe_reaches_perfect_play(tmp_path):
-    """Default config: 0 losses in 200 games as first and 200 as second vs minimax."""
+    """Default config: 0 losses in 200 games as first and 200 as second vs minimax (its
+    wall-clock time is measured in benchmarks/alphazero_tictactoe.py, not here: it depends
+    on the CPU, e.g. whether the search runs in bf16)."""
     cfg = build_config(AlphaZeroConfig, {}, ["env=tictactoe", "wandb.mode=disabled", "trainer.progress=off"])
     run = train("alphazero", cfg, tmp_path / "ttt")
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["elapsed_s"] < 180
+    assert summary["step"] == 40  # the default budget, all of it trained
     assert main(["eval", str(run), "--opponent", "minimax", "--games", "400"]) == 0
     result = json.loads((run / "eval.json").read_text())
     assert result["as_first"]["losses"] == 0 and result["as_second"]["losses"] == 0

@@ -50,15 +50,13 @@ from torch import nn
 from rlgen.agents._fast.mlp import Grads, NumpyForward
 from rlgen.agents._fast.td_loss import ManualTDLoss
 from rlgen.agents.gym_support import (
-    EVAL_SEED,
     Agent,
     EpisodeStats,
+    GreedyEvaluation,
     GymEnvConfig,
     encode_obs,
     env_state,
-    evaluate_episodes,
     final_observations,
-    greedy_report,
     is_game_env,
     make_env,
     make_vec_env,
@@ -479,7 +477,7 @@ class TDLoss:
 # ----------------------------------------------------------------------------- algorithm
 
 
-class DQN(Algorithm):
+class DQN(GreedyEvaluation, Algorithm):
     """Collect `train_freq` steps per env, update the target, take `gradient_steps` steps."""
 
     name = "dqn"
@@ -692,20 +690,6 @@ class DQN(Algorithm):
     def agent(self, simulations: int | None = None) -> Agent:
         """The greedy, legal-move-masked policy (`simulations` is for search agents; unused)."""
         return Agent(self.q_values, self.action_space)
-
-    def evaluate(self) -> dict[str, float]:
-        cfg = self.config
-        result = evaluate_episodes(cfg.env, self.agent().act, cfg.eval_episodes, cfg.seed + EVAL_SEED, cfg.env_kwargs)
-        return {f"eval/{k}": v for k, v in result.items()}
-
-    def report(
-        self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **_: Any
-    ) -> dict[str, Any]:
-        """Greedy episodes for `rlgen eval` (`--episodes N`; game envs: `--games N --opponent NAME`)."""
-        cfg = self.config
-        return greedy_report(
-            cfg.env, cfg.env_kwargs, self.agent().act, cfg.seed, cfg.eval_episodes, episodes, games, opponent
-        )
 
     # -- checkpoint
 

@@ -234,6 +234,31 @@ def greedy_report(
     return out
 
 
+class GreedyEvaluation:
+    """`evaluate` and `report` of a gym agent, written once: greedy episodes of `self.agent()`
+    on the config's env (`env`, `env_kwargs`, `eval_episodes`, `seed`), periodic ones from
+    `seed + EVAL_SEED`, `rlgen eval`'s through `greedy_report`. Mixed in before `Algorithm`."""
+
+    config: Any
+    agent: Callable[..., Agent]  # the algorithm's `Algorithm.agent` hook
+
+    def evaluate(self) -> dict[str, float]:
+        cfg = self.config
+        if cfg.eval_episodes == 0:  # SB3 runs may turn periodic evaluation off
+            return {}
+        result = evaluate_episodes(cfg.env, self.agent().act, cfg.eval_episodes, cfg.seed + EVAL_SEED, cfg.env_kwargs)
+        return {f"eval/{k}": v for k, v in result.items() if k != "episodes"}
+
+    def report(
+        self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **_: Any
+    ) -> dict[str, Any]:
+        """Greedy episodes for `rlgen eval` (`--episodes N`; game envs: `--games N --opponent NAME`)."""
+        cfg = self.config
+        return greedy_report(
+            cfg.env, cfg.env_kwargs, self.agent().act, cfg.seed, cfg.eval_episodes, episodes, games, opponent
+        )
+
+
 class EpisodeStats:
     """Returns and lengths of the training episodes of `num_envs` vector envs: running sums
     per env and the last `window` finished episodes, logged as `charts/episode_return` and

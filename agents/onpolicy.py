@@ -23,15 +23,13 @@ from gymnasium import spaces
 from torch import nn
 
 from rlgen.agents.gym_support import (
-    EVAL_SEED,
     Agent,
     EpisodeStats,
+    GreedyEvaluation,
     GymEnvConfig,
     encode_obs,
     env_state,
-    evaluate_episodes,
     final_observations,
-    greedy_report,
     has_action_masks,
     is_game_env,
     make_env,
@@ -279,7 +277,7 @@ def gae(
     return advantages
 
 
-class OnPolicy(Algorithm):
+class OnPolicy(GreedyEvaluation, Algorithm):
     """Rollout collection, normalization, evaluation and checkpoint glue; subclasses
     implement `update(rollout)` and may set `total_updates()` for LR schedules."""
 
@@ -421,20 +419,6 @@ class OnPolicy(Algorithm):
             return (params if self.discrete else params[0]).cpu().numpy()
 
         return Agent(scores, self.action_space)
-
-    def evaluate(self) -> dict[str, float]:
-        cfg = self.config
-        result = evaluate_episodes(cfg.env, self.agent().act, cfg.eval_episodes, cfg.seed + EVAL_SEED, cfg.env_kwargs)
-        return {f"eval/{k}": v for k, v in result.items() if k != "episodes"}
-
-    def report(
-        self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **_: Any
-    ) -> dict[str, Any]:
-        """Greedy episodes for `rlgen eval` (`--episodes N`; game envs: `--games N --opponent NAME`)."""
-        cfg = self.config
-        return greedy_report(
-            cfg.env, cfg.env_kwargs, self.agent().act, cfg.seed, cfg.eval_episodes, episodes, games, opponent
-        )
 
     # -- checkpoint
 

@@ -54,7 +54,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from torch import nn
 
-from rlgen.agents.gym_support import EVAL_SEED, evaluate_episodes, greedy_report, make_env
+from rlgen.agents.gym_support import GreedyEvaluation, make_env
 from rlgen.algorithm import Algorithm
 from rlgen.config import RunConfig, TrainerConfig
 from rlgen.errors import CheckpointError, ConfigError, MissingExtraError, closest, unknown_name
@@ -465,7 +465,7 @@ class SB3Agent:
 # ----------------------------------------------------------------------------- algorithm
 
 
-class SB3Algorithm(Algorithm):
+class SB3Algorithm(GreedyEvaluation, Algorithm):
     """One SB3 algorithm driven chunk by chunk by the Trainer (see the module docstring)."""
 
     Config = SB3Config
@@ -530,27 +530,6 @@ class SB3Algorithm(Algorithm):
     def agent(self, simulations: int | None = None) -> SB3Agent:
         """The acting agent for `load_agent` (`simulations` is for search agents; unused)."""
         return SB3Agent(self.model, self.maskable)
-
-    def _play(self, episodes: int, env_kwargs: dict[str, Any]) -> dict[str, float]:
-        results = evaluate_episodes(
-            self.config.env, self.agent().act, episodes, seed=self.config.seed + EVAL_SEED, env_kwargs=env_kwargs
-        )
-        results.pop("episodes")
-        return {f"eval/{k}": v for k, v in results.items()}
-
-    def evaluate(self) -> dict[str, float]:
-        if self.config.eval_episodes == 0:
-            return {}
-        return self._play(self.config.eval_episodes, self.config.env_kwargs)
-
-    def report(
-        self, episodes: int | None = None, games: int | None = None, opponent: str | None = None, **options: Any
-    ) -> dict[str, Any]:
-        """Greedy episodes for `rlgen eval` (--episodes / --games; --opponent on game envs)."""
-        cfg = self.config
-        return greedy_report(
-            cfg.env, cfg.env_kwargs, self.agent().act, cfg.seed, cfg.eval_episodes, episodes, games, opponent
-        )
 
     # -- checkpoints (the model zip travels in SB3Checkpoint; see the module docstring)
 

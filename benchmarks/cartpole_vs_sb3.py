@@ -80,7 +80,7 @@ def rlgen_run(algo: str, overrides: list[str], seed: int, cap: int) -> tuple[flo
 
     class Watch(Callback):
         def on_step_end(self, trainer: Any, metrics: dict[str, float]) -> None:
-            returns = trainer.algorithm.recent_returns
+            returns = trainer.algorithm.episodes.recent_returns
             if len(returns) == WINDOW and float(np.mean(returns)) >= THRESHOLD:
                 result.update(seconds=time.perf_counter() - start, steps=trainer.step)
                 trainer.should_stop = True

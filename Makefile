@@ -4,13 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= dev,data,tune,robotics
 PYTEST_ARGS ?= -m "not slow"
+# Where pip finds torch when .venv has none. Empty: pip's own index (on an ordinary Linux machine
+# the public index serves the CUDA build, several GB with its nvidia-* wheels). CPU only, ~200 MB:
+#   make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 
 .PHONY: install demo test slow lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@# A torch already importable (a user's CUDA build, say) is kept; otherwise the CPU wheel.
-	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "torch==2.13.0"
+	@# A torch already importable (a user's CUDA build, say) is kept; otherwise torch 2.13.0 from TORCH_INDEX.
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "torch==2.13.0" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	@$(PY) -c "import torch; print('torch', torch.__version__, '(CUDA ' + torch.version.cuda + ')' if torch.version.cuda else '(CPU only)')"
 	$(PY) -m pip install -e ".[$(EXTRAS)]"
 	@# The 'animal' dataset's arrays; its metadata requires TensorFlow, which rlgen never imports.
 	$(PY) -m pip install --no-deps animal-mnist==0.4
@@ -23,10 +28,13 @@ demo: install
 	$(VENV)/bin/rlgen eval runs/demo-classifier-digits
 	$(VENV)/bin/rlgen train alphazero --env tictactoe --wandb offline --overwrite --run-dir runs/demo-alphazero-tictactoe
 	$(VENV)/bin/rlgen eval runs/demo-alphazero-tictactoe --opponent minimax --games 200
-	$(VENV)/bin/rlgen train cgan --data mnist5k --steps 400 --set metrics=false --wandb offline --overwrite --run-dir runs/demo-cgan-mnist5k
+	@# 1,000 steps (~5 minutes on 2 cores) make every digit readable; metrics=false skips training the
+	@# reference classifier the metrics read samples with (~5 more minutes, once): rlgen eval RUN does it.
+	$(VENV)/bin/rlgen train cgan --data mnist5k --steps 1000 --set metrics=false --wandb offline --overwrite --run-dir runs/demo-cgan-mnist5k
 	$(VENV)/bin/rlgen sample runs/demo-cgan-mnist5k --out runs/demo-cgan-mnist5k/digits.png
+	@$(PY) -m rlgen.demo
 	@echo "play against it: $(VENV)/bin/rlgen play runs/demo-alphazero-tictactoe --human-first"
-	@echo "one row per digit: runs/demo-cgan-mnist5k/digits.png"
+	@echo "one labelled row per digit: runs/demo-cgan-mnist5k/digits.png"
 
 test: install
 	$(VENV)/bin/ruff check .

@@ -4,7 +4,7 @@ replay buffer, trained with `rlgen train ALGO` and loaded with `load_agent(RUN)`
 Where each part lives:
 
     alphazero/      self-play AlphaZero: config, network, batched search, self-play
-                    workers, arena and Elo, terminal play (its own package docstring maps it)
+                    workers, arena and Elo (its own package docstring maps it)
     dqn.py          DQN (replay, target network, double / dueling, n-step, masks)
     onpolicy.py     what REINFORCE, A2C and PPO share: config, actor-critic, rollouts, GAE
     reinforce.py    REINFORCE with a learned baseline
@@ -13,6 +13,7 @@ Where each part lives:
     qlearning.py    tabular Q-learning (self-play on the games, gymnasium's toy-text envs)
     bandits.py      multi-armed bandit learners on the bandit simulator
     sb3.py          stable-baselines3 / sb3-contrib algorithms as rlgen runs
+    play.py         `rlgen play RUN`: a human against any run that learned a board game
     gym_support.py  what the gymnasium agents share: env config section, envs by id,
                     episode statistics, env state for exact resume, greedy evaluation, `Agent`
     _fast/          internal: hand-written twins of readable pieces (PPO and TD losses with

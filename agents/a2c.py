@@ -33,6 +33,7 @@ class A2CConfig(OnPolicyConfig):
     """Optimizer (RMSprop without momentum, as the original A2C)."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    ALIASES: ClassVar[dict[str, str]] = {"rms_prop_eps": "optim.eps"}
 
 
 class A2C(OnPolicy):

@@ -178,6 +178,7 @@ class DQNConfig(GymEnvConfig):
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     RENAMED: ClassVar[dict[str, str]] = {"fused_loss": "manual_grad"}
+    ALIASES: ClassVar[dict[str, str]] = {"net_arch": "hidden", "activation_fn": "activation"}
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -18,7 +18,7 @@ import inspect
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -50,6 +50,13 @@ class GymEnvConfig(RunConfig):
     """Envs stepped together (vector envs that reset a sub-env in the step it finishes)."""
     eval_episodes: int = 10
     """Greedy episodes per periodic evaluation (games on game envs; sides alternate)."""
+
+    ALIASES: ClassVar[dict[str, str]] = {
+        "n_envs": "num_envs",
+        "n_eval_episodes": "eval_episodes",
+        "total_timesteps": "steps",
+        "n_timesteps": "steps",
+    }
 
     def __post_init__(self) -> None:
         for key in ("num_envs", "eval_episodes"):

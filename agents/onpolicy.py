@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -93,6 +93,8 @@ class OnPolicyConfig(GymEnvConfig):
         default_factory=lambda: TrainerConfig(log_every=2_048, eval_every=10_000, checkpoint_every=10_000)
     )
     """Trainer plumbing; every/interval values count env steps."""
+
+    ALIASES: ClassVar[dict[str, str]] = {"net_arch": "hidden", "activation_fn": "activation"}
 
     @classmethod
     def preset(cls, env: str) -> dict[str, Any]:
@@ -282,7 +284,7 @@ class OnPolicy(GreedyEvaluation, Algorithm):
     implement `update(rollout)` and may set `total_updates()` for LR schedules."""
 
     input_kind = "env"
-    unit = "env steps"
+    unit = "env steps, in whole rollouts of num_envs x n_steps (a run can end past --steps)"
     default_monitor = "eval/return_mean"
 
     config: OnPolicyConfig

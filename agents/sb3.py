@@ -121,6 +121,15 @@ class SB3Config(RunConfig):
     """Trainer plumbing: log / eval / checkpoint intervals in env steps (precision and
     compile do not apply: SB3 runs its own forward and backward passes)."""
 
+    ALIASES: ClassVar[dict[str, str]] = {
+        "learning_rate": "algo_kwargs.learning_rate",
+        "net_arch": "algo_kwargs.policy_kwargs.net_arch",
+        "activation_fn": "algo_kwargs.policy_kwargs.activation_fn",
+        "n_eval_episodes": "eval_episodes",
+        "total_timesteps": "steps",
+        "n_timesteps": "steps",
+    }
+
     def __post_init__(self) -> None:
         if self.n_envs < 1:
             raise ConfigError(f"n_envs must be >= 1, got {self.n_envs}")

@@ -5,9 +5,15 @@ an opponent (`rlgen/TicTacToe-v0`, `rlgen/Connect4-v0`, `rlgen/Othello6-v0`,
 Observation: float32 [H, W, 2] planes (own stones, opponent stones) from the learner's
 view — PettingZoo's classic layout. Reward: +1 win, -1 loss, 0 draw, at the end. The
 legal-move mask is in `info["action_mask"]` and in `action_masks()` (sb3-contrib's
-MaskablePPO convention). `illegal="error"` (default) raises IllegalMoveError naming the
-legal moves; `illegal="lose"` ends the episode with reward -1 instead (use it where
-actions are sampled without the mask, as gymnasium's env checker does).
+MaskablePPO convention).
+
+Illegal moves follow PettingZoo classic's rule (its TerminateIllegalWrapper): under
+`illegal="lose"` (default) an illegal move by the learner loses, ending the episode with
+terminated=True, reward -1, `info["illegal_move"] = True` and `info["reason"]` saying why
+and listing the legal moves. So gymnasium's and SB3's env checkers and mask-unaware
+learners (plain PPO) run, and learn to avoid illegal moves. `illegal="error"` raises
+IllegalMoveError with the same reason instead: use it to prove a masked learner never
+tries one.
 
 `learner_side`: 'first', 'second', 'alternate' (flips every reset; a seeded reset starts
 again with 'first', so equal seeds give equal episodes) or 'random' (drawn from the
@@ -22,10 +28,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlgen.envs.connect4 import Connect4
 from rlgen.envs.game import IllegalMoveError, make_game
 from rlgen.envs.opponents import make_opponent
+from rlgen.envs.othello import Othello
 
 SIDES = ("first", "second", "alternate", "random")
+ILLEGAL_CHOICES = ("lose", "error")
 
 
 class GameEnv(gym.Env):
@@ -38,14 +47,16 @@ class GameEnv(gym.Env):
         game: str = "tictactoe",
         opponent: Any = "random",
         learner_side: str = "alternate",
-        illegal: str = "error",
+        illegal: str = "lose",
         render_mode: str | None = None,
         game_options: dict | None = None,
     ) -> None:
         if learner_side not in SIDES:
             raise ValueError(f"learner_side must be one of {SIDES}, got {learner_side!r}")
-        if illegal not in ("error", "lose"):
-            raise ValueError(f"illegal must be 'error' or 'lose', got {illegal!r}")
+        if illegal not in ILLEGAL_CHOICES:
+            raise ValueError(
+                f"illegal must be 'lose' (an illegal move ends the episode with -1) or 'error' (raise), got {illegal!r}"
+            )
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None, 'ansi' or 'human', got {render_mode!r}")
         self.game = make_game(game, **(game_options or {}))
@@ -89,17 +100,14 @@ class GameEnv(gym.Env):
         action = int(action)
         mask = self.action_masks()
         if not (0 <= action < len(mask)) or not mask[action]:
-            if self.illegal == "lose":
-                info = {**self._info(), "illegal_move": True}
-                self.state.done[0] = True
-                self.state.winner[0] = 1 - self.learner
-                return self._obs(), -1.0, True, False, info
-            legal = ", ".join(self.game.action_to_text(int(a)) for a in np.flatnonzero(mask))
-            raise IllegalMoveError(
-                f"{self.game.name}: illegal action {action} "
-                f"({self.game.action_to_text(action) if 0 <= action < len(mask) else 'out of range'}); "
-                f"legal moves: {legal}"
-            )
+            reason = self.illegal_reason(action)
+            if self.illegal == "error":
+                raise IllegalMoveError(f"{self.game.name}: {reason}")
+            self.state.done[0] = True
+            self.state.winner[0] = 1 - self.learner
+            if self.render_mode == "human":
+                print(self.render_text())
+            return self._obs(), -1.0, True, False, {**self._info(), "illegal_move": True, "reason": reason}
         self.state = self.game.step(self.state, np.array([action]))
         if not self.state.done[0]:
             self._opponent_moves()
@@ -119,6 +127,25 @@ class GameEnv(gym.Env):
 
     def render_text(self) -> str:
         return self.game.render(self.state)
+
+    def illegal_reason(self, action: int) -> str:
+        """Why `action` is not legal for the learner now, with the legal moves."""
+        mask = self.action_masks()
+        legal = ", ".join(self.game.action_to_text(int(a)) for a in np.flatnonzero(mask))
+        if not 0 <= action < len(mask):
+            return f"illegal action {action}: outside 0..{len(mask) - 1}; legal moves: {legal}"
+        move = self.game.action_to_text(action)
+        if isinstance(self.game, Connect4):
+            why = f"column {move} is full"
+        elif action == self.game.pass_action:
+            why = "passing is allowed only without another move"
+        elif self.state.board[0].flat[action] != 0:
+            why = f"square {move} is taken"
+        elif isinstance(self.game, Othello):
+            why = f"a disc on {move} would flip none"
+        else:
+            why = f"{move} is not a legal move here"
+        return f"illegal action {action} ({move}): {why}; legal moves: {legal}"
 
     def action_masks(self) -> np.ndarray:
         """bool [A]: the learner's legal moves (all False once the game is over)."""

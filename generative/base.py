@@ -8,6 +8,7 @@ calling the base), and implements `train_step` and `decode(z, condition)`.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ from rlgen.errors import ConfigError
 from .conditions import ConditionSpec, load_condition_image
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
     from rlgen.trainer import Trainer
 
 
@@ -155,10 +158,10 @@ class GenerativeAlgorithm(Algorithm):
 
     def log_grid(self) -> None:
         images, names = self.grid()
-        caption = "rows: " + "; ".join(names) if any(names) else None
-        self.trainer.tracker.log_image(
-            "samples/grid", make_grid(images, self.config.grid_columns), self.trainer.step, caption
-        )
+        labelled = any(names)
+        caption = "rows: " + "; ".join(names) if labelled else None
+        image = grid_image(images, self.config.grid_columns, row_labels=names if labelled else None)
+        self.trainer.tracker.log_image("samples/grid", image, self.trainer.step, caption)
 
     def reference(self) -> Any:
         """The dataset's cached reference classifier (trained on first use)."""
@@ -274,13 +277,66 @@ def load_generator(run_dir: str | Path, checkpoint: str = "best", device: str | 
     return Generator(algorithm)
 
 
-def save_images(images: torch.Tensor, path: str | Path, columns: int = 8) -> Path:
-    """Write images [N, C, H, W] in [0, 1] as one PNG grid."""
+ROW_LABEL_MIN_PX = 24
+"""A labelled grid is scaled up (nearest neighbour) until each row is at least this tall."""
+ROW_LABEL_CHARS = 30
+"""Characters per line of a row label (wrapped at spaces, longer words broken)."""
+ROW_LABEL_LINES = 2
+"""Lines per row label; a longer label is cut with an ellipsis (the full text goes to the terminal / caption)."""
+_LABEL_GAP = 4
+_LABEL_LINE_SPACING = 2
+
+
+def grid_image(images: torch.Tensor, columns: int = 8, row_labels: list[str] | None = None, pad: int = 1) -> PILImage:
+    """Images [N, C, H, W] in [0, 1] -> one PIL grid; with `row_labels` (one per row), each
+    row's label is drawn in a white left margin and the grid is scaled up so the text fits."""
     from PIL import Image
 
     from rlgen.tracking import to_uint8_image
 
+    grid = Image.fromarray(to_uint8_image(make_grid(images, columns, pad)))
+    if row_labels is None:
+        return grid
+    rows = math.ceil(len(images) / columns)
+    if len(row_labels) != rows:
+        raise ValueError(
+            f"row_labels has {len(row_labels)} labels for a grid of {rows} rows "
+            f"({len(images)} images, {columns} columns); give one label per row"
+        )
+    return _label_rows(grid, [_wrap_label(label) for label in row_labels], images.shape[-2], pad)
+
+
+def _wrap_label(label: str) -> str:
+    lines = textwrap.wrap(label, width=ROW_LABEL_CHARS, max_lines=ROW_LABEL_LINES, placeholder="...")
+    return "\n".join(lines)
+
+
+def _label_rows(grid: PILImage, labels: list[str], tile_height: int, pad: int) -> PILImage:
+    from PIL import Image, ImageColor, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("L", (1, 1)))
+    boxes = [measure.multiline_textbbox((0, 0), text, font=font, spacing=_LABEL_LINE_SPACING) for text in labels]
+    text_height = max(bottom - top for _, top, _, bottom in boxes)
+    text_width = max(right for _, _, right, _ in boxes)
+    scale = max(1, math.ceil(max(ROW_LABEL_MIN_PX, text_height + 2) / tile_height))
+    scaled = grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
+    margin = text_width + 2 * _LABEL_GAP
+    canvas = Image.new(scaled.mode, (margin + scaled.width, scaled.height), ImageColor.getcolor("white", scaled.mode))
+    canvas.paste(scaled, (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    ink = ImageColor.getcolor("black", scaled.mode)
+    for row, (text, (_, top, _, bottom)) in enumerate(zip(labels, boxes, strict=True)):
+        row_top = (pad + row * (tile_height + pad)) * scale
+        y = row_top + (tile_height * scale - (bottom - top)) // 2 - top  # centred on the row's images
+        draw.multiline_text((_LABEL_GAP, y), text, fill=ink, font=font, spacing=_LABEL_LINE_SPACING)
+    return canvas
+
+
+def save_images(images: torch.Tensor, path: str | Path, columns: int = 8, row_labels: list[str] | None = None) -> Path:
+    """Write images [N, C, H, W] in [0, 1] as one PNG grid; `row_labels` (one per row) are
+    drawn in a left margin (see `grid_image`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8_image(make_grid(images, columns))).save(path)
+    grid_image(images, columns, row_labels).save(path)
     return path

@@ -9,6 +9,7 @@ checkpoint file); numpy arrays are stored as tensors under a marker to stay load
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,26 @@ def _decode(obj: Any) -> Any:
     return obj
 
 
+def _new_file_mode(path: Path) -> int:
+    """The mode a plain `open(path, "w")` would leave: the existing file's, else 0o666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        pass
+    umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: str | Path, write: Any) -> None:
-    """Call `write(file)` on a temp file beside `path`, fsync it, then rename it into place."""
+    """Call `write(file)` on a temp file beside `path`, fsync it, then rename it into place.
+    The file gets the mode an ordinary write would give it (mkstemp's 0600 would make
+    checkpoints unreadable to a teammate or a serving process under another user)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _new_file_mode(path))
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

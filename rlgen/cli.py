@@ -59,8 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue a run from its last checkpoint")
     p.add_argument("run_dir")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="new total training length")
-    budget.add_argument("--minutes", type=float, help="additional wall-clock budget")
+    budget.add_argument(
+        "--steps", type=int, help="a new TOTAL: train until the run's step counter reaches N (e.g. 3000 after 1500)"
+    )
+    budget.add_argument(
+        "--minutes", type=float, help="MORE time: train for M minutes from now (this session's wall-clock budget)"
+    )
 
     p = sub.add_parser("eval", help="evaluate a run's best checkpoint; prints and writes eval.json")
     p.add_argument("run_dir")
@@ -185,8 +189,11 @@ def cmd_list(what: str) -> None:
         catalog = env_catalog()
         for name, desc in catalog.items():
             table.add_row(name, desc)
-        if not catalog:
-            table.add_row("(none yet)", "plus any gymnasium id, e.g. CartPole-v1")
+        table.add_row(
+            "any gymnasium id",
+            "e.g. CartPole-v1, Taxi-v4, HalfCheetah-v5 "
+            "(all: python -c 'import gymnasium; gymnasium.pprint_registry()')",
+        )
         console.print(table)
 
 
@@ -202,18 +209,19 @@ def cmd_sample(args: argparse.Namespace) -> None:
         raise ConfigError(f"--n and --columns must be >= 1, got {args.n} and {args.columns}")
     generator = load_generator(args.run_dir)
     condition = args.condition_image if args.condition_image is not None else args.condition
+    row_labels: list[str] | None = None
     if args.interpolate:
         images = generator.interpolate(
             steps=args.columns, rows=max(1, args.n // args.columns), condition=condition, seed=args.seed
         )
     elif condition is None and generator.condition_kind not in ("none", "image"):
-        images, names = generator.grid(seed=args.seed, columns=args.columns)
-        print("rows: " + "; ".join(names))
+        images, row_labels = generator.grid(seed=args.seed, columns=args.columns)
+        print("rows: " + "; ".join(row_labels))  # in full: the labels drawn beside the rows may be cut short
     else:
         if generator.condition_kind == "image" and condition is None:
             raise ConfigError(f"this model translates images: {generator.accepts}")
         images = generator.sample(args.n, condition=condition, seed=args.seed)
-    path = save_images(images, args.out, columns=args.columns)
+    path = save_images(images, args.out, columns=args.columns, row_labels=row_labels)
     print(f"wrote {path} ({len(images)} images)")
 
 
@@ -275,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_results(results)
             print(f"wrote {Path(args.run_dir) / 'eval.json'}")
         elif args.command == "play":
-            from rlgen.agents.alphazero.play import play_terminal
+            from rlgen.agents.play import play_terminal
 
             play_terminal(args.run_dir, human_first=args.human_first, simulations=args.sims)
         elif args.command == "sample":
@@ -297,7 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rlgen: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rlgen: interrupted; the last checkpoint is kept (rlgen resume RUN_DIR continues)", file=sys.stderr)
+        if args.command in ("train", "resume", "tune"):
+            print("rlgen: interrupted; the last checkpoint is kept (rlgen resume RUN_DIR continues)", file=sys.stderr)
+        else:
+            print(f"rlgen: {args.command} interrupted", file=sys.stderr)
         return 130
     return 0
 

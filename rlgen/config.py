@@ -2,8 +2,9 @@
 
 Every algorithm's config is a dataclass built on `RunConfig`. Values come, in order, from
 the dataclass defaults, a YAML file (`--config`), then `--set a.b=value` overrides. An
-unknown key is an error listing the valid keys and the closest match; a value of the
-wrong type is an error naming the key, the value and the expected type.
+unknown key is an error naming the closest full dotted key (searched in every section) and
+listing the valid keys; a name users bring from SB3 (`learning_rate`) names the key to use; a
+value of the wrong type is an error naming the key, the value and the expected type.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
-from rlgen.errors import ConfigError, closest
+from rlgen.errors import ConfigError, close_matches
 
 
 @dataclass
@@ -143,6 +144,10 @@ class RunConfig:
     RENAMED: ClassVar[dict[str, str]] = {}
     """Old key -> new key: a config file or `--set` that uses an old name gets an error
     naming the new one."""
+    ALIASES: ClassVar[dict[str, str]] = {"learning_rate": "optim.lr", "max_grad_norm": "optim.grad_clip"}
+    """SB3 / rl-zoo name -> this config's dotted key. Using such a name is an error naming the
+    key to use (never applied silently); an entry counts only where its target key exists.
+    Subclasses add their own entries; the entries of every base class apply too."""
 
     @classmethod
     def preset(cls, source: str) -> dict[str, Any]:
@@ -210,8 +215,9 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def coerce(value: Any, tp: Any, key: str) -> Any:
-    """Convert `value` (from YAML or a `--set` string) to type `tp`, or raise ConfigError."""
+def coerce(value: Any, tp: Any, key: str, root: type | None = None) -> Any:
+    """Convert `value` (from YAML or a `--set` string) to type `tp`, or raise ConfigError.
+    `root` is the config class `key` is a dotted path of (for the hints of unknown keys)."""
 
     def fail() -> ConfigError:
         return ConfigError(f"config key '{key}': {value!r} is not a valid {_type_name(tp)}")
@@ -223,10 +229,13 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if origin is Literal:
         if isinstance(value, str) and value in args:
             return value
+        match = close_matches(str(value), [str(a) for a in args], n=1)
         raise ConfigError(
-            f"config key '{key}': {value!r} is not allowed; choices: "
+            f"config key '{key}': {value!r} is not allowed."
+            + (f" Did you mean '{match[0]}'?" if match else "")
+            + " Valid choices: "
             + ", ".join(str(a) for a in args)
-            + (closest(str(value), [str(a) for a in args]))
+            + "."
         )
     if origin in (typing.Union, types.UnionType):
         is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
@@ -236,7 +245,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return coerce(value, arg, key)
+                return coerce(value, arg, key, root=root)
             except ConfigError:
                 continue
         raise fail()
@@ -306,35 +315,128 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{key}' is a section; give a mapping of its keys, not {value!r}")
-        return from_dict(tp, value, prefix=f"{key}.")
+        return from_dict(tp, value, prefix=f"{key}.", root=root)
     return value
 
 
-def _unknown_key(cls: type, key: str, full_key: str) -> ConfigError:
+def config_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every key of config class `cls` as a dotted path, sections included ('optim', 'optim.lr', ...)."""
+    hints = _hints(cls)
+    keys: list[str] = []
+    for f in dataclasses.fields(cls):
+        keys.append(prefix + f.name)
+        if dataclasses.is_dataclass(hints.get(f.name)):
+            keys += config_keys(hints[f.name], f"{prefix}{f.name}.")
+    return keys
+
+
+def _has_key(cls: type, dotted: str) -> bool:
+    """Whether `dotted` names a key of config class `cls` (any entry of a free-form mapping counts)."""
+    head, _, rest = dotted.partition(".")
+    if head not in {f.name for f in dataclasses.fields(cls)}:
+        return False
+    if not rest:
+        return True
+    tp = _hints(cls)[head]
+    if dataclasses.is_dataclass(tp):
+        return _has_key(tp, rest)
+    return typing.get_origin(tp) is dict
+
+
+def aliases(cls: type) -> dict[str, str]:
+    """The SB3 names of config class `cls` (its ALIASES over those of its bases) whose target key exists."""
+    merged: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(vars(klass).get("ALIASES", {}))
+    return {name: target for name, target in merged.items() if _has_key(cls, target)}
+
+
+def closest_key(cls: type, dotted: str) -> str | None:
+    """The full dotted key of config class `cls` closest to `dotted`, searching every section and
+    comparing both the whole path and its last part ('lr' -> 'optim.lr'); None when none is close."""
+    import difflib
+
+    wanted = dotted.lower()
+    leaf = wanted.rsplit(".", 1)[-1]
+
+    def similarity(key: str) -> tuple[float, float]:
+        whole = difflib.SequenceMatcher(None, wanted, key.lower()).ratio()
+        last = difflib.SequenceMatcher(None, leaf, key.lower().rsplit(".", 1)[-1]).ratio()
+        return max(whole, last), whole  # ties go to the key whose sections match too
+
+    scored = [(similarity(key), key) for key in config_keys(cls)]
+    best_score, best = max(scored, default=((0.0, 0.0), None))
+    return best if best_score[0] >= 0.5 else None
+
+
+def _flow_yaml(dotted: str, value: Any) -> str:
+    """'optim: {lr: 0.001}': how a config file writes `dotted` = `value`."""
+    nested: Any = value
+    for part in reversed(dotted.split(".")):
+        nested = {part: nested}
+    return yaml.safe_dump(nested, default_flow_style=True, width=1000).strip()[1:-1]
+
+
+_NO_VALUE = object()
+
+
+def _unknown_key(
+    cls: type,
+    key: str,
+    full_key: str,
+    root: type | None = None,
+    value: Any = _NO_VALUE,
+    from_set: bool = False,
+    rest: str = "",
+) -> ConfigError:
+    """The error for `key` (at dotted path `full_key`, followed by `rest` as in optm.lr) missing
+    from section `cls` of config class `root`: a rename, an SB3 name, or the closest full key,
+    then the section's valid keys. `value` is what the user gave (a `--set` string when
+    `from_set`), shown in the fix."""
+    section = full_key[: len(full_key) - len(key)]  # 'optim.' for optim.lrr, '' at the top
     renamed = getattr(cls, "RENAMED", {})
     if key in renamed:
-        new_key = full_key[: len(full_key) - len(key)] + renamed[key]
+        new_key = section + renamed[key]
         return ConfigError(f"config key '{full_key}' was renamed to '{new_key}'; use {new_key} instead")
-    names = [f.name for f in dataclasses.fields(cls)]
-    return ConfigError(
-        f"unknown config key '{full_key}' for {cls.__name__}; valid keys: " + ", ".join(names) + closest(key, names)
-    )
+    if root is None:  # only the section is known: its keys are searched, with their prefix
+        root, base, owner = cls, section, cls.__name__
+    else:
+        base, owner = "", root.__name__
+    known = aliases(root)
+    sb3_name = full_key if full_key in known else key
+    if sb3_name in known:
+        target = base + known[sb3_name]
+        if value is _NO_VALUE:
+            fix = f"use {target} instead."
+        elif from_set:
+            fix = f"--set {target}={value}."
+        else:
+            fix = f"write {_flow_yaml(target, value)} in the config file."
+        return ConfigError(f"unknown config key '{full_key}' for {owner}. SB3's {sb3_name} is '{target}' here: {fix}")
+    written = f"{full_key}.{rest}" if rest else full_key
+    match = closest_key(root, written[len(base) :])
+    suggestion = f" Did you mean '{base}{match}'?" if match else ""
+    names = [section + f.name for f in dataclasses.fields(cls)]
+    return ConfigError(f"unknown config key '{written}' for {owner}.{suggestion} Valid keys: {', '.join(names)}.")
 
 
-def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    """Build dataclass `cls` from a (partial) nested dict, checking keys and types."""
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "", root: type | None = None) -> Any:
+    """Build dataclass `cls` from a (partial) nested dict, checking keys and types. `prefix` is
+    the dotted path of `cls` inside config class `root` (default: `cls` itself, when no prefix)."""
+    if root is None and not prefix:
+        root = cls
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
-            raise _unknown_key(cls, key, prefix + key)
+            raise _unknown_key(cls, key, prefix + key, root=root, value=value)
         default = _field_default(fields[key])
         if isinstance(value, dict) and dataclasses.is_dataclass(default):
             # a partial section sits on this field's own default (e.g. the on-policy optim with
             # its eps and grad_clip), not on the bare section class's defaults
             value = deep_merge(to_dict(default), value)
-        kwargs[key] = coerce(value, hints[key], prefix + key)
+        kwargs[key] = coerce(value, hints[key], prefix + key, root=root)
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a field without a default is missing
@@ -359,7 +461,8 @@ def apply_override(config: Any, assignment: str) -> None:
         names = [f.name for f in dataclasses.fields(target)]
         full = ".".join(parts[: depth + 1])
         if part not in names:
-            raise _unknown_key(cls, part, full)
+            rest = ".".join(parts[depth + 1 :])
+            raise _unknown_key(cls, part, full, root=type(config), value=raw, from_set=True, rest=rest)
         if depth < len(parts) - 1 and isinstance(getattr(target, part), dict):
             # a free-form mapping (e.g. env_kwargs): the rest of the dotted key names one entry
             getattr(target, part)[".".join(parts[depth + 1 :])] = yaml.safe_load(raw) if raw.strip() else raw

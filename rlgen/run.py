@@ -22,9 +22,9 @@ from typing import Any
 from rlgen.algorithm import Algorithm
 from rlgen.checkpoint import atomic_write_bytes
 from rlgen.config import RunConfig, from_dict, load_yaml, save_yaml, to_dict, validate
-from rlgen.errors import CheckpointError, ConfigError, RunDirError
+from rlgen.errors import CheckpointError, ConfigError, RunDirError, close_matches
 from rlgen.registry import get_algo
-from rlgen.tracking import METRICS_FILE, SUMMARY_FILE, Tracker
+from rlgen.tracking import METRICS_FILE, SUMMARY_FILE, Tracker, wandb_mode_reason
 from rlgen.trainer import Callback, Trainer
 
 CONFIG_FILE = "config.yaml"
@@ -82,18 +82,24 @@ def _run(
         trainer = Trainer(config, run_dir, tracker, callbacks)
         algorithm = cls(config, trainer)
         trainer.algorithm = algorithm
+        wandb_line = f"W&B {tracker.mode}: {wandb_mode_reason(config.wandb.mode)}"
         if resume:
             trainer.load(last)
-            tracker.print(f"resuming {run_dir} at step {trainer.step}")
+            tracker.print(f"resuming {algo} in {run_dir} at step {trainer.step}; {wandb_line}")
+        else:
+            budget = f"{config.steps} {cls.unit}" + (f" or {config.minutes:g} minutes" if config.minutes else "")
+            tracker.print(f"training {algo} in {run_dir} for {budget}; {wandb_line}")
         summary = trainer.fit(algorithm, steps=steps, minutes=minutes)
         if config.trainer.final_report:
             best = run_dir / "checkpoints" / "best.pt"
+            weights = f"last weights, step {trainer.step}"
             if best.exists():
-                trainer.load(best, restore_training_state=False)
+                step = trainer.load(best, restore_training_state=False).get("step")
+                weights = f"best.pt, step {step}, by {config.trainer.monitor or cls.default_monitor}"
             results = algorithm.report()
             _write_eval(run_dir, results)
             tracker.update_summary(_scalars(results))
-            tracker.print("final " + "  ".join(f"{k}={v:.4g}" for k, v in _scalars(results).items()))
+            tracker.print(f"final ({weights}) " + "  ".join(f"{k}={v:.4g}" for k, v in _scalars(results).items()))
         extra = algorithm.after_fit(run_dir)
         if extra:
             tracker.update_summary(extra)
@@ -133,8 +139,26 @@ def train(
 def read_config(run_dir: str | Path) -> tuple[str, RunConfig]:
     """(algo name, config) from a run directory's config.yaml."""
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        parent = run_dir.parent
+        try:
+            siblings = [p.name for p in parent.iterdir() if p.is_dir()]
+        except OSError:  # the parent is missing or unreadable too
+            siblings = []
+        match = close_matches(run_dir.name, siblings, n=1, cutoff=0.75)  # a typo of a run next to it
+        hint = f" Did you mean '{parent / match[0]}'?" if match else ""
+        raise RunDirError(
+            f"run directory '{run_dir}' does not exist.{hint} Give the folder `rlgen train` wrote "
+            "(runs/<algo>-<env|data>-<time>, or its --run-dir)."
+        )
     if not (run_dir / CONFIG_FILE).is_file():
-        raise RunDirError(f"'{run_dir}' is not a run directory (no {CONFIG_FILE})")
+        inside = sorted(str(p.parent) for p in run_dir.glob(f"*/{CONFIG_FILE}")) if run_dir.is_dir() else []
+        if inside:  # a folder of runs, e.g. runs/: name the runs in it
+            more = f" and {len(inside) - 3} more" if len(inside) > 3 else ""
+            fix = f"it holds the runs {', '.join(inside[:3])}{more}; give one of them"
+        else:
+            fix = "give the folder `rlgen train` wrote, which holds config.yaml and checkpoints/"
+        raise RunDirError(f"'{run_dir}' is not a run directory (no {CONFIG_FILE}); {fix}.")
     data = load_yaml(run_dir / CONFIG_FILE)
     algo = data.pop("algo", None)
     if not algo:
@@ -189,7 +213,8 @@ def build_for_eval(
     trainer = Trainer(config, run_dir, tracker)
     algorithm = get_algo(algo)(config, trainer)
     trainer.algorithm = algorithm
-    trainer.load(path, restore_training_state=False)
+    payload = trainer.load(path, restore_training_state=False)
+    trainer.step = int(payload["step"])  # the weights' step: what the report's media are named after
     return algorithm, trainer, tracker
 
 

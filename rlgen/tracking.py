@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rlgen.checkpoint import atomic_write_bytes
 from rlgen.config import WandbConfig
 from rlgen.errors import ConfigError
 
@@ -46,6 +47,18 @@ def resolve_wandb_mode(mode: str) -> str:
             return "disabled" if env_mode == "disabled" else "offline"
         return "online" if wandb_credentials_present() else "offline"
     return mode
+
+
+def wandb_mode_reason(mode: str) -> str:
+    """Why `resolve_wandb_mode(mode)` chose what it did, for the line a run starts with."""
+    env_mode = os.environ.get("WANDB_MODE", "").lower()
+    if mode != "auto":
+        return f"as set (--wandb {mode} or wandb.mode={mode})"
+    if env_mode in ("offline", "disabled", "dryrun"):
+        return f"WANDB_MODE={env_mode} in the environment"
+    if wandb_credentials_present():
+        return "W&B credentials found"
+    return "no W&B credentials (WANDB_API_KEY or `wandb login`); upload later with wandb sync"
 
 
 def _new_run_id() -> str:
@@ -118,9 +131,8 @@ class Tracker:
                 continue  # a line cut short by a kill
             if record.get("step", 0) <= step:
                 kept.append(line)
-        tmp = self.metrics_path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(k + "\n" for k in kept))
-        os.replace(tmp, self.metrics_path)
+        text = "".join(k + "\n" for k in kept)
+        atomic_write_bytes(self.metrics_path, lambda handle: handle.write(text.encode()))
 
     def _init_wandb(self, config: dict[str, Any]) -> None:
         import wandb
@@ -175,9 +187,8 @@ class Tracker:
                 self.wandb_run.summary[key] = value
 
     def write_summary(self) -> None:
-        tmp = self.summary_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.summary, indent=2, default=str))
-        os.replace(tmp, self.summary_path)
+        text = json.dumps(self.summary, indent=2, default=str)
+        atomic_write_bytes(self.summary_path, lambda handle: handle.write(text.encode()))
 
     # ------------------------------------------------------------------ media
 

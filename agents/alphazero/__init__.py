@@ -11,7 +11,6 @@ Where each part lives (each module imports only those above it, so nothing loops
     arena.py      GameAgent, matches between agents and opponents, Elo fitting
     algorithm.py  the AlphaZero Algorithm (self-play, training, evaluation, checkpoints)
                   and AlphaZeroAgent, the trained network searching
-    play.py       `rlgen play RUN`: a human against a trained game agent in the terminal
 
 Positions go from self-play to training through the core's `rlgen.replay.ReplayBuffer`.
 """

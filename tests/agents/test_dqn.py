@@ -342,7 +342,8 @@ def test_acting_is_legal_and_stored_masks_are_the_next_positions(tmp_path):
     from rlgen.envs.arena import state_from_planes
     from rlgen.envs.game import make_game
 
-    algorithm = make_algorithm(tmp_path, *TINY_CONNECT4)
+    # illegal=error: the env raises IllegalMoveError on any illegal move (the default would end the game)
+    algorithm = make_algorithm(tmp_path, *TINY_CONNECT4, "env_kwargs.illegal=error")
     rng = np.random.default_rng(0)
     masks = rng.random((64, 7)) < 0.3
     masks[np.arange(64), rng.integers(7, size=64)] = True
@@ -350,7 +351,7 @@ def test_acting_is_legal_and_stored_masks_are_the_next_positions(tmp_path):
     for epsilon in (0.0, 0.5, 1.0):
         actions = algorithm.act(obs, masks, epsilon)
         assert masks[np.arange(64), actions].all()
-    # Real games, random then greedy: the env raises IllegalMoveError on any illegal move.
+    # Real games, random then greedy: finishing them proves every move was legal.
     for epsilon in (1.0, 0.0, 1.0, 0.0):
         algorithm.epsilon = lambda e=epsilon: e
         algorithm.collect()

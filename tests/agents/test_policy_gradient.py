@@ -197,12 +197,13 @@ def test_resume_continues_exactly(tmp_path, algo):
 
 
 def test_masked_policy_never_plays_an_illegal_move_and_acts_in_pettingzoo(tmp_path):
-    # the env raises IllegalMoveError on an illegal move, so finishing proves the masks work
+    # illegal=error: the env raises IllegalMoveError on an illegal move, so finishing proves the masks work
     run = train(
         "ppo",
         config(
             "ppo",
             "env=rlgen/TicTacToe-v0",
+            "env_kwargs.illegal=error",
             "num_envs=4",
             "n_steps=32",
             "steps=1024",

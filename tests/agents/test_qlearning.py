@@ -206,7 +206,7 @@ def test_tictactoe_agent_in_pettingzoo_eval_and_play(tmp_path, capsys):
     assert result["opponent"] == "random" and sum(result["total"].values()) == 20
     assert main(["eval", str(run), "--episodes", "5"]) == 2
     assert "--opponent NAME --games N" in capsys.readouterr().err
-    from rlgen.agents.alphazero.play import play_terminal
+    from rlgen.agents.play import play_terminal
 
     typed = iter(["b2", "zz", "a1", "c1", "a3", "c3", "b1", "b3", "a2", "c2"])
     shown: list[str] = []

@@ -198,10 +198,10 @@ def test_schedules_span_the_run_not_one_chunk(tmp_path):
 
 
 def test_maskable_ppo_keeps_to_legal_moves_in_pettingzoo(tmp_path):
-    """Training on rlgen/Connect4-v0 raises IllegalMoveError on any illegal move, so a run
-    that finishes made none; the loaded agent then plays PettingZoo's connect_four_v3."""
+    """Training on rlgen/Connect4-v0 with illegal=error raises IllegalMoveError on any illegal
+    move, so a run that finishes made none; the loaded agent then plays PettingZoo's connect_four_v3."""
     run = tmp_path / "c4"
-    train_cli(run, "sb3:MaskablePPO", 256, "trainer.eval_every=256")
+    train_cli(run, "sb3:MaskablePPO", 256, "trainer.eval_every=256", "env_kwargs.illegal=error")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and 0.0 <= summary["eval/score"] <= 1.0
     agent = load_agent(run)

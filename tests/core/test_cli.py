@@ -10,6 +10,7 @@ from conftest import run_cli
 from rlgen.cli import main
 from rlgen.errors import MissingExtraError
 from rlgen.extras import require
+from rlgen.registry import algo_names
 
 TINY = ["--set", "trainer.eval_every=10", "--set", "trainer.log_every=5", "--set", "trainer.checkpoint_every=10"]
 
@@ -19,15 +20,16 @@ def test_list_shows_algorithms_and_datasets():
     assert "classifier" in out and "optimizer steps" in out
     assert "alphazero" in out and "self-play iterations" in out
     assert "digits" in out and "mnist5k" in out
-    assert "environments" in out
+    assert "environments" in out and "any gymnasium id" in out and "CartPole-v1" in out
 
 
 def test_unknown_algorithm_lists_the_choices(capsys):
     assert main(["train", "clasifier", "--data", "digits"]) == 2
     err = capsys.readouterr().err
-    assert "unknown algorithm 'clasifier'" in err and "Did you mean 'classifier'" in err
-    listed = err.split("choices: ")[1].split(".")[0].split(", ")
-    assert {"alphazero", "classifier", "ppo", "sb3:PPO"} <= set(listed)
+    assert "unknown algorithm 'clasifier'. Did you mean 'classifier'?" in err
+    listed = err.split("choices: ")[1].split(", ... and ")[0].split(", ")
+    assert listed[0] == "classifier" and {"alphazero", "ppo"} <= set(listed)  # the close match first
+    assert f"... and {len(algo_names()) - len(listed)} more (rlgen list algos)." in err  # where to see the rest
 
 
 def test_unknown_dataset_lists_the_choices(capsys):
@@ -59,6 +61,10 @@ def test_train_eval_and_no_overwrite(tmp_path, capsys):
         *TINY,
     ]
     assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    # where the run goes and why W&B is in its mode come first; the last report says which weights it read
+    assert out[0].startswith(f"training classifier in {run} for 30 optimizer steps; W&B disabled: as set")
+    assert any(line.startswith("final (best.pt, step ") for line in out)
     for name in (
         "config.yaml",
         "metrics.jsonl",
@@ -95,7 +101,7 @@ def test_eval_and_resume_of_a_non_run_are_clear_errors(tmp_path, capsys):
     assert main(["eval", str(tmp_path)]) == 2
     assert "is not a run directory" in capsys.readouterr().err
     assert main(["resume", str(tmp_path / "nope")]) == 2
-    assert "is not a run directory" in capsys.readouterr().err
+    assert f"run directory '{tmp_path / 'nope'}' does not exist" in capsys.readouterr().err
 
 
 def test_missing_extra_names_the_pip_install(monkeypatch):

@@ -76,3 +76,24 @@ def test_wheel_contains_and_imports_every_module(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok")
     assert Path(target / "rlgen" / "envs" / "__init__.py").exists()
+
+
+def _install_commands(tmp_path: Path, *make_args: str) -> str:
+    """The commands `make install` would run into a fresh venv (dry run: nothing is installed)."""
+    proc = subprocess.run(
+        ["make", "-n", "-B", "install", f"VENV={tmp_path / 'venv'}", *make_args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    return proc.stdout
+
+
+def test_make_install_takes_torch_from_the_index_the_user_names(tmp_path):
+    default = _install_commands(tmp_path)
+    assert 'pip install "torch==2.13.0"' in default and "--index-url" not in default
+    cpu = _install_commands(tmp_path, "TORCH_INDEX=https://download.pytorch.org/whl/cpu")
+    assert 'pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu' in cpu
+    # the torch install comes before the package's own, so pip never picks torch for it
+    assert cpu.index("torch==2.13.0") < cpu.index("pip install -e")

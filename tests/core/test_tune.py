@@ -103,5 +103,5 @@ def test_unknown_param_key_fails_before_any_trial(tmp_path, capsys):
         )
         == 2
     )
-    assert "Did you mean 'lr'" in capsys.readouterr().err
+    assert "Did you mean 'optim.lr'" in capsys.readouterr().err
     assert not list((tmp_path / "s").glob("trial-*"))

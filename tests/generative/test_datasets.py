@@ -195,7 +195,7 @@ def test_folder_errors(tmp_path):
 
 
 def test_unknown_names_and_options_list_the_valid_ones():
-    with pytest.raises(UnknownNameError, match=r"unknown dataset 'shapez'.*npz:PATH.*Did you mean 'shapes'"):
+    with pytest.raises(UnknownNameError, match=r"unknown dataset 'shapez'\. Did you mean 'shapes'\?.*npz:PATH"):
         load_dataset("shapez")
     with pytest.raises(ConfigError, match="dataset 'shapes' has no option 'colour'; valid options: size, n, seed"):
         load_dataset("shapes:colour=red")

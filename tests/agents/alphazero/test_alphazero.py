@@ -344,7 +344,7 @@ def test_play_in_the_terminal_refuses_bad_moves(tmp_path):
     run = train("alphazero", tiny("tictactoe", "steps=1"), tmp_path / "run")
     typed = iter(["zz", "b2", "b2", "", "a1", "c1", "a3", "c3", "b1", "b3", "a2", "c2"])
     shown = []
-    from rlgen.agents.alphazero.play import play_terminal
+    from rlgen.agents.play import play_terminal
 
     outcome = play_terminal(run, human_first=True, simulations=8, read=lambda prompt: next(typed), write=shown.append)
     text = "\n".join(shown)

@@ -99,7 +99,8 @@ def _run(
             results = algorithm.report()
             _write_eval(run_dir, results)
             tracker.update_summary(_scalars(results))
-            tracker.print(f"final ({weights}) " + "  ".join(f"{k}={v:.4g}" for k, v in _scalars(results).items()))
+            if _scalars(results):
+                tracker.print(f"final ({weights}) " + "  ".join(f"{k}={v:.4g}" for k, v in _scalars(results).items()))
         extra = algorithm.after_fit(run_dir)
         if extra:
             tracker.update_summary(extra)

@@ -22,11 +22,11 @@ def test_each_demo_run_is_read_and_a_missed_figure_is_marked(tmp_path, capsys):
                                  "as_second": {**side, "losses": 3}})  # fmt: skip
     rows = {row["run"]: row for row in report(root=tmp_path)}
     assert rows[classifier]["met"] is True and rows[classifier]["minutes"] == 1.5
-    assert rows[tictactoe]["met"] is False and "0 + 3 losses in 200 games" in rows[tictactoe]["reached"]
+    assert rows[tictactoe]["met"] is False and "0 + 3 losses in 200 games (as 1st + 2nd)" in rows[tictactoe]["reached"]
     assert rows[cgan]["met"] is None and "not run" in rows[cgan]["reached"]
     (tmp_path / cgan).mkdir(parents=True)
     (tmp_path / cgan / "digits.png").write_bytes(b"")
-    assert "digits.png: look at it" in report(root=tmp_path)[2]["reached"]
+    assert "see digits.png" in report(root=tmp_path)[2]["reached"]
     (tmp_path / cgan / "eval.json").write_text(json.dumps({"metrics/conditional_accuracy": 0.975}))
     assert report(root=tmp_path)[2]["met"] is True
     assert main([str(tmp_path)]) == 0

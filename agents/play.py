@@ -33,22 +33,24 @@ def game_player(run_dir: str | Path, simulations: int | None = None) -> tuple[Ga
     """The game a run learned and its agent as `choose(state) -> (move, value or None)`;
     a ConfigError saying what to do instead for a run that learned no board game."""
     from rlgen.agents import load_agent
+    from rlgen.registry import get_algo
     from rlgen.run import read_config
 
     algo, config = read_config(run_dir)
     env = getattr(config, "env", None)
     name = env if env in GAMES else GYM_IDS.get(env or "")
     if name is None:
-        trained_on = f"--env {env}" if env else f"--data {getattr(config, 'data', '?')}"
-        instead = (
-            f"rlgen sample {run_dir} --out samples.png"
-            if not env
-            else f"rlgen eval {run_dir} --episodes 20 (watch it: the run's media/ folder)"
-        )
+        if env:
+            what = f"a {algo} run on --env {env}, not a board game"
+            instead = f"rlgen eval {run_dir} --episodes 20"
+        else:
+            what = f"a {algo} run on --data {getattr(config, 'data', '?')}, which has no acting agent"
+            generative = get_algo(algo).__module__.startswith("rlgen.generative")
+            instead = f"rlgen sample {run_dir} --out samples.png" if generative else f"rlgen eval {run_dir}"
         raise ConfigError(
-            f"rlgen play plays board games, and '{run_dir}' is a {algo} run on {trained_on}. "
-            f"Runs that play: alphazero or qlearning on {', '.join(GAMES)}, or dqn / ppo / a2c / sb3 on "
-            f"{', '.join(GYM_IDS)}. For this run: {instead}."
+            f"rlgen play plays board games, and '{run_dir}' is {what}. Runs that play: alphazero or "
+            f"qlearning on {', '.join(GAMES)}, or dqn / ppo / a2c / sb3 on {', '.join(GYM_IDS)}. "
+            f"For this run: {instead}."
         )
     agent = load_agent(run_dir, simulations=simulations)
     if hasattr(agent, "search"):  # AlphaZero, Q-learning: values of core positions

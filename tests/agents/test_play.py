@@ -45,7 +45,9 @@ def test_a_dqn_run_on_a_game_env_plays_a_whole_game(tmp_path):
 
 def test_play_on_a_run_without_a_game_says_what_to_do(tmp_path, capsys):
     run = _train(tmp_path, "ppo", "env=CartPole-v1", "steps=64", "n_steps=32", "num_envs=2", "batch_size=32")
-    with pytest.raises(ConfigError, match=r"ppo run on --env CartPole-v1.*rlgen eval .* --episodes 20"):
+    with pytest.raises(
+        ConfigError, match=r"ppo run on --env CartPole-v1, not a board game.*rlgen eval .* --episodes 20"
+    ):
         game_player(run)
     assert main(["play", str(run)]) == 2
     err = capsys.readouterr().err

@@ -90,6 +90,7 @@ def _run(
             budget = f"{config.steps} {cls.unit}" + (f" or {config.minutes:g} minutes" if config.minutes else "")
             tracker.print(f"training {algo} in {run_dir} for {budget}; {wandb_line}")
         summary = trainer.fit(algorithm, steps=steps, minutes=minutes)
+        report_started = time.time()
         if config.trainer.final_report:
             best = run_dir / "checkpoints" / "best.pt"
             weights = f"last weights, step {trainer.step}"
@@ -101,6 +102,12 @@ def _run(
             tracker.update_summary(_scalars(results))
             if _scalars(results):
                 tracker.print(f"final ({weights}) " + "  ".join(f"{k}={v:.4g}" for k, v in _scalars(results).items()))
+        report_s = time.time() - report_started
+        evaluating, total = trainer.eval_seconds + report_s, trainer.elapsed + report_s
+        tracker.update_summary({"report_s": round(report_s, 3), "eval_share": evaluating / max(total, 1e-9)})
+        tracker.print(
+            f"evaluation took {evaluating:.0f} s of the run's {total:.0f} s ({evaluating / max(total, 1e-9):.0%})"
+        )
         extra = algorithm.after_fit(run_dir)
         if extra:
             tracker.update_summary(extra)

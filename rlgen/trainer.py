@@ -111,6 +111,8 @@ class Trainer:
         self._consecutive_skips = 0
         self._acc: dict[str, list[float]] = {}
         self._last_eval_step = -1
+        self.eval_seconds = 0.0  # wall time spent in evaluate(), over the whole run
+        self._last_eval_cost = 0.0  # the latest evaluation's seconds: what the final one is expected to take
         self._last_train: dict[str, float] = {}
         self._last_print = 0.0
 
@@ -329,7 +331,8 @@ class Trainer:
         task: Any,
     ) -> None:
         while self.step < target and not self.should_stop:
-            if budget > 0 and time.time() - started >= budget:
+            # The budget covers the evaluation that ends the run too: stop when it would not fit.
+            if budget > 0 and time.time() - started + self._last_eval_cost >= budget:
                 self.stop_reason = f"time budget of {budget / 60:.3g} min reached"
                 break
             before = self.step
@@ -393,11 +396,15 @@ class Trainer:
 
     def _evaluate(self, monitor: str) -> None:
         assert self.algorithm is not None
+        started = time.time()
         metrics = self.algorithm.evaluate()
+        self._last_eval_cost = time.time() - started
+        self.eval_seconds += self._last_eval_cost
         self._last_eval_step = self.step
         if not metrics:
             return
-        self.tracker.log(metrics, self.step)
+        share = self.eval_seconds / max(self.elapsed + self._last_eval_cost, 1e-9)
+        self.tracker.log({**metrics, "charts/eval_s": self._last_eval_cost, "charts/eval_share": share}, self.step)
         for cb in self.callbacks:
             cb.on_eval_end(self, metrics)
         if monitor and monitor in metrics:
@@ -502,6 +509,8 @@ class Trainer:
                 "skipped_steps": self.skipped_steps,
                 "acc": {k: list(v) for k, v in self._acc.items()},
                 "last_eval_step": self._last_eval_step,
+                "eval_seconds": self.eval_seconds,
+                "last_eval_cost": self._last_eval_cost,
             },
             "rng": get_rng_state(),
         }
@@ -510,7 +519,11 @@ class Trainer:
         """Write checkpoints/last.pt (or best.pt) atomically and refresh summary.json."""
         path = self.ckpt_dir / ("best.pt" if best else "last.pt")
         save_checkpoint(self.state_payload(), path)
-        summary: dict[str, Any] = {"step": self.step, "elapsed_s": round(self.elapsed, 3)}
+        summary: dict[str, Any] = {
+            "step": self.step,
+            "elapsed_s": round(self.elapsed, 3),
+            "eval_s": round(self.eval_seconds, 3),
+        }
         if not best:
             summary["status"] = status
         if self.best_value is not None:
@@ -569,6 +582,8 @@ class Trainer:
         self.skipped_steps = int(saved_trainer.get("skipped_steps", 0))
         self._acc = {k: list(v) for k, v in saved_trainer.get("acc", {}).items()}
         self._last_eval_step = int(saved_trainer.get("last_eval_step", -1))
+        self.eval_seconds = float(saved_trainer.get("eval_seconds", 0.0))
+        self._last_eval_cost = float(saved_trainer.get("last_eval_cost", 0.0))
         set_rng_state(payload["rng"])
         return payload
 

@@ -24,7 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlgen.agents.alphazero.arena import GameAgent, elo_difference, fit_elo, play_match, resolve_opponent
+from rlgen.agents.alphazero.arena import (
+    GameAgent,
+    elo_difference,
+    fit_elo,
+    play_match,
+    play_matches,
+    resolve_opponent,
+)
 from rlgen.agents.alphazero.config import AlphaZeroConfig
 from rlgen.agents.alphazero.network import (
     NetworkEvaluator,
@@ -283,11 +290,14 @@ class AlphaZero(Algorithm):
         ema = self.trainer.emas.get("model")
         return ema.module if ema is not None else self.model
 
-    def agent(self, simulations: int | None = None) -> AlphaZeroAgent:
-        return self.search_agent(self.played_model(), simulations)
+    def agent(self, simulations: int | None = None, rng: np.random.Generator | None = None) -> AlphaZeroAgent:
+        return self.search_agent(self.played_model(), simulations, rng)
 
-    def search_agent(self, model: nn.Module, simulations: int | None = None) -> AlphaZeroAgent:
-        """`model` searching as evaluation and play do (no noise, eval_simulations by default)."""
+    def search_agent(
+        self, model: nn.Module, simulations: int | None = None, rng: np.random.Generator | None = None
+    ) -> AlphaZeroAgent:
+        """`model` searching as evaluation and play do (no noise, eval_simulations by default),
+        drawing from `rng` (default: the training generator, as the gate does)."""
         cfg = self.config
         agent = AlphaZeroAgent(
             self.game,
@@ -301,38 +311,49 @@ class AlphaZero(Algorithm):
             win_check=cfg.win_check,
             solver=cfg.solver,
         )
-        agent.mcts.rng = self.rng
+        agent.mcts.rng = self.rng if rng is None else rng
         return agent
 
-    def match(self, opponent: str, games: int, simulations: int | None = None) -> dict[str, Any]:
-        opp = resolve_opponent(opponent, self.game, int(self.rng.integers(2**31)))
-        return play_match(
-            self.game, self.agent(simulations).as_opponent(), opp, games, self.rng, self.config.opening_moves
-        )
+    def eval_rng(self) -> np.random.Generator:
+        """The generator of one evaluation, from the seed and the step: evaluating never draws
+        from training's generator, so how often and how long a run evaluates leaves its
+        training (weights, replay window) unchanged, and `rlgen eval` repeats the final report."""
+        return np.random.default_rng([self.config.seed, self.trainer.step, 2])
 
-    def elo(self) -> dict[str, float]:
-        """The network's Elo against the fixed pool and its own earlier snapshots: one
-        maximum-likelihood fit over every result so far, the first pool member at 0."""
+    def match(
+        self, opponent: str, games: int, simulations: int | None = None, rng: np.random.Generator | None = None
+    ) -> dict[str, Any]:
+        rng = self.eval_rng() if rng is None else rng
+        opp = resolve_opponent(opponent, self.game, int(rng.integers(2**31)))
+        agent = self.agent(simulations, rng).as_opponent()
+        return play_match(self.game, agent, opp, games, rng, self.config.opening_moves)
+
+    def elo_members(self, rng: np.random.Generator) -> dict[str, Any]:
+        """The Elo round's opponents at this evaluation (none when no round is due): the fixed
+        pool, placed on one scale by its neighbours' games the first time, and the newest snapshots."""
         cfg = self.config
         self.evaluations += 1
         if not self.elo_specs or (self.evaluations - 1) % max(cfg.elo_every, 1):
             return {}
-        seed = int(self.rng.integers(2**31))
+        seed = int(rng.integers(2**31))
         members = {spec: resolve_opponent(spec, self.game, seed + k) for k, spec in enumerate(self.elo_specs)}
         if not self.elo_results:
             # Neighbours in strength order connect the pool; the lopsided far pairs of a full
             # round robin add little and cost most (pure MCTS games are slow on Othello).
             names = list(members)
             for first, second in itertools.pairwise(names):
-                r = play_match(self.game, members[first], members[second], cfg.elo_games, self.rng, cfg.opening_moves)
+                r = play_match(self.game, members[first], members[second], cfg.elo_games, rng, cfg.opening_moves)
                 self.elo_results.append((first, second, r["score"], cfg.elo_games))
         for name, weights in self.snapshots:
-            members[name] = self.snapshot_agent(weights)
+            members[name] = self.snapshot_agent(weights, rng)
+        return members
+
+    def elo(self, results: dict[str, dict[str, Any]]) -> dict[str, float]:
+        """The network's Elo from this round's `results` against each member: one
+        maximum-likelihood fit over every result so far, the first pool member at 0."""
+        cfg = self.config
         me = f"iteration {self.trainer.step}"
-        agent = self.agent().as_opponent()
-        for name, member in members.items():
-            r = play_match(self.game, agent, member, cfg.elo_games, self.rng, cfg.opening_moves)
-            self.elo_results.append((me, name, r["score"], cfg.elo_games))
+        self.elo_results += [(me, name, r["score"], cfg.elo_games) for name, r in results.items()]
         if cfg.elo_snapshots > 0:
             weights = {k: v.detach().cpu().clone() for k, v in self.played_model().state_dict().items()}
             self.snapshots = [*self.snapshots, (me, weights)][-cfg.elo_snapshots :]
@@ -343,19 +364,27 @@ class AlphaZero(Algorithm):
         out.update({f"eval/elo_pool/{spec}": float(ratings[index[spec]]) for spec in self.elo_specs})
         return out
 
-    def snapshot_agent(self, weights: dict[str, torch.Tensor]) -> Any:
+    def snapshot_agent(self, weights: dict[str, torch.Tensor], rng: np.random.Generator) -> Any:
         """An earlier network (its weights) searching as the evaluation agent does."""
         model = self.new_network().to(self.trainer.device)
         model.load_state_dict(weights)
-        return self.search_agent(model).as_opponent()
+        return self.search_agent(model, rng=rng).as_opponent()
 
     def evaluate(self) -> dict[str, float]:
-        result = self.match(self.config.eval_opponent, self.config.eval_games)
+        """The match against `eval_opponent` and, when due, the Elo round, played as one batch
+        (the network's search runs once per ply for every game), then an example game."""
+        cfg = self.config
+        rng = self.eval_rng()
+        opponent = resolve_opponent(cfg.eval_opponent, self.game, int(rng.integers(2**31)))
+        members = self.elo_members(rng)
+        agent = self.agent(rng=rng).as_opponent()
+        games = [cfg.eval_games] + [cfg.elo_games] * len(members)
+        result, *rounds = play_matches(self.game, agent, [opponent, *members.values()], games, rng, cfg.opening_moves)
         total = result["total"]
-        games = self.config.eval_games
-        self.log_example_game()
+        games = cfg.eval_games
+        self.log_example_game(result["first_game"])
         return {
-            **self.elo(),
+            **(self.elo(dict(zip(members, rounds, strict=True))) if members else {}),
             "eval/score": result["score"],
             "eval/win_rate": total["wins"] / games,
             "eval/draw_rate": total["draws"] / games,
@@ -365,13 +394,13 @@ class AlphaZero(Algorithm):
             "eval/elo_vs_opponent": elo_difference(result["score"], games),
         }
 
-    def log_example_game(self) -> None:
-        """One greedy self-play game as text in the run's media (and W&B)."""
-        agent = self.agent()
+    def log_example_game(self, moves: list[int]) -> None:
+        """One game of the evaluation match (the network first, against `eval_opponent`) as
+        text in the run's media (and W&B): replayed from its moves, so it costs no search."""
         state = self.game.initial(1)
-        frames = [self.game.render(state)]
-        while not state.done[0]:
-            state = self.game.step(state, agent.act_states(state))
+        frames = [f"the network (first) against {self.config.eval_opponent}", self.game.render(state)]
+        for move in moves:
+            state = self.game.step(state, np.array([move]))
             frames.append(self.game.render(state))
         text = "\n\n".join(frames)
         path = self.trainer.tracker.media_dir / f"example_game_{self.trainer.step:06d}.txt"

@@ -4,6 +4,7 @@ sides alternating, optional random opening moves; results per side and Elo."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +107,26 @@ def play_match(
 ) -> dict[str, Any]:
     """`games` games of `player` vs `opponent` (both with act(game, state)), the player
     first in even games. The first `opening_moves` plies are random for variety."""
-    state = game.initial(games)
-    player_side = (np.arange(games) % 2).astype(np.int8)
+    return play_matches(game, player, [opponent], [games], rng, opening_moves)[0]
+
+
+def play_matches(
+    game: Game,
+    player: Any,
+    opponents: Sequence[Any],
+    games: Sequence[int],
+    rng: np.random.Generator,
+    opening_moves: int = 0,
+) -> list[dict[str, Any]]:
+    """`games[k]` games of `player` against each `opponents[k]`, all at once: each ply the
+    player moves in every game with one call, so its batched search runs once for all the
+    matches instead of once per match. Per opponent: wins / draws / losses as first and
+    second, total and score, as `play_match` reports them, and `first_game`: the moves of
+    its first game (the player moving first), to show as an example."""
+    owner = np.repeat(np.arange(len(opponents)), games)  # which opponent each game is against
+    player_side = np.concatenate([np.arange(n) % 2 for n in games]).astype(np.int8)
+    state = game.initial(len(owner))
+    plies: list[tuple[np.ndarray, np.ndarray]] = []  # (games that moved, their moves), ply by ply
     while not state.done.all():
         live = np.flatnonzero(~state.done)
         sub = state.take(live)
@@ -116,21 +135,33 @@ def play_match(
         if opening.any():
             mask = game.legal_mask(sub.take(opening))
             actions[opening] = (rng.random(mask.shape) * mask).argmax(axis=1)
-        for who, mover in ((player, sub.to_play == player_side[live]), (opponent, sub.to_play != player_side[live])):
+        players_turn = sub.to_play == player_side[live]
+        movers = [(player, players_turn)]
+        movers += [(opp, ~players_turn & (owner[live] == k)) for k, opp in enumerate(opponents)]
+        for who, mover in movers:
             chosen = mover & ~opening
             if chosen.any():
                 actions[chosen] = np.asarray(who.act(game, sub.take(chosen)))
         state.put(live, game.step(sub, actions))
+        plies.append((live, actions))
+    results = [_match_result(state, player_side, owner == k) for k in range(len(opponents))]
+    for k, result in enumerate(results):
+        first = int(np.flatnonzero(owner == k)[0]) if games[k] else -1
+        result["first_game"] = [int(moves[live == first][0]) for live, moves in plies if first in live]
+    return results
+
+
+def _match_result(state: GameState, player_side: np.ndarray, games: np.ndarray) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for side, label in ((0, "first"), (1, "second")):
-        mine = player_side == side
+        mine = (player_side == side) & games
         won = (state.winner == side) & mine
         lost = (state.winner >= 0) & (state.winner != side) & mine
         drawn = (state.winner < 0) & mine
         result[label] = {"wins": int(won.sum()), "draws": int(drawn.sum()), "losses": int(lost.sum())}
     total = {k: result["first"][k] + result["second"][k] for k in ("wins", "draws", "losses")}
     result["total"] = total
-    result["score"] = (total["wins"] + 0.5 * total["draws"]) / max(games, 1)
+    result["score"] = (total["wins"] + 0.5 * total["draws"]) / max(int(games.sum()), 1)
     return result
 
 

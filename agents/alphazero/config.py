@@ -90,7 +90,7 @@ class AlphaZeroConfig(RunConfig):
     (w = 0: AlphaZero's outcome only; the root value is less noisy early in training)."""
     eval_opponent: str = "minimax"
     """Opponent of the periodic evaluation: random, lookahead, minimax, alphabeta:D, mcts:N, or a run dir."""
-    eval_games: int = 100
+    eval_games: int = 40
     """Games per periodic evaluation (sides alternate)."""
     eval_simulations: int = 64
     """MCTS simulations per move when evaluating or playing."""
@@ -107,12 +107,12 @@ class AlphaZeroConfig(RunConfig):
     """Arena games per gate (sides alternate)."""
     gate_threshold: float = 0.55
     """Score the new network needs against the best to replace it."""
-    elo_pool: str = "random,lookahead,mcts:50"
+    elo_pool: str = "random,lookahead,minimax"
     """Comma-separated fixed opponents for Elo tracking, weakest first ('none' = off);
     each pool member plays its neighbours in this order once, to place the pool on one scale."""
     elo_games: int = 20
     """Games against each pool opponent per Elo round."""
-    elo_every: int = 3
+    elo_every: int = 2
     """Play the Elo round at every this-many-th evaluation (and the first)."""
     elo_snapshots: int = 3
     """Earlier versions of the network in the Elo pool: each round snapshots the network,
@@ -123,7 +123,9 @@ class AlphaZeroConfig(RunConfig):
         )
     )
     """Optimizer (L2 as weight decay)."""
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(log_every=1, eval_every=5, checkpoint_every=1))
+    trainer: TrainerConfig = field(
+        default_factory=lambda: TrainerConfig(log_every=1, eval_every=10, checkpoint_every=1)
+    )
     """Trainer plumbing (monitor defaults to eval/score)."""
 
     # Small networks and budgets per game. Iterations (`steps`): tic-tac-toe is perfect in
@@ -140,16 +142,17 @@ class AlphaZeroConfig(RunConfig):
             dirichlet_alpha=1.0,
             train_steps=30,
             eval_opponent="minimax",
-            eval_games=100,
+            eval_games=40,
             eval_simulations=64,
             opening_moves=0,
-            elo_pool="random,lookahead,mcts:50",
-            elo_every=3,
+            elo_pool="random,lookahead,minimax",
+            elo_every=2,
             root_value_target=0.0,
             replay_window=50_000,
             win_check=True,
             parity_plane=False,
             workers=1,
+            trainer=dict(eval_every=10),
         ),
         "connect4": dict(
             steps=120,
@@ -171,6 +174,7 @@ class AlphaZeroConfig(RunConfig):
             win_check=True,
             parity_plane=True,
             workers=0,
+            trainer=dict(eval_every=5),
         ),
         "othello6": dict(
             steps=120,
@@ -192,6 +196,7 @@ class AlphaZeroConfig(RunConfig):
             win_check=False,
             parity_plane=False,
             workers=0,
+            trainer=dict(eval_every=5),
         ),
         "othello8": dict(
             steps=120,
@@ -213,6 +218,7 @@ class AlphaZeroConfig(RunConfig):
             win_check=False,
             parity_plane=False,
             workers=0,
+            trainer=dict(eval_every=5),
         ),
         "gomoku": dict(
             steps=120,
@@ -234,6 +240,7 @@ class AlphaZeroConfig(RunConfig):
             win_check=False,
             parity_plane=False,
             workers=0,
+            trainer=dict(eval_every=5),
         ),
     }
     """Each game's values (every game has the same keys; tic-tac-toe's equal the field defaults)."""

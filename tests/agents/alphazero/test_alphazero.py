@@ -20,7 +20,7 @@ from rlgen.agents.alphazero import AlphaZeroConfig
 from rlgen.agents.alphazero.network import NetworkEvaluator, PolicyValueNet
 from rlgen.checkpoint import load_checkpoint
 from rlgen.cli import main
-from rlgen.config import build_config
+from rlgen.config import build_config, to_dict
 from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.run import train
 
@@ -103,7 +103,11 @@ def test_presets_cover_every_game_and_the_field_defaults_are_tictactoes():
     keys = set(presets["tictactoe"])
     assert all(set(preset) == keys for preset in presets.values())
     defaults = AlphaZeroConfig()
-    assert defaults.env == "tictactoe" and {key: getattr(defaults, key) for key in keys} == presets["tictactoe"]
+    plain = to_dict(defaults)  # a section's preset (trainer) names only some of its keys
+    assert defaults.env == "tictactoe" and all(
+        ({k: plain[key][k] for k in value} if isinstance(value, dict) else plain[key]) == value
+        for key, value in presets["tictactoe"].items()
+    )
     assert build_config(AlphaZeroConfig, {}, ["env=othello8"]).channels == presets["othello8"]["channels"] == 64
     # workers: 1 in process for tic-tac-toe; the board games' 0 is one process per core.
     assert build_config(AlphaZeroConfig, {}, ["env=connect4"]).workers == 0
@@ -447,3 +451,22 @@ def test_gumbel_root_selection_trains_on_improved_policies(tmp_path):
 
     with pytest.raises(ConfigError, match="'puct' or 'gumbel'"):
         tiny("tictactoe", "root_selection=sampled")
+
+
+def test_evaluation_leaves_training_unchanged(tmp_path):
+    """Evaluations (matches, Elo rounds, example games) draw from their own generator, so how
+    often a run evaluates changes neither its weights nor its replay window."""
+    often = train(
+        "alphazero", tiny("tictactoe", "trainer.eval_every=1", "elo_pool=random", "elo_every=1"), tmp_path / "often"
+    )
+    never = train("alphazero", tiny("tictactoe", "trainer.eval_every=0"), tmp_path / "never")
+    a, b = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (often, never))
+    assert all(torch.equal(a["models"]["model"][k], b["models"]["model"][k]) for k in a["models"]["model"])
+    replay_a, replay_b = a["algorithm"]["replay"]["arrays"], b["algorithm"]["replay"]["arrays"]
+    assert replay_a.keys() == replay_b.keys() and all(np.array_equal(replay_a[k], replay_b[k]) for k in replay_a)
+    assert a["algorithm"]["rng"] == b["algorithm"]["rng"]
+    lines = [json.loads(line) for line in (often / "metrics.jsonl").read_text().splitlines()]
+    shares = [m["charts/eval_share"] for m in lines if "charts/eval_share" in m]
+    assert len(shares) == 4 and all(0.0 < share < 1.0 for share in shares)
+    summary = json.loads((often / "summary.json").read_text())
+    assert summary["eval_s"] > 0.0 and 0.0 < summary["eval_share"] < 1.0

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_gan import TINY
 
 from rlgen.cli import main
 from rlgen.config import build_config
@@ -17,19 +18,7 @@ from rlgen.generative.gan import CGANConfig
 from rlgen.run import train
 from rlgen.tracking import to_uint8_image
 
-TINY_CGAN = [
-    "data=digits",
-    "g_channels=8",
-    "d_channels=8",
-    "embed_dim=8",
-    "latent_dim=8",
-    "batch_size=16",
-    "metrics=false",
-    "wandb.mode=disabled",
-    "trainer.progress=off",
-    "trainer.eval_every=0",
-    "steps=2",
-]
+TINY_CGAN = [*TINY, "data=digits", "steps=2"]  # test_gan's tiny cgan, on digits
 
 
 def random_images(n: int, channels: int, size: int) -> torch.Tensor:

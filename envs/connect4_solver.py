@@ -380,6 +380,31 @@ class Connect4Solver:
         return np.flatnonzero(scores == scores.max())
 
 
+class SolverOpponent:
+    """Perfect Connect Four play ('solver' / 'solver:N'): from ply N on (default 8) every move
+    has the solver's best score (a random one among equals); before it, alpha-beta depth 4,
+    because without an opening book a position of the first plies takes the solver from
+    seconds to minutes. Games against it start as every evaluation match does."""
+
+    def __init__(self, exact_from: int = 8, seed: int | None = None) -> None:
+        from rlgen.envs.opponents import AlphaBetaOpponent
+
+        self.name = f"solver:{exact_from}"
+        self.exact_from = exact_from
+        self.solver = Connect4Solver()
+        self.opening = AlphaBetaOpponent(4, seed)
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, game: Any, state: GameState) -> np.ndarray:
+        moves = np.zeros(state.batch, np.int64)
+        early = state.moves < self.exact_from
+        if early.any():
+            moves[early] = self.opening.act(game, state.take(early))
+        for index in np.flatnonzero(~early):
+            moves[index] = self.rng.choice(self.solver.best_moves(state, int(index)))
+        return moves
+
+
 # ---------------------------------------------------------------------------------- position set
 
 
@@ -393,6 +418,11 @@ class SolverPositions:
 
     def __len__(self) -> int:
         return int(self.plies.shape[0])
+
+    def take(self, index: np.ndarray | slice) -> SolverPositions:
+        """The positions at `index` (an index array or a slice)."""
+        rows = np.arange(len(self))[index]
+        return SolverPositions(self.states.take(rows), self.scores[rows], self.plies[rows])
 
     @property
     def phases(self) -> np.ndarray:

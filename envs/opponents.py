@@ -236,8 +236,8 @@ OPPONENTS = {
 
 
 def make_opponent(spec: Any, game: Game | None = None, seed: int | None = None) -> Any:
-    """An opponent from a name ('random', 'lookahead', 'minimax', 'alphabeta:4') or an
-    object with `act(game, state)`."""
+    """An opponent from a name ('random', 'lookahead', 'minimax', 'alphabeta:4', 'solver:8'
+    for Connect Four) or an object with `act(game, state)`."""
     if not isinstance(spec, str):
         if not hasattr(spec, "act"):
             raise TypeError(f"an opponent needs an act(game, state) method; got {type(spec).__name__}")
@@ -255,4 +255,12 @@ def make_opponent(spec: Any, game: Game | None = None, seed: int | None = None) 
         if not arg.isdigit():
             raise ConfigError(f"alpha-beta needs a depth, e.g. 'alphabeta:4', got {spec!r}")
         return AlphaBetaOpponent(int(arg), seed)
-    raise unknown_name("opponent", spec, ["random", "lookahead", "minimax", "alphabeta:D"])
+    if name == "solver":
+        if game is not None and game.name != "connect4":
+            raise ConfigError(f"the solver opponent plays Connect Four only, not {game.name}; use alphabeta:D")
+        if arg and not arg.isdigit():
+            raise ConfigError(f"the solver opponent takes the ply it plays exactly from, e.g. 'solver:8', got {spec!r}")
+        from rlgen.envs.connect4_solver import SolverOpponent
+
+        return SolverOpponent(int(arg) if arg else 8, seed)
+    raise unknown_name("opponent", spec, ["random", "lookahead", "minimax", "alphabeta:D", "solver[:N]"])

@@ -14,6 +14,7 @@ so `rlgen resume` continues exactly.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import itertools
 import time
 import weakref
@@ -43,6 +44,7 @@ from rlgen.agents.alphazero.network import (
 from rlgen.agents.alphazero.search import MCTS, MCTSConfig, SearchResult
 from rlgen.agents.alphazero.selfplay import SelfPlayParams, SelfPlayPool, play_games, worker_processes
 from rlgen.algorithm import Algorithm
+from rlgen.envs.connect4_solver import SolverPositions, load_positions, solver_accuracy
 from rlgen.envs.game import Game, GameState, make_game
 from rlgen.errors import ConfigError
 from rlgen.replay import ReplayBuffer
@@ -144,6 +146,7 @@ class AlphaZero(Algorithm):
         self.elo_results: list[tuple[str, str, float, int]] = []
         self.snapshots: list[tuple[str, dict[str, torch.Tensor]]] = []  # newest elo_snapshots networks
         self.evaluations = 0
+        self._solver_set: SolverPositions | None = None
         self.workers_pool: SelfPlayPool | None = None
 
     def new_network(self) -> PolicyValueNet:
@@ -370,9 +373,40 @@ class AlphaZero(Algorithm):
         model.load_state_dict(weights)
         return self.search_agent(model, rng=rng).as_opponent()
 
+    def solver_scores(
+        self, positions: SolverPositions, rng: np.random.Generator, simulations: int | None = None
+    ) -> dict[str, dict[str, float]]:
+        """How the network's moves compare with the solver's on solver-scored positions:
+        "raw" = the most probable legal move of the policy alone, "search" = the evaluation
+        search's move; each as `solver_accuracy` reports it (strict, wdl, by phase)."""
+        states = positions.states
+        priors, _ = NetworkEvaluator(self.game, self.played_model(), self.trainer.device, self.search_dtype)(states)
+        raw = np.where(self.game.legal_mask(states), priors, -1.0).argmax(axis=1)
+        searched = self.agent(simulations, rng).act_states(states)
+        return {"raw": solver_accuracy(positions, raw), "search": solver_accuracy(positions, searched)}
+
+    def solver_metrics(self, rng: np.random.Generator) -> dict[str, float]:
+        """eval/solver_strict, eval/solver_wdl and their _raw twins on the first
+        `solver_positions` committed positions (the same ones at every evaluation)."""
+        if not self.config.solver_positions:
+            return {}
+        if self.game.name != "connect4":
+            raise ConfigError(
+                f"solver_positions scores Connect Four moves; {self.game.name} has no solver (set it to 0)"
+            )
+        if self._solver_set is None:
+            self._solver_set = load_positions().take(slice(0, self.config.solver_positions))
+        scores = self.solver_scores(self._solver_set, rng)
+        return {
+            f"eval/solver_{measure}{suffix}": scores[kind][measure]
+            for kind, suffix in (("search", ""), ("raw", "_raw"))
+            for measure in ("strict", "wdl")
+        }
+
     def evaluate(self) -> dict[str, float]:
         """The match against `eval_opponent` and, when due, the Elo round, played as one batch
-        (the network's search runs once per ply for every game), then an example game."""
+        (the network's search runs once per ply for every game), then an example game, and
+        the solver-scored positions where `solver_positions` asks for them."""
         cfg = self.config
         rng = self.eval_rng()
         opponent = resolve_opponent(cfg.eval_opponent, self.game, int(rng.integers(2**31)))
@@ -385,6 +419,7 @@ class AlphaZero(Algorithm):
         self.log_example_game(result["first_game"])
         return {
             **(self.elo(dict(zip(members, rounds, strict=True))) if members else {}),
+            **self.solver_metrics(rng),
             "eval/score": result["score"],
             "eval/win_rate": total["wins"] / games,
             "eval/draw_rate": total["draws"] / games,
@@ -422,8 +457,14 @@ class AlphaZero(Algorithm):
         if sims is not None and sims < 1:
             raise ConfigError(f"--sims must be >= 1, got {sims}")
         sims = sims or self.config.eval_simulations
+        report: dict[str, Any] = {}
+        if opponent.partition(":")[0] == "solver" and self.game.name == "connect4":
+            report = self.solver_report(sims)
+            if report.get("note"):
+                return {"opponent": opponent, "games": 0, "simulations": sims, **report}
         result = self.match(opponent, games, sims)
         return {
+            **report,
             "opponent": opponent,
             "games": games,
             "simulations": sims,
@@ -433,6 +474,16 @@ class AlphaZero(Algorithm):
             "as_second": result["second"],
             "total": result["total"],
         }
+
+    def solver_report(self, sims: int) -> dict[str, Any]:
+        """Every committed solver-scored position: the network alone and with `sims`
+        simulations, strict and win/draw/loss accuracy by phase; a note instead of the match
+        against the solver when numba (the solver's extra) is missing."""
+        scores = self.solver_scores(load_positions(), self.eval_rng(), sims)
+        report: dict[str, Any] = {"network_alone": scores["raw"], "with_search": scores["search"]}
+        if importlib.util.find_spec("numba") is None:
+            report["note"] = 'no games against the solver: it needs numba, pip install "rlgen[solver]"'
+        return report
 
     # -- checkpoint
 

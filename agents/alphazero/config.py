@@ -96,6 +96,11 @@ class AlphaZeroConfig(RunConfig):
     """MCTS simulations per move when evaluating or playing."""
     opening_moves: int = 0
     """Random opening plies in evaluation games, for variety."""
+    solver_positions: int = 0
+    """Connect Four: score every evaluation's moves on this many of the committed
+    solver-scored positions (rlgen.envs.connect4_solver, 1,000 in all, the phases taking
+    turns), logged as eval/solver_strict and eval/solver_wdl (with search) and their _raw
+    twins (the network's policy alone). 0 = off; no solving happens during training."""
     resign_threshold: float = -1.0
     """Resign a self-play game when the root value falls below this (-1 = never resign)."""
     resign_check_fraction: float = 0.1
@@ -145,6 +150,7 @@ class AlphaZeroConfig(RunConfig):
             eval_games=40,
             eval_simulations=64,
             opening_moves=0,
+            solver_positions=0,
             elo_pool="random,lookahead,minimax",
             elo_every=2,
             root_value_target=0.0,
@@ -167,6 +173,7 @@ class AlphaZeroConfig(RunConfig):
             eval_games=40,
             eval_simulations=128,
             opening_moves=2,
+            solver_positions=300,
             elo_pool="random,alphabeta:2,alphabeta:4,mcts:200",
             elo_every=6,
             root_value_target=0.5,
@@ -189,6 +196,7 @@ class AlphaZeroConfig(RunConfig):
             eval_games=40,
             eval_simulations=128,
             opening_moves=2,
+            solver_positions=0,
             elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200",
             elo_every=6,
             root_value_target=0.5,
@@ -211,6 +219,7 @@ class AlphaZeroConfig(RunConfig):
             eval_games=20,
             eval_simulations=128,
             opening_moves=2,
+            solver_positions=0,
             elo_pool="random,alphabeta:1,alphabeta:2,mcts:200",
             elo_every=6,
             root_value_target=0.0,
@@ -233,6 +242,7 @@ class AlphaZeroConfig(RunConfig):
             eval_games=20,
             eval_simulations=128,
             opening_moves=2,
+            solver_positions=0,
             elo_pool="random,lookahead,alphabeta:1,mcts:200",
             elo_every=6,
             root_value_target=0.0,
@@ -273,6 +283,8 @@ class AlphaZeroConfig(RunConfig):
             )
         if self.fast_simulations < 0:
             raise ConfigError(f"fast_simulations must be >= 1 (0 = simulations // 4), got {self.fast_simulations}")
+        if not 0 <= self.solver_positions <= 1000:
+            raise ConfigError(f"solver_positions must be in 0..1000 (0 = off), got {self.solver_positions}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.replay_window < 1:

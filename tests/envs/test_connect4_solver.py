@@ -313,3 +313,39 @@ def test_solver_accuracy_on_the_committed_set_ranks_play():
     random_moves = (rng.random(legal.shape) * legal).argmax(axis=1)
     random_result = solver_accuracy(positions, random_moves)
     assert random_result["strict"] < 0.8 and random_result["illegal"] == 0.0
+
+
+def test_solver_opponent_converts_won_positions_and_holds_draws(solver):
+    """From committed late positions, the 'solver' opponent moving for the side to move
+    against random replies wins every position the solver scores as won and loses none it
+    scores as drawn; its first moves are all among the best ones."""
+    from rlgen.envs.opponents import make_opponent
+
+    positions = load_positions()
+    late = positions.take(np.flatnonzero(positions.plies >= 27))
+    state = late.states  # a copy: take() copies
+    best = late.scores.max(axis=1)
+    opponent = make_opponent("solver:0", GAME, seed=0)
+    first = opponent.act(GAME, state)
+    assert (late.scores[np.arange(len(late)), first] == best).all()
+    side, rng = state.to_play.copy(), np.random.default_rng(0)
+    while not state.done.all():
+        live = np.flatnonzero(~state.done)
+        sub = state.take(live)
+        mine = sub.to_play == side[live]
+        moves = (rng.random((len(live), 7)) * GAME.legal_mask(sub)).argmax(axis=1)
+        if mine.any():
+            moves[mine] = opponent.act(GAME, sub.take(mine))
+        state.put(live, GAME.step(sub, moves))
+    assert (state.winner[best > 0] == side[best > 0]).all()
+    assert not ((state.winner >= 0) & (state.winner != side))[best == 0].any()
+
+
+def test_solver_opponent_is_for_connect4_only():
+    from rlgen.envs.opponents import make_opponent
+    from rlgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Connect Four only"):
+        make_opponent("solver", make_game("tictactoe"))
+    with pytest.raises(ConfigError, match="'solver:8'"):
+        make_opponent("solver:x", GAME)

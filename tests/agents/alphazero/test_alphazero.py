@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -17,11 +18,12 @@ from pettingzoo.classic import connect_four_v3, tictactoe_v3
 
 from rlgen.agents import load_agent
 from rlgen.agents.alphazero import AlphaZeroConfig
-from rlgen.agents.alphazero.network import NetworkEvaluator, PolicyValueNet
+from rlgen.agents.alphazero.network import NetworkEvaluator, PolicyValueNet, build_network, network_kwargs
 from rlgen.checkpoint import load_checkpoint
 from rlgen.cli import main
 from rlgen.config import build_config, to_dict
 from rlgen.envs.arena import RandomPolicy, play_pettingzoo
+from rlgen.errors import ConfigError
 from rlgen.run import train
 
 TINY = [
@@ -470,3 +472,42 @@ def test_evaluation_leaves_training_unchanged(tmp_path):
     assert len(shares) == 4 and all(0.0 < share < 1.0 for share in shares)
     summary = json.loads((often / "summary.json").read_text())
     assert summary["eval_s"] > 0.0 and 0.0 < summary["eval_share"] < 1.0
+
+
+def test_connect4_evaluation_scores_moves_against_the_solver(tmp_path, capsys):
+    """Every evaluation logs the solver-scored accuracy of the network alone and with search;
+    the raw figure is the network's own most probable legal move, checked here from the
+    checkpoint; `rlgen eval --opponent solver` scores all committed positions, by phase."""
+    from rlgen.envs.connect4_solver import load_positions, solver_accuracy
+    from rlgen.envs.game import make_game
+
+    settings = ["steps=1", "trainer.eval_every=1", "solver_positions=60", "ema_iterations=0", "search_precision=fp32"]
+    cfg = tiny("connect4", *settings)
+    run = train("alphazero", cfg, tmp_path / "c4")
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("eval/solver_strict", "eval/solver_wdl", "eval/solver_strict_raw", "eval/solver_wdl_raw"):
+        assert 0.0 <= summary[key] <= 1.0, key
+    game = make_game("connect4")
+    positions = load_positions().take(slice(0, 60))
+    model = build_network(game, network_kwargs(cfg))
+    model.load_state_dict(load_checkpoint(run / "checkpoints" / "last.pt")["models"]["model"])
+    planes = torch.from_numpy(game.observation(positions.states)).float()
+    with torch.no_grad():
+        logits, _ = model.eval()(planes)
+    raw = logits.masked_fill(~torch.from_numpy(game.legal_mask(positions.states)), -1e9).argmax(1).numpy()
+    assert summary["eval/solver_strict_raw"] == pytest.approx(solver_accuracy(positions, raw)["strict"])
+
+    assert main(["eval", str(run), "--opponent", "solver:12", "--games", "2", "--sims", "4"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    for kind in ("network_alone", "with_search"):
+        assert result[kind]["positions"] == 1000 and result[kind]["illegal"] == 0.0
+        assert {"strict/early", "wdl/middle", "strict/late"} <= set(result[kind])
+    if importlib.util.find_spec("numba") is not None:
+        assert result["opponent"] == "solver:12" and sum(result["total"].values()) == 2
+    tictactoe = train("alphazero", tiny("tictactoe", "steps=1"), tmp_path / "ttt")
+    assert main(["eval", str(tictactoe), "--opponent", "solver", "--games", "2"]) == 2
+    assert "plays Connect Four only" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="tictactoe has no solver"):
+        train("alphazero", tiny("tictactoe", "steps=1", "solver_positions=10"), tmp_path / "bad")
+    with pytest.raises(ConfigError, match="solver_positions must be in 0..1000"):
+        tiny("connect4", "solver_positions=5000")

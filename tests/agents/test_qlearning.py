@@ -1,5 +1,5 @@
 """Tabular Q-learning: the update by hand, exact resume, clear errors, agents in PettingZoo,
-and (slow) perfect tic-tac-toe and near-optimal Taxi."""
+tic-tac-toe optimal in every position, and (slow) near-optimal Taxi."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+import tictactoe_oracle as oracle
 import yaml
 from pettingzoo.classic import tictactoe_v3
 
@@ -229,19 +230,20 @@ def test_gym_agent_and_eval(tmp_path, capsys):
     assert "--episodes N" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_tictactoe_reaches_perfect_play(tmp_path):
-    """Default config: 0 losses in 200 games as first and 200 as second vs minimax, in
-    under 2 minutes; inside PettingZoo it never loses to random moves."""
-    cfg = build_config(QLearningConfig, {}, ["env=tictactoe", *QUIET])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tictactoe_is_optimal_in_every_reachable_position(tmp_path, seed):
+    """The default run's greedy move keeps the minimax value in all 4,520 reachable positions
+    with a move to make (either side to move), judged by the independent oracle; so it never
+    loses to minimax, and inside PettingZoo it beats random moves."""
+    cfg = build_config(QLearningConfig, {}, ["env=tictactoe", f"seed={seed}", *QUIET])
     run = train("qlearning", cfg, tmp_path / "ttt")
-    assert json.loads((run / "summary.json").read_text())["elapsed_s"] < 120
-    assert main(["eval", str(run), "--opponent", "minimax", "--games", "400"]) == 0
-    result = json.loads((run / "eval.json").read_text())
-    assert result["as_first"]["losses"] == 0 and result["as_second"]["losses"] == 0
-    assert sum(result["as_first"].values()) == 200 and sum(result["as_second"].values()) == 200
-    table = play_pettingzoo(tictactoe_v3.env(), {"agent": load_agent(run), "random": RandomPolicy(1)}, games=100)
-    assert table["agent"]["losses"] == 0 and table["agent"]["wins"] >= 80, table
+    agent = load_agent(run)
+    assert len(oracle.positions()) == 4520
+    wrong = oracle.misses(agent.act_states)
+    assert wrong == {"lets_win_go": [], "loses": [], "illegal": []}, {k: v[:5] for k, v in wrong.items()}
+    if seed == 0:
+        table = play_pettingzoo(tictactoe_v3.env(), {"agent": agent, "random": RandomPolicy(1)}, games=100)
+        assert table["agent"]["losses"] == 0 and table["agent"]["wins"] >= 80, table
 
 
 def _taxi_optimal_values(discount: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

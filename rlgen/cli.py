@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--games", type=int, help="number of games (game agents)")
     p.add_argument("--episodes", type=int, help="number of episodes (RL agents)")
     p.add_argument(
-        "--sims", type=int, help="MCTS simulations per move (search agents; default: the run's eval_simulations)"
+        "--sims",
+        type=int,
+        help="MCTS simulations per move (search agents; default: the run's play_simulations or eval_simulations)",
     )
     p.add_argument(
         "--checkpoint",

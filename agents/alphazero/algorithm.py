@@ -277,7 +277,7 @@ class AlphaZero(Algorithm):
         """Arena: the trained network against the best one; replace it on a winning score."""
         best = self.trainer.models["best"]
         cfg = self.config
-        candidate = self.agent().as_opponent()
+        candidate = self.agent(self.config.eval_simulations).as_opponent()
         incumbent = self.search_agent(best).as_opponent()
         result = play_match(self.game, candidate, incumbent, cfg.gate_games, self.rng, cfg.opening_moves)
         accepted = result["score"] >= cfg.gate_threshold
@@ -294,7 +294,10 @@ class AlphaZero(Algorithm):
         return ema.module if ema is not None else self.model
 
     def agent(self, simulations: int | None = None, rng: np.random.Generator | None = None) -> AlphaZeroAgent:
-        return self.search_agent(self.played_model(), simulations, rng)
+        """The published agent: the played network searching `simulations` per move (default
+        play_simulations, else eval_simulations), as load_agent, play and eval use it."""
+        cfg = self.config
+        return self.search_agent(self.played_model(), simulations or cfg.play_simulations or None, rng)
 
     def search_agent(
         self, model: nn.Module, simulations: int | None = None, rng: np.random.Generator | None = None
@@ -382,7 +385,7 @@ class AlphaZero(Algorithm):
         states = positions.states
         priors, _ = NetworkEvaluator(self.game, self.played_model(), self.trainer.device, self.search_dtype)(states)
         raw = np.where(self.game.legal_mask(states), priors, -1.0).argmax(axis=1)
-        searched = self.agent(simulations, rng).act_states(states)
+        searched = self.agent(simulations or self.config.eval_simulations, rng).act_states(states)
         return {"raw": solver_accuracy(positions, raw), "search": solver_accuracy(positions, searched)}
 
     def solver_metrics(self, rng: np.random.Generator) -> dict[str, float]:
@@ -411,7 +414,7 @@ class AlphaZero(Algorithm):
         rng = self.eval_rng()
         opponent = resolve_opponent(cfg.eval_opponent, self.game, int(rng.integers(2**31)))
         members = self.elo_members(rng)
-        agent = self.agent(rng=rng).as_opponent()
+        agent = self.agent(cfg.eval_simulations, rng).as_opponent()
         games = [cfg.eval_games] + [cfg.elo_games] * len(members)
         result, *rounds = play_matches(self.game, agent, [opponent, *members.values()], games, rng, cfg.opening_moves)
         total = result["total"]
@@ -451,12 +454,12 @@ class AlphaZero(Algorithm):
         self, opponent: str | None = None, games: int | None = None, sims: int | None = None, **_: Any
     ) -> dict[str, Any]:
         """A match against `opponent` (default: the eval opponent), searching `sims`
-        simulations per move (default: eval_simulations)."""
+        simulations per move (default: the published agent's, play_simulations or eval_simulations)."""
         opponent = opponent or self.config.eval_opponent
         games = games or max(self.config.eval_games, 2)
         if sims is not None and sims < 1:
             raise ConfigError(f"--sims must be >= 1, got {sims}")
-        sims = sims or self.config.eval_simulations
+        sims = sims or self.config.play_simulations or self.config.eval_simulations
         report: dict[str, Any] = {}
         if opponent.partition(":")[0] == "solver" and self.game.name == "connect4":
             report = self.solver_report(sims)

@@ -93,7 +93,13 @@ class AlphaZeroConfig(RunConfig):
     eval_games: int = 40
     """Games per periodic evaluation (sides alternate)."""
     eval_simulations: int = 64
-    """MCTS simulations per move when evaluating or playing."""
+    """MCTS simulations per move of the periodic evaluation (match, Elo round, solver
+    positions) and of the gate."""
+    play_simulations: int = 1024
+    """MCTS simulations per move of the published agent: load_agent, rlgen play, rlgen eval
+    and the run's final report (0 = eval_simulations). Tic-tac-toe's 1,024 make the trained
+    agent optimal in every reachable position, at a cost that would dominate the periodic
+    evaluations; the board games keep 0."""
     opening_moves: int = 0
     """Random opening plies in evaluation games, for variety."""
     solver_positions: int = 0
@@ -149,6 +155,7 @@ class AlphaZeroConfig(RunConfig):
             eval_opponent="minimax",
             eval_games=40,
             eval_simulations=64,
+            play_simulations=1024,
             opening_moves=0,
             solver_positions=0,
             elo_pool="random,lookahead,minimax",
@@ -172,6 +179,7 @@ class AlphaZeroConfig(RunConfig):
             eval_opponent="alphabeta:2",
             eval_games=40,
             eval_simulations=128,
+            play_simulations=0,
             opening_moves=2,
             solver_positions=300,
             elo_pool="random,alphabeta:2,alphabeta:4,mcts:200",
@@ -195,6 +203,7 @@ class AlphaZeroConfig(RunConfig):
             eval_opponent="alphabeta:2",
             eval_games=40,
             eval_simulations=128,
+            play_simulations=0,
             opening_moves=2,
             solver_positions=0,
             elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200",
@@ -218,6 +227,7 @@ class AlphaZeroConfig(RunConfig):
             eval_opponent="alphabeta:2",
             eval_games=20,
             eval_simulations=128,
+            play_simulations=0,
             opening_moves=2,
             solver_positions=0,
             elo_pool="random,alphabeta:1,alphabeta:2,mcts:200",
@@ -241,6 +251,7 @@ class AlphaZeroConfig(RunConfig):
             eval_opponent="alphabeta:1",
             eval_games=20,
             eval_simulations=128,
+            play_simulations=0,
             opening_moves=2,
             solver_positions=0,
             elo_pool="random,lookahead,alphabeta:1,mcts:200",
@@ -258,6 +269,8 @@ class AlphaZeroConfig(RunConfig):
     def __post_init__(self) -> None:
         if self.env not in self.PRESETS:
             raise unknown_name("game for alphazero", self.env, list(self.PRESETS))
+        if self.play_simulations < 0:
+            raise ConfigError(f"play_simulations must be >= 0 (0 = eval_simulations), got {self.play_simulations}")
         for name in ("channels", "games", "simulations", "eval_games", "eval_simulations", "elo_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tictactoe_oracle as oracle
 import torch
 from conftest import REPO, RLGEN, run_cli
 from pettingzoo.classic import connect_four_v3, tictactoe_v3
@@ -331,19 +332,19 @@ def test_cli_eval_against_opponents(tmp_path, capsys):
     assert "takes no 'sims' option" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_tictactoe_reaches_perfect_play(tmp_path):
-    """Default config: 0 losses in 200 games as first and 200 as second vs minimax (its
-    wall-clock time is measured in benchmarks/alphazero_tictactoe.py, not here: it depends
-    on the CPU, e.g. whether the search runs in bf16)."""
-    cfg = build_config(AlphaZeroConfig, {}, ["env=tictactoe", "wandb.mode=disabled", "trainer.progress=off"])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+def test_tictactoe_is_optimal_in_every_reachable_position(tmp_path, seed):
+    """The default run's published agent (load_agent: best.pt, play_simulations) keeps the
+    minimax value in all 4,520 reachable positions with a move to make, either side to
+    move, judged by the independent oracle (not the lab's minimax opponent). Its wall-clock
+    time is measured in benchmarks/alphazero_tictactoe.py, not here."""
+    cfg = build_config(AlphaZeroConfig, {}, ["env=tictactoe", f"seed={seed}", "wandb.mode=disabled"])
     run = train("alphazero", cfg, tmp_path / "ttt")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["step"] == 40  # the default budget, all of it trained
-    assert main(["eval", str(run), "--opponent", "minimax", "--games", "400"]) == 0
-    result = json.loads((run / "eval.json").read_text())
-    assert result["as_first"]["losses"] == 0 and result["as_second"]["losses"] == 0
-    assert sum(result["as_first"].values()) == 200 and sum(result["as_second"].values()) == 200
+    assert len(oracle.positions()) == 4520
+    wrong = oracle.misses(load_agent(run).act_states)
+    assert wrong == {"lets_win_go": [], "loses": [], "illegal": []}, {k: v[:5] for k, v in wrong.items()}
 
 
 def test_play_in_the_terminal_refuses_bad_moves(tmp_path):

@@ -6,6 +6,10 @@ solver-scored test positions instead.
     nice -n 19 .venv/bin/python benchmarks/connect4_solver.py [--positions 20] [--plies 8,12,16,20,24,28,32,36]
     nice -n 19 .venv/bin/python benchmarks/connect4_solver.py --make-set envs/data/connect4_positions.npz \\
         [--count 1000] [--minutes 15]
+    .venv/bin/python benchmarks/connect4_solver.py --baselines random,alphabeta:2,alphabeta:4,mcts:200
+
+--baselines scores classic opponents' moves on the committed set (strict and win/draw/loss
+accuracy by phase), the yardstick's floor beside a trained run's `rlgen eval RUN --opponent solver`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,14 @@ import time
 
 import numpy as np
 
-from rlgen.envs.connect4_solver import PHASES, Connect4Solver, make_positions, random_position
+from rlgen.envs.connect4_solver import (
+    PHASES,
+    Connect4Solver,
+    load_positions,
+    make_positions,
+    random_position,
+    solver_accuracy,
+)
 
 
 def time_call(solver: Connect4Solver, call: str, state, weak: bool = False) -> float:
@@ -65,6 +76,21 @@ def make_set(out: str, count: int, minutes: float, seed: int, tt_size_log2: int)
     print(f"wrote {len(positions)} positions ({counts}) to {out} in {time.perf_counter() - start:.0f} s")
 
 
+def baselines(specs: list[str], seed: int) -> None:
+    from rlgen.agents.alphazero.arena import resolve_opponent
+    from rlgen.envs import make_game
+
+    game, positions = make_game("connect4"), load_positions()
+    columns = ["strict", "wdl", *(f"{m}/{p}" for m in ("strict", "wdl") for p in PHASES)]
+    print(" | ".join(f"{h:>12}" for h in ["opponent", *columns, "seconds"]))
+    for spec in specs:
+        start = time.perf_counter()
+        moves = np.asarray(resolve_opponent(spec, game, seed).act(game, positions.states))
+        result = solver_accuracy(positions, moves)
+        cells = [spec, *(f"{result[c]:.3f}" for c in columns), f"{time.perf_counter() - start:.1f}"]
+        print(" | ".join(f"{c:>12}" for c in cells), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--positions", type=int, default=20, help="positions per ply")
@@ -74,8 +100,11 @@ def main() -> None:
     parser.add_argument("--make-set", metavar="OUT", help="write the scored position set to this .npz")
     parser.add_argument("--count", type=int, default=1000, help="positions in the set")
     parser.add_argument("--minutes", type=float, default=15.0, help="stop the set early after this long")
+    parser.add_argument("--baselines", help="comma-separated opponents to score on the committed set")
     args = parser.parse_args()
-    if args.make_set:
+    if args.baselines:
+        baselines(args.baselines.split(","), args.seed)
+    elif args.make_set:
         make_set(args.make_set, args.count, args.minutes, args.seed, args.tt_size_log2)
     else:
         benchmark([int(p) for p in args.plies.split(",")], args.positions, args.seed, args.tt_size_log2)

@@ -83,7 +83,7 @@ def test_values_set_on_purpose_are_kept_even_when_zero():
     cfg = build_config(AlphaZeroConfig, {}, ["env=connect4", "opening_moves=0", "temperature_moves=0"])
     assert (cfg.opening_moves, cfg.temperature_moves) == (0, 0)
     default = build_config(AlphaZeroConfig, {}, ["env=connect4"])
-    assert (default.opening_moves, default.temperature_moves, default.elo_every) == (2, 8, 6)
+    assert (default.opening_moves, default.temperature_moves, default.elo_every) == (2, 8, 4)
     # win_check: on in the tic-tac-toe and Connect Four presets, off for Othello, an explicit False kept.
     assert default.win_check is True
     assert build_config(AlphaZeroConfig, {}, ["env=connect4", "win_check=false"]).win_check is False

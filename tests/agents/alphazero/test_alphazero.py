@@ -35,6 +35,7 @@ TINY = [
     "batch_size=32",
     "eval_games=4",
     "eval_simulations=8",
+    "play_simulations=0",
     "trainer.eval_every=2",
     "wandb.mode=disabled",
     "trainer.progress=off",
@@ -75,6 +76,11 @@ def test_config_fills_game_defaults_and_rejects_unknown_games():
         build_config(AlphaZeroConfig, {}, ["env=connect4", "root_value_target=1.5"])
     with pytest.raises(ConfigError, match="full_search_fraction must be in"):
         build_config(AlphaZeroConfig, {}, ["env=connect4", "full_search_fraction=0"])
+    with pytest.raises(ConfigError, match="play_simulations must be >= 0"):
+        build_config(AlphaZeroConfig, {}, ["env=connect4", "play_simulations=-1"])
+    # The published agent searches more than the periodic evaluation on tic-tac-toe only.
+    assert build_config(AlphaZeroConfig, {}, ["env=tictactoe"]).play_simulations == 1024
+    assert (cfg.play_simulations, cfg.solver_positions) == (0, 300)
 
 
 def test_values_set_on_purpose_are_kept_even_when_zero():
@@ -309,11 +315,12 @@ def test_agent_plays_inside_pettingzoo(tmp_path):
 
 
 def test_cli_eval_against_opponents(tmp_path, capsys):
-    run = train("alphazero", tiny("tictactoe", "steps=1"), tmp_path / "run")
+    run = train("alphazero", tiny("tictactoe", "steps=1", "play_simulations=6"), tmp_path / "run")
     for opponent in ("random", "minimax", "mcts:16", "lookahead", str(run)):
         assert main(["eval", str(run), "--opponent", opponent, "--games", "4"]) == 0
         result = json.loads((run / "eval.json").read_text())
         assert result["opponent"] == opponent and result["games"] == 4
+        assert result["simulations"] == 6  # the published agent's play_simulations, not eval_simulations (8)
         assert sum(result["total"].values()) == 4
     assert main(["eval", str(run), "--opponent", "alphabeta"]) == 2
     assert "needs a depth" in capsys.readouterr().err

@@ -115,6 +115,7 @@ class QLearningConfig(RunConfig):
             q_init=20.0,
             chunk=500,
             eval_episodes=100,
+            trainer=dict(log_every=5_000, eval_every=25_000, checkpoint_every=25_000),
         ),
         "FrozenLake": dict(
             steps=150_000,
@@ -128,6 +129,7 @@ class QLearningConfig(RunConfig):
             q_init=0.0,
             chunk=500,
             eval_episodes=200,
+            trainer=dict(log_every=5_000, eval_every=25_000, checkpoint_every=25_000),
         ),
         "CliffWalking": dict(
             steps=30_000,
@@ -141,6 +143,7 @@ class QLearningConfig(RunConfig):
             q_init=0.0,
             chunk=500,
             eval_episodes=10,
+            trainer=dict(log_every=5_000, eval_every=25_000, checkpoint_every=25_000),
         ),
         "gym": dict(
             steps=100_000,
@@ -154,6 +157,7 @@ class QLearningConfig(RunConfig):
             q_init=0.0,
             chunk=500,
             eval_episodes=100,
+            trainer=dict(log_every=5_000, eval_every=25_000, checkpoint_every=25_000),
         ),
     }
 

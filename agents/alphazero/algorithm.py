@@ -147,6 +147,10 @@ class AlphaZero(Algorithm):
         self.snapshots: list[tuple[str, dict[str, torch.Tensor]]] = []  # newest elo_snapshots networks
         self.evaluations = 0
         self._solver_set: SolverPositions | None = None
+        if config.solver_positions and self.game.name != "connect4":  # refused before any training
+            raise ConfigError(
+                f"solver_positions scores Connect Four moves; {self.game.name} has no solver (set it to 0)"
+            )
         self.workers_pool: SelfPlayPool | None = None
 
     def new_network(self) -> PolicyValueNet:
@@ -393,10 +397,6 @@ class AlphaZero(Algorithm):
         `solver_positions` committed positions (the same ones at every evaluation)."""
         if not self.config.solver_positions:
             return {}
-        if self.game.name != "connect4":
-            raise ConfigError(
-                f"solver_positions scores Connect Four moves; {self.game.name} has no solver (set it to 0)"
-            )
         if self._solver_set is None:
             self._solver_set = load_positions().take(slice(0, self.config.solver_positions))
         scores = self.solver_scores(self._solver_set, rng)

@@ -2,9 +2,11 @@
 evaluation (games vs perfect minimax) first shows 0 losses, the final check (200 games as
 first + 200 as second vs minimax), the positions of all 4,520 reachable ones where the
 published agent's move loses value (the independent oracle of tests/tictactoe_oracle.py;
-floor: none), evaluation's share of the run, and self-play games per hour.
+floor: none), evaluation's share of the run, and self-play games per hour; with
+`--leaves`, the same positions searched with that many leaves per network call (virtual
+loss) and the seconds the 4,520 take.
 
-    .venv/bin/python benchmarks/alphazero_tictactoe.py --seeds 0 1 2
+    .venv/bin/python benchmarks/alphazero_tictactoe.py --seeds 0 1 2 --leaves 1 4 8 16
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from rlgen.agents import load_agent
@@ -27,8 +30,9 @@ import tictactoe_oracle as oracle  # noqa: E402  (the test suite's minimax, inde
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--leaves", type=int, nargs="*", default=[], help="search_leaves values to compare")
     args = parser.parse_args()
-    rows = []
+    rows, leaf_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             cfg = build_config(
@@ -53,6 +57,13 @@ def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
+            for leaves in args.leaves:
+                agent = load_agent(run_dir)
+                agent.mcts.config.leaves = leaves
+                started = time.perf_counter()
+                off = sum(len(v) for v in oracle.misses(agent.act_states).values())
+                leaf_rows.append((seed, leaves, off, time.perf_counter() - started))
+                print(json.dumps({"seed": seed, "leaves": leaves, "off": off, "s": leaf_rows[-1][3]}), flush=True)
     print(
         "\n| seed | first 0-loss eval (s) | training (s) | losses as first / second (200 + 200 vs minimax) "
         "| positions off perfect play (of 4,520) | evaluation share | self-play games/h |"
@@ -64,6 +75,12 @@ def main() -> None:
             f"| {r['seed']} | {first} | {r['train_s']:.0f} | {r['losses_as_first']} / {r['losses_as_second']} "
             f"| {r['off_perfect_play']} | {r['eval_share']:.0%} | {r['selfplay_games_per_hour']:,.0f} |"
         )
+
+    if leaf_rows:
+        print("\n| seed | leaves per call | positions off perfect play | seconds for the 4,520 |")
+        print("|---|---|---|---|")
+        for seed, leaves, off, seconds in leaf_rows:
+            print(f"| {seed} | {leaves} | {off} | {seconds:.1f} |")
 
 
 if __name__ == "__main__":

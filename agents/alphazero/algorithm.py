@@ -52,6 +52,10 @@ from rlgen.replay import ReplayBuffer
 if TYPE_CHECKING:
     from rlgen.trainer import Trainer
 
+LEAF_SIMULATIONS = 128
+"""search_leaves = 0: evaluation and play searches send one leaf per game per call for
+every this many simulations."""
+
 # ----------------------------------------------------------------------------- agent
 
 
@@ -72,6 +76,7 @@ class AlphaZeroAgent(GameAgent):
         dtype: torch.dtype | None = None,
         win_check: bool = False,
         solver: bool = True,
+        leaves: int = 1,
     ) -> None:
         self.game, self.model, self.device = game, model, device
         self.name = "alphazero"
@@ -84,6 +89,7 @@ class AlphaZeroAgent(GameAgent):
             gumbel_actions=gumbel_actions,
             win_check=win_check,
             solver=solver,
+            leaves=leaves,
         )
         self.mcts = MCTS(game, self.evaluator, config, seed=seed)
         self.last_value: float | None = None
@@ -309,17 +315,19 @@ class AlphaZero(Algorithm):
         """`model` searching as evaluation and play do (no noise, eval_simulations by default),
         drawing from `rng` (default: the training generator, as the gate does)."""
         cfg = self.config
+        simulations = simulations or cfg.eval_simulations
         agent = AlphaZeroAgent(
             self.game,
             model,
             self.trainer.device,
-            simulations or cfg.eval_simulations,
+            simulations,
             cfg.c_puct,
             root_selection=cfg.root_selection,
             gumbel_actions=cfg.gumbel_actions,
             dtype=self.search_dtype,
             win_check=cfg.win_check,
             solver=cfg.solver,
+            leaves=cfg.search_leaves or max(simulations // LEAF_SIMULATIONS, 1),
         )
         agent.mcts.rng = self.rng if rng is None else rng
         return agent

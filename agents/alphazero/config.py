@@ -100,6 +100,10 @@ class AlphaZeroConfig(RunConfig):
     and the run's final report (0 = eval_simulations). Tic-tac-toe's 1,024 make the trained
     agent optimal in every reachable position, at a cost that would dominate the periodic
     evaluations; the board games keep 0."""
+    search_leaves: int = 0
+    """Leaves each game's evaluation and play search (not self-play's) sends to the network per
+    call, kept apart by virtual loss (MCTSConfig.leaves): fewer, larger calls when few games
+    search at once. 0 = one per 128 simulations (so 1 below 256; tic-tac-toe's 1,024 take 8)."""
     opening_moves: int = 0
     """Random opening plies in evaluation games, for variety."""
     solver_positions: int = 0
@@ -206,7 +210,7 @@ class AlphaZeroConfig(RunConfig):
             play_simulations=0,
             opening_moves=2,
             solver_positions=0,
-            elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3,mcts:200",
+            elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3",
             elo_every=4,
             root_value_target=0.5,
             replay_window=100_000,
@@ -217,23 +221,23 @@ class AlphaZeroConfig(RunConfig):
         ),
         "othello8": dict(
             steps=120,
-            blocks=6,
-            channels=64,
-            simulations=128,
-            games=128,
+            blocks=4,
+            channels=48,
+            simulations=96,
+            games=256,
             temperature_moves=12,
             dirichlet_alpha=0.3,
-            train_steps=80,
-            eval_opponent="alphabeta:2",
+            train_steps=180,
+            eval_opponent="alphabeta:3",
             eval_games=20,
             eval_simulations=128,
             play_simulations=0,
             opening_moves=2,
             solver_positions=0,
-            elo_pool="random,alphabeta:1,alphabeta:2,mcts:200",
+            elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3",
             elo_every=4,
-            root_value_target=0.0,
-            replay_window=50_000,
+            root_value_target=0.5,
+            replay_window=300_000,
             win_check=False,
             parity_plane=False,
             workers=0,
@@ -296,6 +300,8 @@ class AlphaZeroConfig(RunConfig):
             )
         if self.fast_simulations < 0:
             raise ConfigError(f"fast_simulations must be >= 1 (0 = simulations // 4), got {self.fast_simulations}")
+        if self.search_leaves < 0:
+            raise ConfigError(f"search_leaves must be >= 0 (0 = one per 128 simulations), got {self.search_leaves}")
         if not 0 <= self.solver_positions <= 1000:
             raise ConfigError(f"solver_positions must be in 0..1000 (0 = off), got {self.solver_positions}")
         if self.batch_size < 1:

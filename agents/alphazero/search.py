@@ -13,7 +13,7 @@ because the side to move alternates every move (passes included).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +39,11 @@ class MCTSConfig:
     """Value assumed for unvisited children (first-play urgency)."""
     reuse_tree: bool = True
     """Keep the chosen child's subtree for the next move."""
+    leaves: int = 1
+    """PUCT: leaves each game's search selects per evaluator call, kept apart by virtual loss
+    (an edge taken counts as a lost visit until the wave's values come back). 1 = AlphaZero's
+    sequential search; more = fewer, larger network calls, for when few games search at once
+    (play, evaluation), at some cost in what each simulation adds."""
     root_selection: str = "puct"
     """puct (AlphaZero: PUCT at the root, Dirichlet noise in self-play) or gumbel (Gumbel
     top-k sampling + sequential halving at the root, Gumbel MuZero; strong at small budgets)."""
@@ -64,6 +69,8 @@ class MCTSConfig:
     def __post_init__(self) -> None:
         if self.root_selection not in ("puct", "gumbel"):
             raise ConfigError(f"root_selection must be 'puct' or 'gumbel', got '{self.root_selection}'")
+        if self.leaves < 1:
+            raise ConfigError(f"leaves must be >= 1, got {self.leaves}")
         if self.gumbel_actions < 1:
             raise ConfigError(f"gumbel_actions must be >= 1, got {self.gumbel_actions}")
 
@@ -156,6 +163,21 @@ class SearchResult:
             return best / best.sum(axis=1, keepdims=True)
         scaled = self.visits ** (1.0 / temperature)
         return scaled / scaled.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class _Path:
+    """One selection path per game: the nodes and actions down to its leaf, the leaf's
+    value (from the leaf's side to move) and whether it ended at a child not yet created."""
+
+    depth: np.ndarray  # int64 [G], edges taken (0 = did not search)
+    nodes: np.ndarray  # int64 [G, max_depth]
+    actions: np.ndarray  # int64 [G, max_depth]
+    value: np.ndarray  # float32 [G]
+    new: np.ndarray  # bool [G]
+    dropped: np.ndarray  # bool [G]: its new leaf is another path's of the same wave
+    order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """The games with a new leaf, in the order the descent reached it."""
 
 
 def _masked_priors(priors: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -295,11 +317,14 @@ class MCTS:
         if gumbel:
             improved, selected = self._gumbel_root(tree, sims, noise)
         else:
-            for _ in range(sims):
-                room = tree.num_nodes < tree.capacity
+            target = before + sims
+            root_done = tree.states.done[self._flat(tree, games, np.zeros_like(games))]
+            for _ in range(sims):  # a wave adds at least one simulation to every game searching
+                left = target - tree.visits[:, 0].sum(axis=1)
+                room = (left > 0) & (tree.num_nodes < tree.capacity) & ~root_done
                 if not room.any():
                     break
-                self._simulate(tree, room)
+                self._simulate(tree, room, leaves=np.minimum(left, self.config.leaves))
         self.last_simulations = int((tree.visits[:, 0].sum(axis=1) - before).sum())
         root_visits = tree.visits[:, 0].astype(np.float32)
         visited = root_visits > 0
@@ -382,17 +407,53 @@ class MCTS:
         improved /= np.maximum(improved.sum(axis=1, keepdims=True), 1e-12)
         return improved.astype(np.float32), selected.astype(np.int64)
 
-    def _simulate(self, tree: Tree, room: np.ndarray, forced: np.ndarray | None = None) -> None:
+    def _simulate(
+        self, tree: Tree, room: np.ndarray, forced: np.ndarray | None = None, leaves: np.ndarray | None = None
+    ) -> None:
+        """One wave: up to `leaves[g]` paths for game g (default 1), one evaluator call for
+        every new leaf, then the backups. Between a wave's paths each edge taken counts as a
+        lost visit (virtual loss), so the next path of the same game tends elsewhere; a path
+        that ends at a new leaf an earlier path of the wave took is dropped (each evaluation
+        counts once), so a wave adds at least one simulation per searching game."""
+        several = leaves is not None and int(leaves.max(initial=1)) > 1
+        paths: list[_Path] = []
+        pending = np.zeros(tree.games, np.int64)  # nodes the wave's paths will add
+        for i in range(int(leaves.max(initial=1)) if several else 1):
+            can = room & (tree.num_nodes + pending < tree.capacity)
+            if several:
+                can &= i < leaves
+            if not can.any():
+                break
+            path = self._descend(tree, can, forced)
+            if several:
+                self._virtual_loss(tree, path, 1)
+            pending += path.new
+            paths.append(path)
+        self._expand_leaves(tree, paths)
+        for path in paths:
+            if several:
+                self._virtual_loss(tree, path, -1)
+                path.depth[path.dropped] = 0
+            self._backup(tree, path)
+
+    def _descend(self, tree: Tree, room: np.ndarray, forced: np.ndarray | None) -> _Path:
+        """Select from every root in `room` down to a new child, a game end or (below the
+        root) a proven node."""
         cfg = self.config
         g_all = np.arange(tree.games)
         node = np.zeros(tree.games, np.int64)
-        depth = np.zeros(tree.games, np.int64)
-        path_nodes = np.zeros((tree.games, self.max_depth), np.int64)
-        path_actions = np.zeros((tree.games, self.max_depth), np.int64)
-        leaf_value = np.zeros(tree.games, np.float32)
+        path = _Path(
+            depth=np.zeros(tree.games, np.int64),
+            nodes=np.zeros((tree.games, self.max_depth), np.int64),
+            actions=np.zeros((tree.games, self.max_depth), np.int64),
+            value=np.zeros(tree.games, np.float32),
+            new=np.zeros(tree.games, bool),
+            dropped=np.zeros(tree.games, bool),
+        )
+        depth = path.depth
         # Finished roots and full trees do not search.
         active = room & ~tree.states.done[self._flat(tree, g_all, node)]
-        expand_games, expand_parents, expand_actions = [], [], []
+        order: list[np.ndarray] = []
         while active.any():
             g = g_all[active]
             n = node[g]
@@ -402,7 +463,7 @@ class MCTS:
             if (terminal | solved).any():
                 stop = terminal | solved
                 tg = g[stop]
-                leaf_value[tg] = np.where(terminal[stop], tree.terminal_value[tg, n[stop]], tree.proven[tg, n[stop]])
+                path.value[tg] = np.where(terminal[stop], tree.terminal_value[tg, n[stop]], tree.proven[tg, n[stop]])
                 active[tg] = False
                 g, n = g[~stop], n[~stop]
                 if not len(g):
@@ -418,42 +479,80 @@ class MCTS:
             a = score.argmax(axis=1)
             if forced is not None:  # Gumbel: the root action is chosen by sequential halving
                 a = np.where((depth[g] == 0) & (forced[g] >= 0), forced[g], a)
-            path_nodes[g, depth[g]] = n
-            path_actions[g, depth[g]] = a
+            path.nodes[g, depth[g]] = n
+            path.actions[g, depth[g]] = a
             depth[g] += 1
             child = tree.children[g, n, a]
             new = child < 0
             if new.any():
-                expand_games.append(g[new])
-                expand_parents.append(n[new])
-                expand_actions.append(a[new])
+                path.new[g[new]] = True
+                order.append(g[new])
                 active[g[new]] = False
             node[g[~new]] = child[~new]
-        if expand_games:
-            eg = np.concatenate(expand_games)
-            parents = np.concatenate(expand_parents)
-            actions = np.concatenate(expand_actions)
-            child_states = self.game.step(tree.states.take(self._flat(tree, eg, parents)), actions)
-            new_nodes = tree.num_nodes[eg].astype(np.int64)
-            tree.states.put(self._flat(tree, eg, new_nodes), child_states)
-            tree.children[eg, parents, actions] = new_nodes
-            tree.parent[eg, new_nodes] = parents
-            tree.num_nodes[eg] += 1
-            leaf_value[eg] = self._expand(tree, eg, new_nodes)
-        # Back up: the edge at depth k belongs to the player at node k; the leaf value is
-        # from the leaf's side to move, which alternates at every level.
-        searched = depth > 0
-        for k in range(int(depth.max()) if searched.any() else 0):
-            g = g_all[depth > k]
+        path.order = np.concatenate(order) if order else np.zeros(0, np.int64)
+        return path
+
+    def _expand_leaves(self, tree: Tree, paths: list[_Path]) -> None:
+        """Create and evaluate (in one call) the new children the paths ended at; paths of
+        one game that ended at the same new child share it."""
+        games = [p.order for p in paths]
+        if not sum(len(g) for g in games):
+            return
+        g_cat = np.concatenate(games)
+        last = [np.take_along_axis(p.nodes[p.order], p.depth[p.order, None] - 1, axis=1)[:, 0] for p in paths]
+        acts = [np.take_along_axis(p.actions[p.order], p.depth[p.order, None] - 1, axis=1)[:, 0] for p in paths]
+        parents, actions = np.concatenate(last), np.concatenate(acts)
+        key = (g_cat * tree.capacity + parents) * self.game.num_actions + actions
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        # The new nodes in the order the paths found them (with one leaf per game, the
+        # order the sequential search always had).
+        unique_order = np.argsort(first)
+        pick = first[unique_order]
+        eg, parents, actions = g_cat[pick], parents[pick], actions[pick]
+        by_game = np.argsort(eg, kind="stable")
+        rank = np.empty(len(eg), np.int64)
+        rank[by_game] = np.arange(len(eg)) - np.searchsorted(eg[by_game], eg[by_game])
+        new_nodes = tree.num_nodes[eg].astype(np.int64) + rank
+        child_states = self.game.step(tree.states.take(self._flat(tree, eg, parents)), actions)
+        tree.states.put(self._flat(tree, eg, new_nodes), child_states)
+        tree.children[eg, parents, actions] = new_nodes
+        tree.parent[eg, new_nodes] = parents
+        np.add.at(tree.num_nodes, eg, 1)
+        values = self._expand(tree, eg, new_nodes)
+        position = np.empty(len(pick), np.int64)
+        position[unique_order] = np.arange(len(pick))
+        offset = 0
+        for path in paths:
+            count = len(path.order)
+            found = inverse[offset : offset + count]
+            path.value[path.order] = values[position[found]]
+            path.dropped[path.order] = first[found] != offset + np.arange(count)
+            offset += count
+
+    @staticmethod
+    def _virtual_loss(tree: Tree, path: _Path, sign: int) -> None:
+        """Add (sign 1) or take back (-1) a lost visit on every edge of the path."""
+        for k in range(int(path.depth.max(initial=0))):
+            g = np.flatnonzero(path.depth > k)
+            n, a = path.nodes[g, k], path.actions[g, k]
+            tree.visits[g, n, a] += sign
+            tree.value_sum[g, n, a] -= sign
+
+    def _backup(self, tree: Tree, path: _Path) -> None:
+        """The leaf's value up the path: the edge at depth k belongs to the player at node k;
+        the leaf value is from the leaf's side to move, which alternates at every level."""
+        depth = path.depth
+        for k in range(int(depth.max(initial=0))):
+            g = np.flatnonzero(depth > k)
             sign = np.where((depth[g] - k) % 2 == 1, -1.0, 1.0).astype(np.float32)
-            n, a = path_nodes[g, k], path_actions[g, k]
+            n, a = path.nodes[g, k], path.actions[g, k]
             tree.visits[g, n, a] += 1
-            tree.value_sum[g, n, a] += sign * leaf_value[g]
-        if cfg.solver:
+            tree.value_sum[g, n, a] += sign * path.value[g]
+        if self.config.solver:
             # Deepest first, so a proof can climb the whole path in one backup.
-            for k in range(int(depth.max()) - 1 if searched.any() else -1, -1, -1):
-                g = g_all[depth > k]
-                self._prove(tree, g, path_nodes[g, k])
+            for k in range(int(depth.max(initial=0)) - 1, -1, -1):
+                g = np.flatnonzero(depth > k)
+                self._prove(tree, g, path.nodes[g, k])
 
     @staticmethod
     def _child_proofs(tree: Tree, g: np.ndarray, n: np.ndarray) -> np.ndarray:

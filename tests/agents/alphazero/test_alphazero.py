@@ -117,7 +117,7 @@ def test_presets_cover_every_game_and_the_field_defaults_are_tictactoes():
         ({k: plain[key][k] for k in value} if isinstance(value, dict) else plain[key]) == value
         for key, value in presets["tictactoe"].items()
     )
-    assert build_config(AlphaZeroConfig, {}, ["env=othello8"]).channels == presets["othello8"]["channels"] == 64
+    assert build_config(AlphaZeroConfig, {}, ["env=othello8"]).channels == presets["othello8"]["channels"] == 48
     # workers: 1 in process for tic-tac-toe; the board games' 0 is one process per core.
     assert build_config(AlphaZeroConfig, {}, ["env=connect4"]).workers == 0
     assert worker_processes(0) == max(1, min(os.cpu_count() or 1, 8)) and worker_processes(3) == 3

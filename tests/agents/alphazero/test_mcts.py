@@ -270,3 +270,45 @@ def test_solver_proofs_survive_tree_reuse():
     second = mcts.run(tree=tree)
     assert second.value[0] == -1.0
     assert (second.solved[0] <= 0).all()
+
+
+def counting(evaluator):
+    calls = []
+
+    def evaluate(states):
+        calls.append(states.batch)
+        return evaluator(states)
+
+    return evaluate, calls
+
+
+@pytest.mark.parametrize("name", ["tictactoe", "connect4"])
+def test_several_leaves_per_call_spend_the_budget_in_fewer_calls(name):
+    game = make_game(name)
+    roots = GameState.concat([position(name, []), position(name, [3, 4] if name == "connect4" else [4, 0])])
+    evaluate, calls = counting(rollout_evaluator(game, seed=0))
+    tree = MCTS(game, evaluate, MCTSConfig(simulations=200, leaves=8, solver=False), seed=0).run(roots).tree
+    assert np.all(tree.visits[:, 0].sum(axis=1) == 200)
+    # The roots, then one call per wave of 8 leaves (a few more where a wave's paths met at
+    # one new leaf and the later ones were dropped) instead of 200.
+    assert 1 + 25 <= len(calls) <= 1 + 25 + 5
+    # No virtual loss is left behind: every edge into an open, expanded child was taken once
+    # to create it plus once for each of the child's own visits, and its value is a mean result.
+    for g in range(tree.games):
+        for parent in range(tree.num_nodes[g]):
+            for action in np.flatnonzero(tree.children[g, parent] >= 0):
+                child = tree.children[g, parent, action]
+                edge = tree.visits[g, parent, action]
+                if tree.expanded[g, child] and not tree.states.done[g * tree.capacity + child]:
+                    assert edge == 1 + tree.visits[g, child].sum()
+                assert abs(tree.value_sum[g, parent, action]) <= edge + 1e-4
+
+
+@pytest.mark.parametrize("leaves", [4, 16])
+def test_several_leaves_per_call_still_find_win_and_block(leaves):
+    game = make_game("tictactoe")
+    for moves, answer in (([0, 3, 1, 4], 2), ([0, 4, 1], 2)):  # win in one; block a win in one
+        search = MCTS(game, uniform_evaluator(game), MCTSConfig(simulations=400, leaves=leaves, solver=False), seed=0)
+        assert search.run(position("tictactoe", moves)).visits.argmax(axis=1)[0] == answer
+    with pytest.raises(ValueError, match="leaves must be >= 1"):
+        MCTSConfig(leaves=0)

@@ -502,23 +502,19 @@ class MCTS:
         last = [np.take_along_axis(p.nodes[p.order], p.depth[p.order, None] - 1, axis=1)[:, 0] for p in paths]
         acts = [np.take_along_axis(p.actions[p.order], p.depth[p.order, None] - 1, axis=1)[:, 0] for p in paths]
         parents, actions = np.concatenate(last), np.concatenate(acts)
+        if len(paths) == 1:  # one path per game (self-play): no two paths share a leaf
+            new_nodes = tree.num_nodes[g_cat].astype(np.int64)
+            paths[0].value[g_cat] = self._add_children(tree, g_cat, parents, actions, new_nodes)
+            return
         key = (g_cat * tree.capacity + parents) * self.game.num_actions + actions
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        # The new nodes in the order the paths found them (with one leaf per game, the
-        # order the sequential search always had).
-        unique_order = np.argsort(first)
+        unique_order = np.argsort(first)  # the new nodes in the order the paths found them
         pick = first[unique_order]
         eg, parents, actions = g_cat[pick], parents[pick], actions[pick]
         by_game = np.argsort(eg, kind="stable")
         rank = np.empty(len(eg), np.int64)
         rank[by_game] = np.arange(len(eg)) - np.searchsorted(eg[by_game], eg[by_game])
-        new_nodes = tree.num_nodes[eg].astype(np.int64) + rank
-        child_states = self.game.step(tree.states.take(self._flat(tree, eg, parents)), actions)
-        tree.states.put(self._flat(tree, eg, new_nodes), child_states)
-        tree.children[eg, parents, actions] = new_nodes
-        tree.parent[eg, new_nodes] = parents
-        np.add.at(tree.num_nodes, eg, 1)
-        values = self._expand(tree, eg, new_nodes)
+        values = self._add_children(tree, eg, parents, actions, tree.num_nodes[eg].astype(np.int64) + rank)
         position = np.empty(len(pick), np.int64)
         position[unique_order] = np.arange(len(pick))
         offset = 0
@@ -528,6 +524,17 @@ class MCTS:
             path.value[path.order] = values[position[found]]
             path.dropped[path.order] = first[found] != offset + np.arange(count)
             offset += count
+
+    def _add_children(
+        self, tree: Tree, games: np.ndarray, parents: np.ndarray, actions: np.ndarray, nodes: np.ndarray
+    ) -> np.ndarray:
+        """Create child `nodes` of (games, parents) by `actions`, evaluate them, return their values."""
+        child_states = self.game.step(tree.states.take(self._flat(tree, games, parents)), actions)
+        tree.states.put(self._flat(tree, games, nodes), child_states)
+        tree.children[games, parents, actions] = nodes
+        tree.parent[games, nodes] = parents
+        tree.num_nodes += np.bincount(games, minlength=tree.games).astype(tree.num_nodes.dtype)
+        return self._expand(tree, games, nodes)
 
     @staticmethod
     def _virtual_loss(tree: Tree, path: _Path, sign: int) -> None:

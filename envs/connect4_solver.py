@@ -4,7 +4,7 @@ The solver follows the well-known bitboard design for 7 x 6 Connect Four: negama
 alpha-beta, an immediate-win check, pruning of moves that lose at once, move ordering by
 the number of winning spots a move creates (centre columns first on ties), a transposition
 table of exact lower / upper bounds, and an iterative null-window search that narrows the
-score's [min, max] range. It runs under numba (`pip install "rlgen[solver]"`).
+score's [min, max] range. It runs under numba.
 
 Scores use the usual convention: a position the side to move wins with its n-th stone
 scores 22 - n, a loss with the opponent's n-th stone scores n - 22, a draw 0. The weak
@@ -14,8 +14,8 @@ Bitboards: bit `col * 7 + row` (row 0 at the bottom, row 6 an always-empty guard
 shift by 1 / 7 / 6 / 8 walks a column / row / diagonal without wrapping. `position` holds
 the stones of the side to move, `mask` all stones; `position + mask` is a unique key.
 
-The position set (`load_positions`) and `solver_accuracy` are plain numpy and work
-without numba: the scores were solved once and are stored in envs/data/.
+The position set (`load_positions`) and `solver_accuracy` are plain numpy: the scores
+were solved once and are stored in envs/data/.
 """
 
 from __future__ import annotations
@@ -27,20 +27,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
 from rlgen.envs.game import GameState
-from rlgen.extras import require
 
-try:
-    import numba
-
-    _jit = numba.njit(cache=True, nogil=True)
-except ImportError:  # the solver then refuses to start (MissingExtraError); the position set still loads
-    numba = None
-
-    def _jit(function: Callable) -> Callable:
-        return function
+_jit = numba.njit(cache=True, nogil=True)
 
 
 WIDTH, HEIGHT = 7, 6
@@ -342,7 +334,6 @@ class Connect4Solver:
     ILLEGAL = ILLEGAL
 
     def __init__(self, tt_size_log2: int = 23) -> None:
-        require("numba", "solver", "The exact Connect Four solver")
         if not 10 <= tt_size_log2 <= _TT_MAX_LOG2:
             raise ValueError(f"tt_size_log2 must be in 10..30 (a table of 2**n entries), got {tt_size_log2}")
         self.tt_keys = np.full(1 << tt_size_log2, _EMPTY_KEY, np.uint64)

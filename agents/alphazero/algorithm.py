@@ -14,7 +14,6 @@ so `rlgen resume` continues exactly.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import itertools
 import time
 import weakref
@@ -51,10 +50,6 @@ from rlgen.replay import ReplayBuffer
 
 if TYPE_CHECKING:
     from rlgen.trainer import Trainer
-
-LEAF_SIMULATIONS = 128
-"""search_leaves = 0: evaluation and play searches send one leaf per game per call for
-every this many simulations."""
 
 # ----------------------------------------------------------------------------- agent
 
@@ -327,7 +322,7 @@ class AlphaZero(Algorithm):
             dtype=self.search_dtype,
             win_check=cfg.win_check,
             solver=cfg.solver,
-            leaves=cfg.search_leaves or max(simulations // LEAF_SIMULATIONS, 1),
+            leaves=cfg.search_leaves or max(simulations // cfg.simulations_per_leaf, 1),
         )
         agent.mcts.rng = self.rng if rng is None else rng
         return agent
@@ -488,13 +483,9 @@ class AlphaZero(Algorithm):
 
     def solver_report(self, sims: int) -> dict[str, Any]:
         """Every committed solver-scored position: the network alone and with `sims`
-        simulations, strict and win/draw/loss accuracy by phase; a note instead of the match
-        against the solver when numba (the solver's extra) is missing."""
+        simulations, strict and win/draw/loss accuracy by phase."""
         scores = self.solver_scores(load_positions(), self.eval_rng(), sims)
-        report: dict[str, Any] = {"network_alone": scores["raw"], "with_search": scores["search"]}
-        if importlib.util.find_spec("numba") is None:
-            report["note"] = 'no games against the solver: it needs numba, pip install "rlgen[solver]"'
-        return report
+        return {"network_alone": scores["raw"], "with_search": scores["search"]}
 
     # -- checkpoint
 

@@ -103,7 +103,10 @@ class AlphaZeroConfig(RunConfig):
     search_leaves: int = 0
     """Leaves each game's evaluation and play search (not self-play's) sends to the network per
     call, kept apart by virtual loss (MCTSConfig.leaves): fewer, larger calls when few games
-    search at once. 0 = one per 128 simulations (so 1 below 256; tic-tac-toe's 1,024 take 8)."""
+    search at once. 0 = one per `simulations_per_leaf` simulations (at least one)."""
+    simulations_per_leaf: int = 32
+    """search_leaves = 0: a leaf per call for every this many simulations (tic-tac-toe's 32:
+    2 at its 64 evaluation simulations, 32 at 1,024; the board games' 128: one at 128)."""
     opening_moves: int = 0
     """Random opening plies in evaluation games, for variety."""
     solver_positions: int = 0
@@ -160,6 +163,7 @@ class AlphaZeroConfig(RunConfig):
             eval_games=40,
             eval_simulations=64,
             play_simulations=1024,
+            simulations_per_leaf=32,
             opening_moves=0,
             solver_positions=0,
             elo_pool="random,lookahead,minimax",
@@ -184,6 +188,7 @@ class AlphaZeroConfig(RunConfig):
             eval_games=40,
             eval_simulations=128,
             play_simulations=0,
+            simulations_per_leaf=128,
             opening_moves=2,
             solver_positions=300,
             elo_pool="random,alphabeta:2,alphabeta:4,mcts:200",
@@ -208,6 +213,7 @@ class AlphaZeroConfig(RunConfig):
             eval_games=40,
             eval_simulations=128,
             play_simulations=0,
+            simulations_per_leaf=128,
             opening_moves=2,
             solver_positions=0,
             elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3",
@@ -232,6 +238,7 @@ class AlphaZeroConfig(RunConfig):
             eval_games=20,
             eval_simulations=128,
             play_simulations=0,
+            simulations_per_leaf=128,
             opening_moves=2,
             solver_positions=0,
             elo_pool="random,alphabeta:1,alphabeta:2,alphabeta:3",
@@ -256,6 +263,7 @@ class AlphaZeroConfig(RunConfig):
             eval_games=20,
             eval_simulations=128,
             play_simulations=0,
+            simulations_per_leaf=128,
             opening_moves=2,
             solver_positions=0,
             elo_pool="random,lookahead,alphabeta:1,mcts:200",
@@ -301,7 +309,11 @@ class AlphaZeroConfig(RunConfig):
         if self.fast_simulations < 0:
             raise ConfigError(f"fast_simulations must be >= 1 (0 = simulations // 4), got {self.fast_simulations}")
         if self.search_leaves < 0:
-            raise ConfigError(f"search_leaves must be >= 0 (0 = one per 128 simulations), got {self.search_leaves}")
+            raise ConfigError(
+                f"search_leaves must be >= 0 (0 = one per simulations_per_leaf simulations), got {self.search_leaves}"
+            )
+        if self.simulations_per_leaf < 1:
+            raise ConfigError(f"simulations_per_leaf must be >= 1, got {self.simulations_per_leaf}")
         if not 0 <= self.solver_positions <= 1000:
             raise ConfigError(f"solver_positions must be in 0..1000 (0 = off), got {self.solver_positions}")
         if self.batch_size < 1:

@@ -13,10 +13,11 @@ because the side to move alternates every move (passes included).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from rlgen.agents.alphazero import kernels
 from rlgen.envs.game import Game, GameState
 from rlgen.errors import ConfigError
 
@@ -163,21 +164,6 @@ class SearchResult:
             return best / best.sum(axis=1, keepdims=True)
         scaled = self.visits ** (1.0 / temperature)
         return scaled / scaled.sum(axis=1, keepdims=True)
-
-
-@dataclass
-class _Path:
-    """One selection path per game: the nodes and actions down to its leaf, the leaf's
-    value (from the leaf's side to move) and whether it ended at a child not yet created."""
-
-    depth: np.ndarray  # int64 [G], edges taken (0 = did not search)
-    nodes: np.ndarray  # int64 [G, max_depth]
-    actions: np.ndarray  # int64 [G, max_depth]
-    value: np.ndarray  # float32 [G]
-    new: np.ndarray  # bool [G]
-    dropped: np.ndarray  # bool [G]: its new leaf is another path's of the same wave
-    order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    """The games with a new leaf, in the order the descent reached it."""
 
 
 def _masked_priors(priors: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -414,116 +400,64 @@ class MCTS:
         every new leaf, then the backups. Between a wave's paths each edge taken counts as a
         lost visit (virtual loss), so the next path of the same game tends elsewhere; a path
         that ends at a new leaf an earlier path of the wave took is dropped (each evaluation
-        counts once), so a wave adds at least one simulation per searching game."""
-        several = leaves is not None and int(leaves.max(initial=1)) > 1
-        paths: list[_Path] = []
-        pending = np.zeros(tree.games, np.int64)  # nodes the wave's paths will add
-        for i in range(int(leaves.max(initial=1)) if several else 1):
-            can = room & (tree.num_nodes + pending < tree.capacity)
-            if several:
-                can &= i < leaves
-            if not can.any():
-                break
-            path = self._descend(tree, can, forced)
-            if several:
-                self._virtual_loss(tree, path, 1)
-            pending += path.new
-            paths.append(path)
-        self._expand_leaves(tree, paths)
-        for path in paths:
-            if several:
-                self._virtual_loss(tree, path, -1)
-                path.depth[path.dropped] = 0
-            self._backup(tree, path)
-
-    def _descend(self, tree: Tree, room: np.ndarray, forced: np.ndarray | None) -> _Path:
-        """Select from every root in `room` down to a new child, a game end or (below the
-        root) a proven node."""
-        cfg = self.config
-        g_all = np.arange(tree.games)
-        node = np.zeros(tree.games, np.int64)
-        path = _Path(
-            depth=np.zeros(tree.games, np.int64),
-            nodes=np.zeros((tree.games, self.max_depth), np.int64),
-            actions=np.zeros((tree.games, self.max_depth), np.int64),
-            value=np.zeros(tree.games, np.float32),
-            new=np.zeros(tree.games, bool),
-            dropped=np.zeros(tree.games, bool),
+        counts once), so a wave adds at least one simulation per searching game. Selection
+        and backup run compiled (kernels.py); expansion is the game's and evaluator's."""
+        cfg, games = self.config, tree.games
+        leaves = np.ones(games, np.int64) if leaves is None else np.asarray(leaves, np.int64)
+        width = int(leaves.max(initial=1))
+        virtual = width > 1
+        forced = np.full(games, -1, np.int64) if forced is None else np.asarray(forced, np.int64)
+        depth = np.zeros((games, width), np.int64)
+        nodes = np.empty((games, width, self.max_depth), np.int64)
+        actions = np.empty((games, width, self.max_depth), np.int64)
+        value = np.zeros((games, width), np.float32)
+        leaf = np.full((games, width), -1, np.int64)
+        dropped = np.zeros((games, width), bool)
+        new = np.empty((4, games * width), np.int64)
+        count = kernels.select_wave(
+            tree.visits,
+            tree.value_sum,
+            tree.prior,
+            tree.children,
+            tree.proven,
+            tree.terminal_value,
+            tree.states.done.reshape(games, tree.capacity),
+            tree.num_nodes,
+            np.asarray(room, bool),
+            leaves,
+            forced,
+            float(cfg.c_puct),
+            float(cfg.fpu),
+            bool(cfg.solver),
+            virtual,
+            int(self.rng.integers(2**32)),
+            depth,
+            nodes,
+            actions,
+            value,
+            leaf,
+            dropped,
+            new,
         )
-        depth = path.depth
-        # Finished roots and full trees do not search.
-        active = room & ~tree.states.done[self._flat(tree, g_all, node)]
-        order: list[np.ndarray] = []
-        while active.any():
-            g = g_all[active]
-            n = node[g]
-            terminal = tree.states.done[self._flat(tree, g, n)]
-            # Below the root a proven node is as good as a game end.
-            solved = (tree.proven[g, n] != 0) & (depth[g] > 0)
-            if (terminal | solved).any():
-                stop = terminal | solved
-                tg = g[stop]
-                path.value[tg] = np.where(terminal[stop], tree.terminal_value[tg, n[stop]], tree.proven[tg, n[stop]])
-                active[tg] = False
-                g, n = g[~stop], n[~stop]
-                if not len(g):
-                    break
-            visits = tree.visits[g, n]
-            total = visits.sum(axis=1, keepdims=True)
-            q = np.where(visits > 0, tree.value_sum[g, n] / np.maximum(visits, 1), cfg.fpu)
-            u = cfg.c_puct * tree.prior[g, n] * np.sqrt(total + 1) / (1 + visits)
-            legal = tree.prior[g, n] > 0
-            score = np.where(legal, q + u + 1e-7 * self.rng.random(q.shape), -np.inf)
-            if cfg.solver:
-                score = self._solver_scores(tree, g, n, legal, score)
-            a = score.argmax(axis=1)
-            if forced is not None:  # Gumbel: the root action is chosen by sequential halving
-                a = np.where((depth[g] == 0) & (forced[g] >= 0), forced[g], a)
-            path.nodes[g, depth[g]] = n
-            path.actions[g, depth[g]] = a
-            depth[g] += 1
-            child = tree.children[g, n, a]
-            new = child < 0
-            if new.any():
-                path.new[g[new]] = True
-                order.append(g[new])
-                active[g[new]] = False
-            node[g[~new]] = child[~new]
-        path.order = np.concatenate(order) if order else np.zeros(0, np.int64)
-        return path
-
-    def _expand_leaves(self, tree: Tree, paths: list[_Path]) -> None:
-        """Create and evaluate (in one call) the new children the paths ended at; paths of
-        one game that ended at the same new child share it."""
-        games = [p.order for p in paths]
-        if not sum(len(g) for g in games):
-            return
-        g_cat = np.concatenate(games)
-        last = [np.take_along_axis(p.nodes[p.order], p.depth[p.order, None] - 1, axis=1)[:, 0] for p in paths]
-        acts = [np.take_along_axis(p.actions[p.order], p.depth[p.order, None] - 1, axis=1)[:, 0] for p in paths]
-        parents, actions = np.concatenate(last), np.concatenate(acts)
-        if len(paths) == 1:  # one path per game (self-play): no two paths share a leaf
-            new_nodes = tree.num_nodes[g_cat].astype(np.int64)
-            paths[0].value[g_cat] = self._add_children(tree, g_cat, parents, actions, new_nodes)
-            return
-        key = (g_cat * tree.capacity + parents) * self.game.num_actions + actions
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        unique_order = np.argsort(first)  # the new nodes in the order the paths found them
-        pick = first[unique_order]
-        eg, parents, actions = g_cat[pick], parents[pick], actions[pick]
-        by_game = np.argsort(eg, kind="stable")
-        rank = np.empty(len(eg), np.int64)
-        rank[by_game] = np.arange(len(eg)) - np.searchsorted(eg[by_game], eg[by_game])
-        values = self._add_children(tree, eg, parents, actions, tree.num_nodes[eg].astype(np.int64) + rank)
-        position = np.empty(len(pick), np.int64)
-        position[unique_order] = np.arange(len(pick))
-        offset = 0
-        for path in paths:
-            count = len(path.order)
-            found = inverse[offset : offset + count]
-            path.value[path.order] = values[position[found]]
-            path.dropped[path.order] = first[found] != offset + np.arange(count)
-            offset += count
+        if count:
+            g, parents, moves, children = new[:, :count]
+            values = self._add_children(tree, g, parents, moves, children)
+            reached = leaf >= 0
+            value[reached] = values[leaf[reached]]
+        kernels.backup_wave(
+            tree.visits,
+            tree.value_sum,
+            tree.prior,
+            tree.children,
+            tree.proven,
+            depth,
+            nodes,
+            actions,
+            value,
+            dropped,
+            virtual,
+            bool(cfg.solver),
+        )
 
     def _add_children(
         self, tree: Tree, games: np.ndarray, parents: np.ndarray, actions: np.ndarray, nodes: np.ndarray
@@ -537,57 +471,10 @@ class MCTS:
         return self._expand(tree, games, nodes)
 
     @staticmethod
-    def _virtual_loss(tree: Tree, path: _Path, sign: int) -> None:
-        """Add (sign 1) or take back (-1) a lost visit on every edge of the path."""
-        for k in range(int(path.depth.max(initial=0))):
-            g = np.flatnonzero(path.depth > k)
-            n, a = path.nodes[g, k], path.actions[g, k]
-            tree.visits[g, n, a] += sign
-            tree.value_sum[g, n, a] -= sign
-
-    def _backup(self, tree: Tree, path: _Path) -> None:
-        """The leaf's value up the path: the edge at depth k belongs to the player at node k;
-        the leaf value is from the leaf's side to move, which alternates at every level."""
-        depth = path.depth
-        for k in range(int(depth.max(initial=0))):
-            g = np.flatnonzero(depth > k)
-            sign = np.where((depth[g] - k) % 2 == 1, -1.0, 1.0).astype(np.float32)
-            n, a = path.nodes[g, k], path.actions[g, k]
-            tree.visits[g, n, a] += 1
-            tree.value_sum[g, n, a] += sign * path.value[g]
-        if self.config.solver:
-            # Deepest first, so a proof can climb the whole path in one backup.
-            for k in range(int(depth.max(initial=0)) - 1, -1, -1):
-                g = np.flatnonzero(depth > k)
-                self._prove(tree, g, path.nodes[g, k])
-
-    @staticmethod
     def _child_proofs(tree: Tree, g: np.ndarray, n: np.ndarray) -> np.ndarray:
         """int8 [B, A]: each child's proof from the child's side to move (0 where not created)."""
         kids = tree.children[g, n]
         return np.where(kids >= 0, tree.proven[g[:, None], np.maximum(kids, 0)], 0).astype(np.int8)
-
-    def _solver_scores(
-        self, tree: Tree, g: np.ndarray, n: np.ndarray, legal: np.ndarray, score: np.ndarray
-    ) -> np.ndarray:
-        """Selection scores with proofs: a move to a child lost for its mover always, one to
-        a child won for its mover never while another legal move is not."""
-        kid_proven = self._child_proofs(tree, g, n)
-        losing = legal & (kid_proven == 1)
-        avoid = losing & (legal & ~losing).any(axis=1, keepdims=True)
-        score = np.where(avoid, -np.inf, score)
-        return np.where(legal & (kid_proven == -1), np.inf, score)
-
-    def _prove(self, tree: Tree, g: np.ndarray, n: np.ndarray) -> None:
-        """Mark nodes (g, n) won if a child is lost for its mover, lost if every legal child
-        is won for its mover (negamax over proofs)."""
-        kid_proven = self._child_proofs(tree, g, n)
-        legal = tree.prior[g, n] > 0
-        won = (legal & (kid_proven == -1)).any(axis=1)
-        lost = legal.any(axis=1) & ~(legal & (kid_proven != 1)).any(axis=1)
-        open_nodes = tree.proven[g, n] == 0
-        tree.proven[g[won & open_nodes], n[won & open_nodes]] = 1
-        tree.proven[g[lost & ~won & open_nodes], n[lost & ~won & open_nodes]] = -1
 
     # ------------------------------------------------------------------ tree reuse
 

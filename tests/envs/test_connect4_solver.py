@@ -4,8 +4,6 @@ and the core game; the committed position set and `solver_accuracy`."""
 from __future__ import annotations
 
 import functools
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -27,7 +25,6 @@ GAME = make_game("connect4")
 
 @pytest.fixture(scope="module")
 def solver():
-    pytest.importorskip("numba")
     from rlgen.envs.connect4_solver import Connect4Solver
 
     return Connect4Solver(tt_size_log2=20)
@@ -208,26 +205,6 @@ def test_solver_errors(solver):
         solver.score(play([0, 1, 0, 1, 0, 1, 0]))
     with pytest.raises(ValueError, match="shape"):
         solver.move_scores(make_game("othello6").initial(1))
-
-
-def test_without_numba_the_set_works_and_the_solver_names_the_extra():
-    script = (
-        "import sys\n"
-        "sys.modules['numba'] = None  # as if not installed\n"
-        "import numpy as np\n"
-        "from rlgen.envs.connect4_solver import Connect4Solver, load_positions, solver_accuracy\n"
-        "from rlgen.errors import MissingExtraError\n"
-        "positions = load_positions()\n"
-        "print(solver_accuracy(positions, positions.scores.argmax(axis=1))['strict'])\n"
-        "try:\n"
-        "    Connect4Solver(tt_size_log2=10)\n"
-        "except MissingExtraError as error:\n"
-        "    print(error)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("1.0\n")
-    assert 'pip install "rlgen[solver]"' in out.stdout
 
 
 # ------------------------------------------------------------------ the committed position set

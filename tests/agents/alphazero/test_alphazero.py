@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -510,8 +509,7 @@ def test_connect4_evaluation_scores_moves_against_the_solver(tmp_path, capsys):
     for kind in ("network_alone", "with_search"):
         assert result[kind]["positions"] == 1000 and result[kind]["illegal"] == 0.0
         assert {"strict/early", "wdl/middle", "strict/late"} <= set(result[kind])
-    if importlib.util.find_spec("numba") is not None:
-        assert result["opponent"] == "solver:12" and sum(result["total"].values()) == 2
+    assert result["opponent"] == "solver:12" and sum(result["total"].values()) == 2
     tictactoe = train("alphazero", tiny("tictactoe", "steps=1"), tmp_path / "ttt")
     assert main(["eval", str(tictactoe), "--opponent", "solver", "--games", "2"]) == 2
     assert "plays Connect Four only" in capsys.readouterr().err

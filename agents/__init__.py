@@ -10,6 +10,10 @@ Where each part lives:
     reinforce.py    REINFORCE with a learned baseline
     a2c.py          A2C
     ppo.py          PPO
+    offpolicy.py    what SAC and TD3 share: config, twin critics, goal observations,
+                    hindsight replay (HER), collection, evaluation with success rates
+    sac.py          SAC (squashed-Gaussian policy, learned entropy coefficient)
+    td3.py          TD3 (target policy smoothing, delayed actor)
     qlearning.py    tabular Q-learning (self-play on the games, gymnasium's toy-text envs)
     bandits.py      multi-armed bandit learners on the bandit simulator
     sb3.py          stable-baselines3 / sb3-contrib algorithms as rlgen runs

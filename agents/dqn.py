@@ -54,6 +54,7 @@ from rlgen.agents.gym_support import (
     EpisodeStats,
     GreedyEvaluation,
     GymEnvConfig,
+    check_replay_settings,
     encode_obs,
     env_state,
     final_observations,
@@ -182,19 +183,7 @@ class DQNConfig(GymEnvConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_steps"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.learning_starts < 0:
-            raise ConfigError(f"learning_starts must be >= 0, got {self.learning_starts}")
-        if not (self.gradient_steps >= 1 or self.gradient_steps == -1):
-            raise ConfigError(
-                f"gradient_steps must be >= 1, or -1 for as many as env steps collected, got {self.gradient_steps}"
-            )
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ConfigError(f"gamma must be in [0, 1], got {self.gamma}")
-        if not 0.0 < self.tau <= 1.0:
-            raise ConfigError(f"tau must be in (0, 1] (1 = hard target copies), got {self.tau}")
+        check_replay_settings(self, positive=("target_update_interval", "n_steps"))
         for key in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"{key} must be in [0, 1], got {getattr(self, key)}")
@@ -204,8 +193,6 @@ class DQNConfig(GymEnvConfig):
             raise unknown_name("activation", self.activation, list(ACTIVATIONS))
         if self.optim.lr <= 0:
             raise ConfigError(f"optim.lr must be > 0, got {self.optim.lr}")
-        if self.buffer_size < self.batch_size:
-            raise ConfigError(f"buffer_size ({self.buffer_size}) must hold at least one batch ({self.batch_size})")
         check_env(self.env, self.env_kwargs)
 
 
@@ -222,7 +209,7 @@ def check_spaces(env_id: str, observation_space: spaces.Space, action_space: spa
     if not isinstance(action_space, spaces.Discrete):
         raise ConfigError(
             f"DQN needs Discrete actions, but '{env_id}' has {action_space}. For continuous actions use "
-            f"PPO (rlgen train ppo --env {env_id}) or SAC (rlgen train sb3:SAC --env {env_id})."
+            f"SAC or TD3 (rlgen train sac --env {env_id}) or PPO (rlgen train ppo --env {env_id})."
         )
     obs_size(observation_space)  # raises for spaces encode_obs cannot flatten
 

@@ -64,6 +64,26 @@ class GymEnvConfig(RunConfig):
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
 
 
+def check_replay_settings(config: Any, positive: tuple[str, ...] = ()) -> None:
+    """The checks every replay learner's config needs (DQN, SAC, TD3): buffer, batch and
+    `positive` counts >= 1, learning_starts >= 0, gradient_steps, gamma and tau in range."""
+    for key in ("buffer_size", "batch_size", "train_freq", *positive):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {getattr(config, key)}")
+    if config.learning_starts < 0:
+        raise ConfigError(f"learning_starts must be >= 0, got {config.learning_starts}")
+    if not (config.gradient_steps >= 1 or config.gradient_steps == -1):
+        raise ConfigError(
+            f"gradient_steps must be >= 1, or -1 for as many as env steps collected, got {config.gradient_steps}"
+        )
+    if not 0.0 <= config.gamma <= 1.0:
+        raise ConfigError(f"gamma must be in [0, 1], got {config.gamma}")
+    if not 0.0 < config.tau <= 1.0:
+        raise ConfigError(f"tau must be in (0, 1] (1 = hard target copies), got {config.tau}")
+    if config.buffer_size < config.batch_size:
+        raise ConfigError(f"buffer_size ({config.buffer_size}) must hold at least one batch ({config.batch_size})")
+
+
 def _registered(env_id: str) -> bool:
     import rlgen.envs  # noqa: F401  (registers the rlgen/... ids)
 
@@ -175,9 +195,10 @@ def evaluate_episodes(
     env_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Play `episodes` episodes with `act(observation, action_mask)`; mean / std return and
-    length, plus win / draw / loss rates and the score (win 1, draw 1/2) on game envs."""
+    length, plus win / draw / loss rates and the score (win 1, draw 1/2) on game envs and
+    the success rate on goal envs (info["is_success"] at the episode's last step)."""
     env = make_env(env_id, env_kwargs)
-    returns, lengths, outcomes = [], [], []
+    returns, lengths, outcomes, successes = [], [], [], []
     try:
         for episode in range(episodes):
             obs, info = env.reset(seed=seed if episode == 0 else None)
@@ -192,6 +213,8 @@ def evaluate_episodes(
             lengths.append(length)
             if "outcome" in info:
                 outcomes.append(info["outcome"])
+            if "is_success" in info:  # goal envs (Fetch): whether the last step reached the goal
+                successes.append(float(info["is_success"]))
     finally:
         env.close()
     result = {
@@ -200,6 +223,8 @@ def evaluate_episodes(
         "length_mean": float(np.mean(lengths)),
         "episodes": float(episodes),
     }
+    if successes:
+        result["success_rate"] = float(np.mean(successes))
     if outcomes:
         n = len(outcomes)
         wins, draws, losses = (outcomes.count(k) / n for k in ("win", "draw", "loss"))

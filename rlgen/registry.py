@@ -22,6 +22,8 @@ ALGOS: dict[str, str | type[Algorithm]] = {
     "ppo": "rlgen.agents.ppo:PPO",
     "a2c": "rlgen.agents.a2c:A2C",
     "reinforce": "rlgen.agents.reinforce:Reinforce",
+    "sac": "rlgen.agents.sac:SAC",
+    "td3": "rlgen.agents.td3:TD3",
     "bandit": "rlgen.agents.bandits:Bandit",
     "sb3:PPO": "rlgen.agents.sb3:SB3PPO",
     "sb3:A2C": "rlgen.agents.sb3:SB3A2C",

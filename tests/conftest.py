@@ -15,6 +15,7 @@ from torch import nn
 from rlgen.algorithm import Algorithm
 from rlgen.config import OptimConfig, RunConfig, TrainerConfig, WandbConfig
 from rlgen.registry import ALGOS
+from rlgen.trainer import Callback
 
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -94,3 +95,13 @@ def run_cli(
     if check and proc.returncode != 0:
         raise AssertionError(f"rlgen {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+class StopAt(Callback):
+    """Stops a run at a step, as Ctrl-C would, with the config (and LR schedule) unchanged."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, trainer, metrics) -> None:
+        trainer.should_stop = trainer.should_stop or trainer.step >= self.step

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, RLGEN, run_cli
+from conftest import REPO, RLGEN, StopAt, run_cli
 from pettingzoo.classic import connect_four_v3
 
 from rlgen.agents import load_agent
@@ -34,7 +34,6 @@ from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.errors import ConfigError
 from rlgen.replay import ReplayBuffer
 from rlgen.run import build_for_eval, train
-from rlgen.trainer import Callback
 
 QUIET = ["wandb.mode=disabled", "trainer.progress=off"]
 # Small but complete: vector envs, a buffer that wraps around, Polyak targets, n-step
@@ -397,15 +396,6 @@ def test_learns_a_small_gridworld(tmp_path):
 # ----------------------------------------------------------------------------- resume
 
 
-class StopAt(Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, trainer, metrics) -> None:
-        if trainer.step >= self.step:
-            trainer.should_stop = True
-
-
 def test_resume_continues_exactly(tmp_path):
     """N steps in one go == N/2, stop, `rlgen resume` to N: same networks, Adam moments,
     replay buffer and env positions (game envs mid-game, n-step transitions half built)."""
@@ -467,7 +457,7 @@ def test_presets_sit_under_the_users_values():
 
 
 def test_clear_errors(tmp_path, capsys):
-    with pytest.raises(ConfigError, match=r"DQN needs Discrete actions.*Pendulum-v1.*rlgen train ppo.*sb3:SAC"):
+    with pytest.raises(ConfigError, match=r"DQN needs Discrete actions.*Pendulum-v1.*rlgen train sac.*rlgen train ppo"):
         config("env=Pendulum-v1")
     with pytest.raises(ConfigError, match=r"'fused_loss' was renamed to 'manual_grad'"):
         config("fused_loss=false")

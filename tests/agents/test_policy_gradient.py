@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import StopAt, run_cli
 from pettingzoo.classic import tictactoe_v3
 
 from rlgen.agents import load_agent
@@ -22,7 +22,6 @@ from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.errors import ConfigError, UnknownNameError
 from rlgen.registry import get_algo
 from rlgen.run import build_for_eval, resume, train
-from rlgen.trainer import Callback
 
 QUIET = ["wandb.mode=disabled", "trainer.progress=off"]
 BANDIT = [
@@ -36,16 +35,6 @@ BANDIT = [
     "eval_episodes=2",
     *QUIET,
 ]
-
-
-class StopAt(Callback):
-    """Stops a run at a step, as Ctrl-C would, with the config (and LR schedule) unchanged."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, trainer, metrics) -> None:
-        trainer.should_stop = trainer.should_stop or trainer.step >= self.step
 
 
 def config(algo: str, *overrides: str):

@@ -40,11 +40,13 @@ from gymnasium import spaces
 from torch import nn
 
 from rlgen.agents.gym_support import (
+    REPORT_SEED,
     EpisodeStats,
     GreedyEvaluation,
     GymEnvConfig,
     check_replay_settings,
     env_state,
+    make_env,
     make_vec_env,
     resume_envs,
 )
@@ -60,11 +62,15 @@ if TYPE_CHECKING:
 
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
 
+VIDEO_SIZE = {"width": 240, "height": 240}
+"""Frame size of the report's rendered episode where the env takes one (MuJoCo, Fetch)."""
+
 LOCOMOTION = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5")
 LOCOMOTION_PRESET: dict[str, Any] = dict(
     steps=1_000_000,
     learning_starts=10_000,
     eval_episodes=5,
+    video_stride=4,
     trainer=dict(log_every=5000, eval_every=25_000, checkpoint_every=25_000),
 )
 """rl-zoo's MuJoCo settings for SAC and TD3 (10k random steps first, then SB3's defaults)."""
@@ -111,6 +117,11 @@ class OffPolicyConfig(GymEnvConfig):
     """Clip normalized observations to +/- this."""
     eval_episodes: int = 10
     """Greedy (deterministic) episodes per periodic evaluation."""
+    video_frames: int = 100
+    """Frames of one greedy episode rendered headless (EGL for MuJoCo) at the final report
+    and `rlgen eval`, as a GIF in media/ and a W&B video (0 = none)."""
+    video_stride: int = 1
+    """Render every this-many-th step of that episode (long MuJoCo episodes: 4)."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=3e-4))
     """Optimizer of the actor and the critics (each its own Adam, as SB3)."""
     trainer: TrainerConfig = field(
@@ -134,6 +145,10 @@ class OffPolicyConfig(GymEnvConfig):
             raise unknown_name("activation", self.activation, list(ACTIVATIONS))
         if self.optim.lr <= 0:
             raise ConfigError(f"optim.lr must be > 0, got {self.optim.lr}")
+        if self.video_frames < 0 or self.video_stride < 1:
+            raise ConfigError(
+                f"video_frames must be >= 0 and video_stride >= 1, got {self.video_frames} and {self.video_stride}"
+            )
 
 
 def check_env_spaces(algo: str, env_id: str, env: gym.Env, her: bool | None) -> tuple[spaces.Box, spaces.Space, bool]:
@@ -552,6 +567,42 @@ class OffPolicy(GreedyEvaluation, Algorithm):
     def agent(self, simulations: int | None = None) -> ContinuousAgent:
         """The deterministic policy on raw observations (`simulations` is for search agents)."""
         return ContinuousAgent(self.greedy, self.observations, self.action_space)
+
+    def report(self, episodes: int | None = None, **_: Any) -> dict[str, Any]:
+        """Greedy episodes for `rlgen eval --episodes N` (and the final report), plus one
+        rendered episode."""
+        result = super().report(episodes=episodes)
+        if self.config.video_frames:
+            result["video"] = self.record_video()
+        return result
+
+    def record_video(self) -> str:
+        """One greedy episode rendered to media/ and W&B; where the env cannot render
+        headless, a note saying why instead (the report goes on)."""
+        cfg = self.config
+        try:
+            try:  # MuJoCo's default 480 x 480 frames would make a GIF of megabytes
+                env = make_env(cfg.env, {**cfg.env_kwargs, **VIDEO_SIZE}, render_mode="rgb_array")
+            except ConfigError:  # an env without width / height arguments
+                env = make_env(cfg.env, cfg.env_kwargs, render_mode="rgb_array")
+        except Exception as exc:  # an env without rgb_array rendering
+            return f"not rendered: {type(exc).__name__}: {exc}"
+        act, frames = self.agent().act, []
+        try:
+            obs, _ = env.reset(seed=cfg.seed + REPORT_SEED)
+            for step in range(cfg.video_frames * cfg.video_stride):
+                if step % cfg.video_stride == 0:
+                    frames.append(env.render())
+                obs, _, terminated, truncated, _ = env.step(act(obs))
+                if terminated or truncated:
+                    break
+        except Exception as exc:  # no EGL / display, or an env whose render() is missing
+            return f"not rendered: {type(exc).__name__}: {exc}"
+        finally:
+            env.close()
+        fps = max(1, round(env.metadata.get("render_fps", 30) / cfg.video_stride))
+        path = self.trainer.tracker.log_video("videos/eval", frames, self.trainer.step, fps=fps)
+        return str(path.relative_to(self.trainer.run_dir))
 
     # -- checkpoint
 

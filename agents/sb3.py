@@ -82,6 +82,8 @@ RESERVED_KWARGS = {
     "tensorboard_log": "nothing (rlgen logs to metrics.jsonl and W&B)",
     "_init_setup_model": "nothing",
 }
+HER_ALGOS = ("SAC", "TD3", "DQN")
+"""SB3 algorithms that take a replay_buffer_class (HerReplayBuffer with her=true)."""
 OFF_POLICY_CHUNK = 1000
 """Default env steps per `learn` call for off-policy algorithms (rounded to whole train_freq)."""
 
@@ -113,6 +115,11 @@ class SB3Config(RunConfig):
     steps (off-policy). Must be a whole number of rollouts / train_freq periods."""
     eval_episodes: int = 10
     """Greedy episodes per periodic evaluation (0 = no evaluation)."""
+    her: bool = False
+    """Off-policy algorithms on goal envs (Fetch): SB3's HerReplayBuffer with the `future`
+    strategy; the policy becomes MultiInputPolicy unless set."""
+    n_sampled_goal: int = 4
+    """HER: relabelled goals per real one."""
     steps: int = 100_000
     """Env steps (over all n_envs copies); rounded up to whole chunks."""
     trainer: TrainerConfig = field(
@@ -138,6 +145,15 @@ class SB3Config(RunConfig):
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if not self.sb3_algo:
             return
+        if self.her:
+            if self.sb3_algo not in HER_ALGOS:
+                raise ConfigError(
+                    f"her=true needs an off-policy algorithm ({', '.join(HER_ALGOS)}), not {self.sb3_algo}"
+                )
+            if self.n_sampled_goal < 1:
+                raise ConfigError(f"n_sampled_goal must be >= 1, got {self.n_sampled_goal}")
+            if self.policy == "MlpPolicy":
+                self.policy = "MultiInputPolicy"  # goal envs observe dicts
         cls = sb3_class(self.sb3_algo)
         if self.policy not in cls.policy_aliases:
             raise unknown_name(f"policy for sb3:{self.sb3_algo}", self.policy, list(cls.policy_aliases))
@@ -283,6 +299,23 @@ def sb3_kwargs(algo_kwargs: dict[str, Any], action_space: spaces.Space) -> dict[
     return kwargs
 
 
+def her_kwargs(config: SB3Config, env: VecEnv) -> dict[str, Any]:
+    """SB3's HerReplayBuffer arguments, or a ConfigError when the env is not a goal env."""
+    from stable_baselines3 import HerReplayBuffer
+
+    space = env.observation_space
+    keys = {"observation", "achieved_goal", "desired_goal"}
+    if not isinstance(space, spaces.Dict) or not keys <= set(space.spaces):
+        raise ConfigError(
+            f"her=true needs a goal env (a dict observation with {', '.join(sorted(keys))}, e.g. FetchReach-v4); "
+            f"'{config.env}' observes {space}"
+        )
+    return {
+        "replay_buffer_class": HerReplayBuffer,
+        "replay_buffer_kwargs": {"n_sampled_goal": config.n_sampled_goal, "goal_selection_strategy": "future"},
+    }
+
+
 _RUN_SCHEDULE_CLASSES: dict[type, type] = {}
 
 
@@ -373,7 +406,7 @@ def replay_buffer_state(buffer: Any) -> dict[str, Any]:
     used = buffer.buffer_size if buffer.full else buffer.pos
     arrays: dict[str, Any] = {}
     for key, value in vars(buffer).items():
-        if isinstance(value, np.ndarray) and value.shape[:1] == (buffer.buffer_size,):
+        if isinstance(value, np.ndarray) and value.dtype != object and value.shape[:1] == (buffer.buffer_size,):
             arrays[key] = value[:used]
         elif isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values()):
             arrays[key] = {k: v[:used] for k, v in value.items()}
@@ -393,6 +426,8 @@ def load_replay_buffer_state(buffer: Any, state: dict[str, Any]) -> None:
                 )
             array[: len(values)] = values
     buffer.pos, buffer.full = int(state["pos"]), bool(state["full"])
+    if hasattr(buffer, "_current_ep_start"):  # HER: the resumed run's envs start new episodes here
+        buffer._current_ep_start[:] = buffer.pos
 
 
 def pickled_entries(zip_bytes: bytes) -> list[str]:
@@ -491,6 +526,8 @@ class SB3Algorithm(GreedyEvaluation, Algorithm):
         self.env = make_sb3_vec_env(config)
         self.writer = MetricsWriter()
         kwargs = sb3_kwargs(config.algo_kwargs, self.env.action_space)
+        if config.her:
+            kwargs.update(her_kwargs(config, self.env))
         try:
             self.model = self.sb3_cls(
                 config.policy, self.env, seed=config.seed, device=trainer.device, verbose=0, **kwargs

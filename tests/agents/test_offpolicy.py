@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import StopAt
-from gymnasium import spaces
+from goal_env import POINT_GOAL
 
 from rlgen.agents import load_agent
 from rlgen.agents.offpolicy import Critics, HindsightReplay, polyak_update
@@ -21,56 +21,12 @@ from rlgen.agents.td3 import TD3, TD3Config
 from rlgen.checkpoint import load_checkpoint
 from rlgen.config import build_config
 from rlgen.errors import ConfigError
-from rlgen.run import resume, train
+from rlgen.run import evaluate, resume, train
 from rlgen.trainer import Trainer
-
-# ----------------------------------------------------------------------------- a goal env in plain numpy
-
-
-class PointGoal(gym.Env):
-    """A point in the unit cube pushed by 3-D actions (0.05 a step) toward a goal; sparse
-    reward (0 within 0.05 of the goal, else -1) as the Fetch tasks. Plain numpy, so a
-    checkpoint captures it exactly."""
-
-    THRESHOLD, SPEED, DIM = 0.05, 0.05, 3
-
-    def __init__(self) -> None:
-        box = spaces.Box(-1.0, 2.0, (self.DIM,), np.float32)
-        self.observation_space = spaces.Dict({"observation": box, "achieved_goal": box, "desired_goal": box})
-        self.action_space = spaces.Box(-1.0, 1.0, (self.DIM,), np.float32)
-        self.position = np.zeros(self.DIM, np.float32)
-        self.goal = np.zeros(self.DIM, np.float32)
-
-    def _obs(self) -> dict[str, np.ndarray]:
-        return {
-            "observation": self.position.copy(),
-            "achieved_goal": self.position.copy(),
-            "desired_goal": self.goal.copy(),
-        }
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.position = self.np_random.uniform(0.0, 1.0, self.DIM).astype(np.float32)
-        self.goal = self.np_random.uniform(0.0, 1.0, self.DIM).astype(np.float32)
-        return self._obs(), {}
-
-    def compute_reward(self, achieved_goal, desired_goal, info):
-        distance = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
-        return -(distance > self.THRESHOLD).astype(np.float32)
-
-    def step(self, action):
-        moved = self.position + self.SPEED * np.asarray(action, np.float32)
-        self.position = np.clip(moved, -1.0, 2.0).astype(np.float32)
-        reward = float(self.compute_reward(self.position, self.goal, None))
-        return self._obs(), reward, False, False, {"is_success": float(reward == 0.0)}
-
-
-if "tests/PointGoal-v0" not in gym.registry:
-    gym.register("tests/PointGoal-v0", entry_point=PointGoal, max_episode_steps=30)
 
 QUIET = ["wandb.mode=disabled", "trainer.progress=off"]
 TINY_GOAL = [
-    "env=tests/PointGoal-v0",
+    f"env={POINT_GOAL}",
     "steps=600",
     "num_envs=2",
     "learning_starts=100",
@@ -152,7 +108,7 @@ def test_td3_moves_its_actor_every_policy_delay_critic_steps(tmp_path):
 
 
 def test_her_relabels_with_a_later_achieved_goal_of_the_same_episode_and_the_envs_reward():
-    env = gym.make("tests/PointGoal-v0")
+    env = gym.make(POINT_GOAL)
     replay = HindsightReplay(10_000, 3, 3, 3, num_envs=1, her=True, relabel=1.0)
     rng = np.random.default_rng(0)
     episodes = []
@@ -219,7 +175,7 @@ def test_resume_continues_exactly_with_half_finished_episodes(tmp_path, algo):
 def test_load_agent_acts_on_raw_goal_dicts_and_vectors(tmp_path):
     run = train("sac", build_config(SACConfig, {}, [*QUIET, *TINY_GOAL, "steps=200"]), tmp_path / "goal")
     agent = load_agent(run, checkpoint="last")
-    env = gym.make("tests/PointGoal-v0")
+    env = gym.make(POINT_GOAL)
     obs, _ = env.reset(seed=0)
     action = agent.act(obs)
     assert action.shape == (3,) and env.action_space.contains(action)
@@ -236,6 +192,10 @@ def test_load_agent_acts_on_raw_goal_dicts_and_vectors(tmp_path):
     assert action.shape == (1,) and -2.0 <= action[0] <= 2.0  # scaled to Pendulum's [-2, 2]
     with pytest.raises(ValueError, match="one observation of 3 values"):
         agent.act(np.zeros(5, np.float32))
+    result = evaluate(pendulum, episodes=1, checkpoint="last")  # a greedy episode rendered to media/
+    video = pendulum / result["video"]
+    assert video.suffix == ".gif" and video.stat().st_size > 0
+    assert evaluate(run, episodes=1, checkpoint="last")["video"].startswith("not rendered")  # no render()
 
 
 # ----------------------------------------------------------------------------- errors
@@ -264,7 +224,7 @@ def test_her_learns_the_point_goal_task_that_plain_replay_does_not(tmp_path, alg
     the goal from nearly every start."""
     config_cls = SACConfig if algo == "sac" else TD3Config
     overrides = [
-        "env=tests/PointGoal-v0",
+        f"env={POINT_GOAL}",
         "steps=6000",
         "learning_starts=500",
         "gamma=0.95",

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO, RLGEN
+from goal_env import POINT_GOAL
 from pettingzoo.classic import connect_four_v3
 
 from rlgen.agents import load_agent
@@ -26,6 +27,7 @@ from rlgen.config import build_config
 from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.errors import ConfigError, MissingExtraError, UnknownNameError
 from rlgen.registry import get_algo
+from rlgen.run import build_for_eval
 
 COMMON = ["--wandb", "disabled", "--set", "trainer.progress=off", "--set", "eval_episodes=2"]
 SMALL_NET = "algo_kwargs.policy_kwargs.net_arch=[32,32]"
@@ -128,6 +130,38 @@ def test_trains_logs_resumes_and_acts(tmp_path, algo):
     obs = np.zeros((6, 7, 2), np.float32) if space is None else space.sample()
     action = agent.act(obs)
     assert agent.model.action_space.contains(np.asarray(action, dtype=agent.model.action_space.dtype))
+
+
+@pytest.mark.parametrize("algo", ["sb3:SAC", "sb3:TD3"])
+def test_her_uses_sb3s_buffer_on_goal_envs_and_resumes_with_it(tmp_path, algo):
+    """her=true: SB3's HerReplayBuffer (future goals, the env's compute_reward) behind a
+    MultiInputPolicy; the checkpoint keeps its episode bounds, so resume samples relabelled
+    goals from the first segment's episodes."""
+    from stable_baselines3 import HerReplayBuffer
+
+    run = tmp_path / "her"
+    args = ["train", algo, "--env", POINT_GOAL, "--steps", "300", "--run-dir", str(run), *COMMON]
+    for item in ["her=true", "chunk=60", "algo_kwargs.learning_starts=60", "algo_kwargs.batch_size=32", SMALL_NET]:
+        args += ["--set", item]
+    assert main(args) == 0
+    algorithm, _, _ = build_for_eval(run, checkpoint="last")
+    assert isinstance(algorithm.model.replay_buffer, HerReplayBuffer)
+    assert algorithm.config.policy == "MultiInputPolicy"
+    before = load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]["replay_buffer"]["arrays"]
+    assert before["ep_length"][:270].min() == 30  # nine whole 30-step episodes, each row knows its episode
+    assert main(["resume", str(run), "--steps", "420"]) == 0
+    after = load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]["replay_buffer"]["arrays"]
+    assert np.array_equal(after["ep_start"][:300], before["ep_start"][:300]) and after["ep_length"][300:390].min() == 30
+    assert main(["eval", str(run), "--episodes", "2"]) == 0
+    assert "success_rate" in json.loads((run / "eval.json").read_text())
+
+
+def test_her_errors_name_what_works(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="her=true needs an off-policy algorithm"):
+        build_config(get_algo("sb3:PPO").Config, {}, ["her=true"])
+    args = ["train", "sb3:SAC", "--env", "Pendulum-v1", "--run-dir", str(tmp_path / "p"), *COMMON, "--set", "her=true"]
+    assert main(args) == 2
+    assert "her=true needs a goal env" in capsys.readouterr().err
 
 
 def test_sigkill_then_resume_continues(tmp_path):

@@ -187,7 +187,8 @@ def check_env_spaces(algo: str, env_id: str, env: gym.Env, her: bool | None) -> 
 
 
 class EnsembleLinear(nn.Module):
-    """`members` independent linear layers applied in one batched matmul: [M, B, in] -> [M, B, out]."""
+    """`members` independent linear layers applied in one batched matmul: [M, B, in] -> [M, B, out]
+    (an input of fewer members goes through the first ones)."""
 
     def __init__(self, members: int, in_dim: int, out_dim: int) -> None:
         super().__init__()
@@ -196,11 +197,13 @@ class EnsembleLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(members, 1, out_dim).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
+        members = x.shape[0]
+        return torch.baddbmm(self.bias[:members], x, self.weight[:members])
 
 
 class Critics(nn.Module):
-    """`n` Q-networks over (observation, action), computed together: [n, B]."""
+    """`n` Q-networks over (observation, action), computed together: [n, B] (or the first
+    `members` of them: TD3's actor reads the first critic only)."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], n: int, act: str = "relu") -> None:
         super().__init__()
@@ -213,8 +216,8 @@ class Critics(nn.Module):
         layers.append(EnsembleLinear(n, dim, 1))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, actions], dim=-1).expand(self.n, -1, -1)
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, members: int | None = None) -> torch.Tensor:
+        x = torch.cat([obs, actions], dim=-1).expand(members or self.n, -1, -1)
         return self.net(x).squeeze(-1)
 
 
@@ -412,10 +415,12 @@ class OffPolicy(GreedyEvaluation, Algorithm):
     def __init__(self, config: OffPolicyConfig, trainer: Trainer) -> None:
         super().__init__(config, trainer)
         cfg = config
+        # One env of our own: the space checks before any vector env, and compute_reward for HER.
+        probe = make_env(cfg.env, cfg.env_kwargs)
+        weakref.finalize(self, probe.close)
+        self.action_space, self.obs_space, self.goal_env = check_env_spaces(self.name, cfg.env, probe, cfg.her)
         self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs)
         weakref.finalize(self, self.envs.close)
-        probe = self.envs.envs[0]
-        self.action_space, self.obs_space, self.goal_env = check_env_spaces(self.name, cfg.env, probe, cfg.her)
         self.her = self.goal_env if cfg.her is None else cfg.her
         normalize = self.goal_env if cfg.normalize_obs is None else cfg.normalize_obs
         self.observations = Observations(self.obs_space, self.goal_env, normalize, cfg.clip_obs)

@@ -68,6 +68,24 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     CONTINUOUS: MUJOCO,
     "InvertedPendulum-v5": {**MUJOCO, "steps": 100_000},
+    # rl-baselines3-zoo's tuned HalfCheetah PPO (vf_coef 0.58096 in SB3's units is 1.16192 here)
+    "HalfCheetah-v5": {
+        **MUJOCO,
+        "n_steps": 512,
+        "batch_size": 64,
+        "n_epochs": 20,
+        "gamma": 0.98,
+        "gae_lambda": 0.92,
+        "clip_range": 0.1,
+        "ent_coef": 0.000401762,
+        "vf_coef": 1.16192,
+        "hidden": [256, 256],
+        "activation": "relu",
+        "ortho_init": False,
+        "log_std_init": -2.0,
+        "optim": dict(lr=2.0633e-5, schedule="constant", grad_clip=0.8),
+        "trainer": dict(eval_every=50_000, checkpoint_every=50_000),
+    },
 }
 
 

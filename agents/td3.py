@@ -132,7 +132,7 @@ class TD3(OffPolicy):
 
         if (self.updates + 1) % cfg.policy_delay == 0:
             with self.critic_frozen():
-                actor_loss = -self.critic(batch["inputs"], self.actor(batch["inputs"]))[0].mean()
+                actor_loss = -self.critic(batch["inputs"], self.actor(batch["inputs"]), members=1)[0].mean()
                 trainer.optimize({"actor": actor_loss}, "actor")
             polyak_update(self.critic_target, self.critic, cfg.tau)
             polyak_update(self.actor_target, self.actor, cfg.tau)

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 from conftest import StopAt
-from goal_env import POINT_GOAL
+from goal_env import POINT_GOAL, PointGoal
+from gymnasium import spaces
 
 from rlgen.agents import load_agent
-from rlgen.agents.offpolicy import Critics, HindsightReplay, polyak_update
+from rlgen.agents.offpolicy import Critics, HindsightReplay, check_env_spaces, polyak_update
 from rlgen.agents.sac import SAC, SACConfig, squashed_sample
 from rlgen.agents.td3 import TD3, TD3Config
 from rlgen.checkpoint import load_checkpoint
@@ -82,6 +83,7 @@ def test_twin_critics_are_independent_networks():
     obs, act = torch.randn(5, 3), torch.randn(5, 1)
     q = critics(obs, act)
     assert q.shape == (2, 5) and not torch.allclose(q[0], q[1])
+    assert torch.equal(critics(obs, act, members=1), q[:1])  # TD3's actor reads the first alone
 
 
 def test_td3_moves_its_actor_every_policy_delay_critic_steps(tmp_path):
@@ -206,6 +208,15 @@ def test_bad_envs_and_settings_get_clear_errors(tmp_path):
         build(SAC, SACConfig, tmp_path, "env=CartPole-v1")
     with pytest.raises(ConfigError, match="her=true needs a goal env"):
         build(SAC, SACConfig, tmp_path, "env=Pendulum-v1", "her=true")
+    camera = gym.Env()
+    camera.observation_space = spaces.Box(0, 255, (64, 64, 3), np.uint8)
+    camera.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+    with pytest.raises(ConfigError, match="flat vector observations.*images need a CNN encoder"):
+        check_env_spaces("sac", "Camera-v0", camera, None)
+    goal = PointGoal()
+    goal.compute_reward = None  # a goal dict the env cannot score
+    with pytest.raises(ConfigError, match="no compute_reward"):
+        check_env_spaces("sac", POINT_GOAL, goal, None)
     with pytest.raises(ConfigError, match="ent_coef must be 'auto', 'auto_X' or a number"):
         build_config(SACConfig, {}, ["ent_coef=lots"])
     with pytest.raises(ConfigError, match="tau must be in"):

@@ -330,14 +330,19 @@ class Trainer:
         progress: Any,
         task: Any,
     ) -> None:
+        step_cost = 0.0  # the latest train_step's seconds: what the next one is expected to take
         while self.step < target and not self.should_stop:
-            # The budget covers the evaluation that ends the run too: stop when it would not fit.
-            if budget > 0 and time.time() - started + self._last_eval_cost >= budget:
+            # The budget covers the next step and what ends the run (the last evaluation and
+            # the final report, each expected to cost one evaluation): stop when they would not fit.
+            ending = self._last_eval_cost * (2 if self.tcfg.final_report else 1)
+            if budget > 0 and time.time() - started + step_cost + ending >= budget:
                 self.stop_reason = f"time budget of {budget / 60:.3g} min reached"
                 break
             before = self.step
             self.current_step = self.step + algorithm.steps_per_call
+            step_started = time.time()
             metrics = algorithm.train_step()
+            step_cost = time.time() - step_started
             self.step += algorithm.steps_per_call
             self.elapsed = start_elapsed + time.time() - started
             self._accumulate(metrics)

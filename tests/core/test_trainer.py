@@ -3,7 +3,10 @@ early stopping, callbacks, checkpoints and exact in-process resume."""
 
 from __future__ import annotations
 
+import json
 import math
+import time
+from typing import Any
 
 import pytest
 import torch
@@ -583,3 +586,38 @@ def test_denormals_flush_while_training_and_come_back_after(tmp_path):
     assert flushing == ([0.0] * 3 if can_flush else [pytest.approx(1e-39)] * 3)
     assert float(tiny * 1.0) == pytest.approx(1e-39), "torch's default (keep denormals) must be back after training"
     assert train("trainer.flush_denormal=false") == [pytest.approx(1e-39)] * 3
+
+
+class SlowToy(Toy):
+    """Toy with a step, an evaluation and a final report that each take known time."""
+
+    name = "slowtoy"
+
+    def train_step(self) -> dict[str, float]:
+        time.sleep(0.2)
+        return super().train_step()
+
+    def evaluate(self) -> dict[str, float]:
+        time.sleep(0.4)
+        return super().evaluate()
+
+    def report(self, **options: Any) -> dict[str, Any]:
+        time.sleep(0.4)
+        return super().evaluate()
+
+
+def test_a_time_budget_ends_the_run_on_time_final_report_included(tmp_path, monkeypatch):
+    """--minutes covers training, the periodic evaluations, the evaluation that ends the run
+    and the final report: the run stops early enough for all of them to fit."""
+    from rlgen.registry import ALGOS
+    from rlgen.run import train
+
+    monkeypatch.setitem(ALGOS, "slowtoy", SlowToy)
+    budget_s = 4.0
+    config = build_config(
+        ToyConfig, {}, ["steps=1000", f"minutes={budget_s / 60}", "trainer.eval_every=3", "trainer.final_report=true"]
+    )
+    run = train("slowtoy", config, tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"].startswith("stopped: time budget") and 5 <= summary["step"] < 1000
+    assert summary["elapsed_s"] + summary["report_s"] <= budget_s + 0.25

@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--human-first", action="store_true", help="you move first")
     p.add_argument("--sims", type=int, help="agent's MCTS simulations per move")
 
+    p = sub.add_parser("serve", help="a local web page: play game runs, sample generative runs, browse runs")
+    p.add_argument("roots", nargs="*", default=["runs"], help="run folders or folders of runs (default: runs)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+
     p = sub.add_parser("sample", help="draw images from a trained generative model into a PNG grid")
     p.add_argument("run_dir")
     p.add_argument("--condition", help="class, 'factor=value,...' or a caption (conditional models)")
@@ -288,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
             from rlgen.agents.play import play_terminal
 
             play_terminal(args.run_dir, human_first=args.human_first, simulations=args.sims)
+        elif args.command == "serve":
+            from rlgen.serve import serve
+
+            serve(args.roots, host=args.host, port=args.port)
         elif args.command == "sample":
             cmd_sample(args)
         elif args.command == "tune":

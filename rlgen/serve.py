@@ -14,6 +14,8 @@ draws images from generative runs. Under it, the API:
     POST /api/runs/{id}/move           {"moves": [...], "simulations": N} -> the agent's reply
                                        ("reply": false: the position alone, e.g. for an undo)
     POST /api/runs/{id}/sample         {"condition": C, "n": N, "seed": S} -> image/png grid
+                                       (image-to-image: {"image": base64 PNG of the input size})
+    GET  /api/runs/{id}/example-input  image-to-image: a dev-split input (PNG), to start from
 
 Runs are found when the server starts (and again on GET /api/runs); a request names a run
 by its id, never by a path, so nothing outside the served runs can be read. Models load
@@ -243,7 +245,7 @@ class SampleSession:
 
     def info(self) -> dict[str, Any]:
         spec = self.generator.spec
-        return {
+        info = {
             "condition": self.generator.condition_kind,
             "accepts": self.generator.accepts,
             "classes": list(spec.classes),
@@ -251,14 +253,56 @@ class SampleSession:
             "vocab": list(spec.vocab),
             "examples": list(spec.grid_captions[:5]),
         }
+        if self.generator.condition_kind == "image":
+            info["input_shape"] = list(self.generator.algorithm.input_shape)
+        return info
 
     def png(self, condition: Any, n: int, seed: int | None) -> bytes:
         from rlgen.generative.base import grid_image
 
         images = self.generator.sample(n, condition=condition, seed=seed)
-        buffer = io.BytesIO()
-        grid_image(images, columns=min(8, n)).save(buffer, format="PNG")
-        return buffer.getvalue()
+        return _png(grid_image(images, columns=min(8, n)))
+
+    def example_input(self) -> bytes:
+        """A dev-split input of an image-to-image model, as PNG: a start for the page's canvas."""
+        from PIL import Image
+
+        from rlgen.tracking import to_uint8_image
+
+        if self.generator.condition_kind != "image":
+            raise RequestError(400, "this model takes no input image")
+        source, _, _ = self.generator.algorithm.translate("dev", 1)
+        return _png(Image.fromarray(to_uint8_image(source[0])))
+
+    def image_condition(self, data_url: Any) -> Any:
+        """A base64 PNG / JPEG (a data: URL or bare) -> the model's [C, H, W] input in [0, 1]."""
+        import base64
+        import binascii
+
+        import torch
+        from PIL import Image, UnidentifiedImageError
+
+        if self.generator.condition_kind != "image":
+            raise RequestError(400, "'image' is for image-to-image models; this one takes " + self.generator.accepts)
+        if not isinstance(data_url, str):
+            raise RequestError(400, "'image' must be a base64 PNG or JPEG (a data: URL or the bare base64)")
+        try:
+            raw = base64.b64decode(data_url.split(",", 1)[-1], validate=True)
+            image = Image.open(io.BytesIO(raw))
+            image.load()
+        except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as exc:
+            raise RequestError(400, f"'image' is not a readable PNG / JPEG image ({type(exc).__name__})") from None
+        channels, height, width = self.generator.algorithm.input_shape
+        if image.size != (width, height):
+            raise RequestError(400, f"the image is {image.size[0]}x{image.size[1]}; this model takes {width}x{height}")
+        array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.float32) / 255.0
+        return torch.from_numpy(array.reshape(height, width, channels)).permute(2, 0, 1)
+
+
+def _png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 class Sessions:
@@ -394,8 +438,15 @@ def create_app(roots: list[str | Path]) -> Any:
             raise RequestError(400, f"'seed' must be a whole number, got {seed!r}")
         item, lock = session(request.path_params["run_id"], "generate")
         with lock:
+            if "image" in data:
+                condition = item.image_condition(data["image"])
             png = item.png(condition, n, seed)
         return Response(png, media_type="image/png")
+
+    async def example_input(request: Request) -> Response:
+        item, lock = session(request.path_params["run_id"], "generate")
+        with lock:
+            return Response(item.example_input(), media_type="image/png")
 
     routes = [
         Route("/", index),
@@ -404,6 +455,7 @@ def create_app(roots: list[str | Path]) -> Any:
         Route("/api/runs/{run_id:path}/media/{name:path}", handle(media_file)),
         Route("/api/runs/{run_id:path}/move", handle(move), methods=["POST"]),
         Route("/api/runs/{run_id:path}/sample", handle(sample), methods=["POST"]),
+        Route("/api/runs/{run_id:path}/example-input", handle(example_input)),
         Route("/api/runs/{run_id:path}", handle(run_detail)),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]

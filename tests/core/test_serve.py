@@ -18,6 +18,7 @@ from rlgen.agents.qlearning import QLearningConfig  # noqa: E402
 from rlgen.config import build_config  # noqa: E402
 from rlgen.envs.game import make_game  # noqa: E402
 from rlgen.generative.gan import CGANConfig  # noqa: E402
+from rlgen.generative.pix2pix import Pix2PixConfig  # noqa: E402
 from rlgen.run import train  # noqa: E402
 from rlgen.serve import MAX_SAMPLES, create_app  # noqa: E402
 
@@ -59,6 +60,19 @@ def runs(tmp_path_factory):
         "trainer.final_report=false",
     ]
     train("cgan", build_config(CGANConfig, {}, [*QUIET, *cgan]), root / "shapes-cgan")
+    pix2pix = [
+        "data=shapes:n=120",
+        "task=outline",
+        "channels=8",
+        "max_channels=32",
+        "d_channels=8",
+        "batch_size=8",
+        "steps=2",
+        "metrics=false",
+        "trainer.eval_every=0",
+        "trainer.final_report=false",
+    ]
+    train("pix2pix", build_config(Pix2PixConfig, {}, [*QUIET, *pix2pix]), root / "outline-pix2pix")
     (root / "not-a-run").mkdir()
     (root / "secret.txt").write_text("outside every run")
     return root
@@ -73,7 +87,7 @@ def test_the_page_and_the_runs_table(client):
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text and "cdn" not in page.text.lower()
     listed = {r["id"]: r for r in client.get("/api/runs").json()["runs"]}
-    assert set(listed) == {"ttt-az", "ttt-q", "shapes-cgan"}
+    assert set(listed) == {"ttt-az", "ttt-q", "shapes-cgan", "outline-pix2pix"}
     assert listed["ttt-az"]["kind"] == "game" and listed["shapes-cgan"]["kind"] == "generate"
     assert listed["ttt-az"]["algo"] == "alphazero" and listed["ttt-az"]["input"] == "tictactoe"
     assert listed["ttt-q"]["status"] == "finished" and listed["ttt-q"]["step"] == 20000
@@ -144,6 +158,26 @@ def test_a_caption_grid_comes_back_as_png(client):
     assert again.content == reply.content  # the seed fixes the grid
     info = client.get("/api/runs/shapes-cgan").json()["generate"]
     assert info["condition"] == "caption" and "circle" in info["vocab"]
+
+
+def test_an_input_image_goes_through_an_image_to_image_run(client):
+    import base64
+
+    info = client.get("/api/runs/outline-pix2pix").json()["generate"]
+    channels, height, width = info["input_shape"]
+    example = client.get("/api/runs/outline-pix2pix/example-input")
+    assert example.status_code == 200 and Image.open(io.BytesIO(example.content)).size == (width, height)
+    encoded = "data:image/png;base64," + base64.b64encode(example.content).decode()
+    reply = client.post("/api/runs/outline-pix2pix/sample", json={"image": encoded, "n": 2, "seed": 0})
+    assert reply.status_code == 200 and reply.headers["content-type"] == "image/png"
+    small = io.BytesIO()
+    Image.new("RGB", (width // 2, height // 2)).save(small, format="PNG")
+    wrong = client.post("/api/runs/outline-pix2pix/sample", json={"image": base64.b64encode(small.getvalue()).decode()})
+    assert wrong.status_code == 400 and f"takes {width}x{height}" in wrong.json()["error"]
+    garbage = client.post("/api/runs/outline-pix2pix/sample", json={"image": base64.b64encode(b"not a png").decode()})
+    assert garbage.status_code == 400 and "not a readable PNG" in garbage.json()["error"]
+    not_here = client.post("/api/runs/shapes-cgan/sample", json={"image": encoded})
+    assert not_here.status_code == 400 and "image-to-image" in not_here.json()["error"]
 
 
 def test_concurrent_clients_play_and_sample_without_errors(client):
@@ -273,4 +307,23 @@ def test_a_caption_typed_on_the_page_draws_a_grid(browser, tmp_path):
     image = browser.find_element(By.ID, "grid")
     wait.until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
     browser.save_screenshot(str(tmp_path / "generate.png"))
+    assert image.get_attribute("src").startswith("blob:") and browser.find_element(By.ID, "error").text == ""
+
+
+def test_a_sketch_drawn_on_the_canvas_is_translated(browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(browser.base + "/#/generate/outline-pix2pix")
+    wait = WebDriverWait(browser, 30)
+    sketch = wait.until(lambda b: b.find_element(By.ID, "sketch"))
+    before = browser.execute_script("return arguments[0].toDataURL()", sketch)
+    stroke = ActionChains(browser).move_to_element_with_offset(sketch, -60, -60).click_and_hold()
+    stroke.move_by_offset(80, 30).move_by_offset(30, 60).release().perform()
+    assert browser.execute_script("return arguments[0].toDataURL()", sketch) != before  # the stroke is on the canvas
+    browser.find_element(By.CSS_SELECTOR, "#form button[type=submit], #form button:not([type])").click()
+    image = browser.find_element(By.ID, "grid")
+    wait.until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+    browser.save_screenshot(str(tmp_path / "sketch.png"))
     assert image.get_attribute("src").startswith("blob:") and browser.find_element(By.ID, "error").text == ""

@@ -180,34 +180,6 @@ def test_an_input_image_goes_through_an_image_to_image_run(client):
     assert not_here.status_code == 400 and "image-to-image" in not_here.json()["error"]
 
 
-def test_concurrent_clients_play_and_sample_without_errors(client):
-    """Several threads (as several browser tabs) each play games and draw grids at once."""
-    errors: list[str] = []
-
-    def worker(seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        for _ in range(6):
-            moves: list[int] = []
-            reply = client.post("/api/runs/ttt-az/move", json={"moves": moves}).json()
-            while not reply["done"]:
-                moves = [*reply["moves"], int(rng.choice(reply["legal"]))]
-                response = client.post("/api/runs/ttt-az/move", json={"moves": moves})
-                if response.status_code != 200:
-                    errors.append(response.text)
-                    return
-                reply = response.json()
-            sample = client.post("/api/runs/shapes-cgan/sample", json={"condition": "a blue square", "n": 2})
-            if sample.status_code != 200:
-                errors.append(sample.text)
-
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-
-
 def test_a_missing_folder_is_named(tmp_path):
     from rlgen.errors import ConfigError
 
@@ -219,22 +191,12 @@ def test_a_missing_folder_is_named(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def browser(runs):
-    """Headless Chromium (Debian's chromium + chromium-driver, no download) on a live server."""
-    import os
-    import shutil
+def live_server(runs):
+    """The app on uvicorn in a thread, on a free local port: its base URL."""
     import socket
     import time
 
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        message = "browser tests need chromium and chromium-driver: apt-get install -y chromium chromium-driver"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (.ci/run installs them)")
-        pytest.skip(message)
     import uvicorn
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -245,6 +207,26 @@ def browser(runs):
     deadline = time.time() + 30
     while not server.started and time.time() < deadline:
         time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(live_server):
+    """Headless Chromium (Debian's chromium + chromium-driver, no download) on the live server."""
+    import os
+    import shutil
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        message = "browser tests need chromium and chromium-driver: apt-get install -y chromium chromium-driver"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (.ci/run installs them)")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in (
@@ -256,11 +238,46 @@ def browser(runs):
     ):
         options.add_argument(flag)
     chrome = webdriver.Chrome(options=options, service=Service(driver))
-    chrome.base = f"http://127.0.0.1:{port}"
+    chrome.base = live_server
     yield chrome
     chrome.quit()
-    server.should_exit = True
-    thread.join(timeout=10)
+
+
+def test_a_load_of_concurrent_clients_against_the_live_server(live_server):
+    """Six clients at once, each playing whole games and drawing grids over HTTP: a few
+    hundred requests, none refused or failed."""
+    import httpx
+
+    counts, errors = [], []
+
+    def client_session(seed: int) -> None:
+        rng, done = np.random.default_rng(seed), 0
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            for game in range(8):
+                reply = http.post("/api/runs/ttt-az/move", json={"moves": []}).json()
+                done += 1
+                while not reply["done"]:
+                    response = http.post(
+                        "/api/runs/ttt-q/move" if game % 2 else "/api/runs/ttt-az/move",
+                        json={"moves": [*reply["moves"], int(rng.choice(reply["legal"]))]},
+                    )
+                    done += 1
+                    if response.status_code != 200:
+                        errors.append(response.text)
+                        return
+                    reply = response.json()
+                sample = http.post("/api/runs/shapes-cgan/sample", json={"condition": "a blue square", "n": 4})
+                done += 1
+                if sample.status_code != 200 or not sample.content.startswith(b"\x89PNG"):
+                    errors.append(sample.text)
+        counts.append(done)
+
+    threads = [threading.Thread(target=client_session, args=(seed,)) for seed in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(counts) == 6 and sum(counts) >= 200, (errors[:3], counts)
 
 
 def test_a_whole_tictactoe_game_played_by_clicking(browser, tmp_path):

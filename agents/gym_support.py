@@ -107,6 +107,9 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, render_mode:
         raise unknown_name("gymnasium environment", env_id, list(gym.registry))
     kwargs = dict(env_kwargs or {})
     if render_mode is not None:
+        from rlgen.envs.robotics import headless_rendering
+
+        headless_rendering()
         kwargs["render_mode"] = render_mode
     try:
         return gym.make(env_id, **kwargs)

@@ -43,9 +43,15 @@ def _resolve(env_id: str) -> str:
     return env_id
 
 
-def _prepare(env_id: str) -> None:
+def headless_rendering() -> None:
+    """Without a display, MuJoCo renders through EGL: set before the first renderer is made
+    (MuJoCo's default, GLFW, fails there and leaves the process unable to render at all)."""
     if not os.environ.get("DISPLAY"):
-        os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering
+        os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+def _prepare(env_id: str) -> None:
+    headless_rendering()
     require("mujoco", extra="robotics", purpose=f"the robotics env '{env_id}'")
     if env_id.startswith("Fetch"):
         robotics = require("gymnasium_robotics", extra="robotics", purpose=f"the Fetch env '{env_id}'")

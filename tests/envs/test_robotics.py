@@ -102,3 +102,22 @@ def test_missing_extra_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mujoco", None)
     with pytest.raises(MissingExtraError, match=r'pip install "rlgen\[robotics\]"'):
         make_env("Hopper")
+
+
+@needs_fetch
+def test_a_renderer_asked_for_without_a_display_uses_egl_itself():
+    """MuJoCo's default GL (GLFW) fails without a display and leaves the process unable to
+    render at all (later EGL renderers abort it): the envs asked to render choose EGL first."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from rlgen.agents.gym_support import make_env\n"
+        "env = make_env('FetchReach-v4', render_mode='rgb_array')\n"
+        "env.reset(seed=0)\n"
+        "print('frame', env.render().std() > 0)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "PYOPENGL_PLATFORM")}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert "frame True" in out.stdout, out.stderr[-2000:]

@@ -398,6 +398,23 @@ def to_env_actions(actions: np.ndarray, space: spaces.Box) -> np.ndarray:
     return (low + (np.clip(actions, -1.0, 1.0) + 1.0) * 0.5 * (high - low)).astype(space.dtype)
 
 
+def video_env(env_id: str, env_kwargs: dict[str, Any]) -> gym.Env:
+    """The env the report renders: small frames (MuJoCo's default 480 x 480 make GIFs of
+    megabytes) seen by the model's tracking camera where it has one (MuJoCo locomotion:
+    'track'; the default camera stays put while the robot runs out of the picture)."""
+    for extra in ({**VIDEO_SIZE, "camera_name": "track"}, VIDEO_SIZE, {}):
+        try:
+            env = make_env(env_id, {**env_kwargs, **extra}, render_mode="rgb_array")
+        except ConfigError:  # the env takes no such argument
+            continue
+        model = getattr(env.unwrapped, "model", None)
+        cameras = [model.camera(i).name for i in range(model.ncam)] if model is not None else []
+        if "camera_name" not in extra or "track" in cameras:
+            return env
+        env.close()
+    return make_env(env_id, env_kwargs, render_mode="rgb_array")
+
+
 # ----------------------------------------------------------------------------- algorithm
 
 
@@ -586,10 +603,7 @@ class OffPolicy(GreedyEvaluation, Algorithm):
         headless, a note saying why instead (the report goes on)."""
         cfg = self.config
         try:
-            try:  # MuJoCo's default 480 x 480 frames would make a GIF of megabytes
-                env = make_env(cfg.env, {**cfg.env_kwargs, **VIDEO_SIZE}, render_mode="rgb_array")
-            except ConfigError:  # an env without width / height arguments
-                env = make_env(cfg.env, cfg.env_kwargs, render_mode="rgb_array")
+            env = video_env(cfg.env, cfg.env_kwargs)
         except Exception as exc:  # an env without rgb_array rendering
             return f"not rendered: {type(exc).__name__}: {exc}"
         act, frames = self.agent().act, []

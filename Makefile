@@ -35,6 +35,7 @@ demo: install
 	@$(PY) -m rlgen.demo
 	@echo "play against it: $(VENV)/bin/rlgen play runs/demo-alphazero-tictactoe --human-first"
 	@echo "one labelled row per digit: runs/demo-cgan-mnist5k/digits.png"
+	@echo "browse, play and generate on a web page: $(VENV)/bin/rlgen serve runs/"
 
 test: install
 	$(VENV)/bin/ruff check .

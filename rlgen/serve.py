@@ -14,7 +14,8 @@ draws images from generative runs. Under it, the API:
     POST /api/runs/{id}/move           {"moves": [...], "simulations": N} -> the agent's reply
                                        ("reply": false: the position alone, e.g. for an undo)
     POST /api/runs/{id}/sample         {"condition": C, "n": N, "seed": S} -> image/png grid
-                                       (image-to-image: {"image": base64 PNG of the input size})
+                                       (image-to-image: {"image": base64 PNG of the input size};
+                                       "interpolate": K: rows of K images along latent paths)
     GET  /api/runs/{id}/example-input  image-to-image: a dev-split input (PNG), to start from
 
 Runs are found when the server starts (and again on GET /api/runs); a request names a run
@@ -41,6 +42,8 @@ MAX_BODY_BYTES = 1 << 20
 """Largest request body accepted (413 beyond)."""
 MAX_SAMPLES = 64
 """Most images one /sample request may ask for."""
+MAX_INTERPOLATION_STEPS = 16
+"""Most images along one latent path of an /sample interpolation."""
 MAX_SIMULATIONS = 4096
 """Most search simulations one /move request may ask for."""
 STATIC = Path(__file__).parent / "static"
@@ -252,14 +255,20 @@ class SampleSession:
             "factors": {k: list(v) for k, v in spec.factors.items()},
             "vocab": list(spec.vocab),
             "examples": list(spec.grid_captions[:5]),
+            "interpolates": self.generator.condition_kind != "image",
         }
         if self.generator.condition_kind == "image":
             info["input_shape"] = list(self.generator.algorithm.input_shape)
         return info
 
-    def png(self, condition: Any, n: int, seed: int | None) -> bytes:
+    def png(self, condition: Any, n: int, seed: int | None, interpolate: int = 0) -> bytes:
+        """A grid of n samples, or (interpolate=K) n // K rows of K images along latent paths."""
         from rlgen.generative.base import grid_image
 
+        if interpolate:
+            rows = max(1, n // interpolate)
+            images = self.generator.interpolate(steps=interpolate, rows=rows, condition=condition, seed=seed)
+            return _png(grid_image(images, columns=interpolate))
         images = self.generator.sample(n, condition=condition, seed=seed)
         return _png(grid_image(images, columns=min(8, n)))
 
@@ -436,11 +445,18 @@ def create_app(roots: list[str | Path]) -> Any:
             raise RequestError(400, f"'n' must be a whole number in 1..{MAX_SAMPLES}, got {n!r}")
         if seed is not None and not isinstance(seed, int):
             raise RequestError(400, f"'seed' must be a whole number, got {seed!r}")
+        steps = data.get("interpolate", 0)
+        if steps is False or steps is None:
+            steps = 0
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps and not 2 <= steps <= MAX_INTERPOLATION_STEPS:
+            raise RequestError(
+                400, f"'interpolate' must be 0 (samples) or the images per path, 2..{MAX_INTERPOLATION_STEPS}, got {steps!r}"
+            )
         item, lock = session(request.path_params["run_id"], "generate")
         with lock:
             if "image" in data:
                 condition = item.image_condition(data["image"])
-            png = item.png(condition, n, seed)
+            png = item.png(condition, n, seed, interpolate=steps)
         return Response(png, media_type="image/png")
 
     async def example_input(request: Request) -> Response:

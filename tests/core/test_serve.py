@@ -20,7 +20,7 @@ from rlgen.envs.game import make_game  # noqa: E402
 from rlgen.generative.gan import CGANConfig  # noqa: E402
 from rlgen.generative.pix2pix import Pix2PixConfig  # noqa: E402
 from rlgen.run import train  # noqa: E402
-from rlgen.serve import MAX_SAMPLES, create_app  # noqa: E402
+from rlgen.serve import MAX_SAMPLES, _checkpoint, create_app  # noqa: E402
 
 QUIET = ["wandb.mode=disabled", "trainer.progress=off"]
 
@@ -157,7 +157,27 @@ def test_a_caption_grid_comes_back_as_png(client):
     again = client.post("/api/runs/shapes-cgan/sample", json={"condition": "a red circle", "n": 4, "seed": 1})
     assert again.content == reply.content  # the seed fixes the grid
     info = client.get("/api/runs/shapes-cgan").json()["generate"]
-    assert info["condition"] == "caption" and "circle" in info["vocab"]
+    assert info["condition"] == "caption" and "circle" in info["vocab"] and info["interpolates"]
+
+
+def test_an_interpolation_is_the_generators_own_latent_paths(client, runs):
+    from rlgen.generative import load_generator
+    from rlgen.generative.base import grid_image
+
+    request = {"condition": "a red circle", "n": 8, "seed": 3, "interpolate": 4}
+    reply = client.post("/api/runs/shapes-cgan/sample", json=request)
+    assert reply.status_code == 200
+    generator = load_generator(runs / "shapes-cgan", checkpoint=_checkpoint(runs / "shapes-cgan"))
+    images = generator.interpolate(steps=4, rows=2, condition="a red circle", seed=3)
+    expected = io.BytesIO()
+    grid_image(images, columns=4).save(expected, format="PNG")
+    assert Image.open(io.BytesIO(reply.content)).tobytes() == Image.open(expected).tobytes()
+    for bad in (1, 17, "8", True):
+        wrong = client.post("/api/runs/shapes-cgan/sample", json={**request, "interpolate": bad})
+        assert wrong.status_code == 400 and "'interpolate' must be" in wrong.json()["error"], bad
+    assert client.get("/api/runs/outline-pix2pix").json()["generate"]["interpolates"] is False
+    no_latents = client.post("/api/runs/outline-pix2pix/sample", json={"interpolate": 4})
+    assert no_latents.status_code == 400 and "no latent space" in no_latents.json()["error"]
 
 
 def test_an_input_image_goes_through_an_image_to_image_run(client):

@@ -450,7 +450,8 @@ def create_app(roots: list[str | Path]) -> Any:
             steps = 0
         if isinstance(steps, bool) or not isinstance(steps, int) or steps and not 2 <= steps <= MAX_INTERPOLATION_STEPS:
             raise RequestError(
-                400, f"'interpolate' must be 0 (samples) or the images per path, 2..{MAX_INTERPOLATION_STEPS}, got {steps!r}"
+                400,
+                f"'interpolate' must be 0 (samples) or images per path 2..{MAX_INTERPOLATION_STEPS}, got {steps!r}",
             )
         item, lock = session(request.path_params["run_id"], "generate")
         with lock:

@@ -344,7 +344,14 @@ def test_a_caption_typed_on_the_page_draws_a_grid(browser, tmp_path):
     image = browser.find_element(By.ID, "grid")
     wait.until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
     browser.save_screenshot(str(tmp_path / "generate.png"))
-    assert image.get_attribute("src").startswith("blob:") and browser.find_element(By.ID, "error").text == ""
+    samples = image.get_attribute("src")
+    assert samples.startswith("blob:") and browser.find_element(By.ID, "error").text == ""
+    browser.find_element(By.ID, "interpolate").click()
+    browser.find_element(By.CSS_SELECTOR, "#form button").click()
+    wait.until(lambda b: image.get_attribute("src") != samples)
+    wait.until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+    browser.save_screenshot(str(tmp_path / "interpolate.png"))
+    assert browser.find_element(By.ID, "error").text == ""
 
 
 def test_a_sketch_drawn_on_the_canvas_is_translated(browser, tmp_path):

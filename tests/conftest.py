@@ -105,3 +105,18 @@ class StopAt(Callback):
 
     def on_step_end(self, trainer, metrics) -> None:
         trainer.should_stop = trainer.should_stop or trainer.step >= self.step
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the whole test session (2 CPUs, a small object store, no dashboard).
+    Outside CI a missing `ray` skips with the install command; under CI=true it fails."""
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip('Ray tests need the ray extra: pip install -e ".[ray]"')
+    ray.init(num_cpus=2, object_store_memory=100 * 2**20, include_dashboard=False, logging_level="warning")
+    yield ray
+    ray.shutdown()

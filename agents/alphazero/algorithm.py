@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ from rlgen.agents.alphazero.network import (
     network_kwargs,
     search_dtype,
 )
+from rlgen.agents.alphazero.ray_selfplay import RaySelfPlay
 from rlgen.agents.alphazero.search import MCTS, MCTSConfig, SearchResult
 from rlgen.agents.alphazero.selfplay import SelfPlayParams, SelfPlayPool, play_games, worker_processes
 from rlgen.algorithm import Algorithm
@@ -134,7 +136,7 @@ class AlphaZero(Algorithm):
                 "outcome": ((), np.float32),
             },
         )
-        self.workers = worker_processes(config.workers)
+        self.workers = config.actors or worker_processes(config.workers)
         self.games_played = 0
         if config.gating:
             best = trainer.add_model("best", copy.deepcopy(self.model))
@@ -152,7 +154,7 @@ class AlphaZero(Algorithm):
             raise ConfigError(
                 f"solver_positions scores Connect Four moves; {self.game.name} has no solver (set it to 0)"
             )
-        self.workers_pool: SelfPlayPool | None = None
+        self.workers_pool: SelfPlayPool | RaySelfPlay | None = None
 
     def new_network(self) -> PolicyValueNet:
         return build_network(self.game, network_kwargs(self.config))
@@ -188,17 +190,14 @@ class AlphaZero(Algorithm):
             cfg.fast_simulations or max(cfg.simulations // 4, 1),
         )
         model = self.trainer.models["best"] if cfg.gating else self.model
-        if self.workers > 1:
+        ray_metrics: dict[str, float] = {}
+        if self.workers > 1 or cfg.backend == "ray":
             if self.workers_pool is None:
-                self.workers_pool = SelfPlayPool(
-                    self.workers,
-                    cfg.env,
-                    network_kwargs(cfg),
-                    self.mcts_config(),
-                    search_dtype(cfg.search_precision, torch.device("cpu")),
-                )
+                self.workers_pool = self.start_workers()
                 weakref.finalize(self, self.workers_pool.close)
             batch = self.workers_pool.play(model, self.rng, params)
+            if isinstance(self.workers_pool, RaySelfPlay):
+                ray_metrics = self.workers_pool.metrics()
         else:
             batch = play_games(self.game, self.mcts, self.rng, params)
         w = cfg.root_value_target
@@ -218,7 +217,23 @@ class AlphaZero(Algorithm):
             "selfplay/simulations": float(batch.simulations),
             "charts/games_played": float(self.games_played),
             "charts/replay_size": float(self.replay.size),
+            **ray_metrics,
         }
+
+    def start_workers(self) -> SelfPlayPool | RaySelfPlay:
+        """The self-play workers of `backend`: local processes or Ray actors."""
+        cfg = self.config
+        actor_device = torch.device("cuda" if cfg.actor_gpus > 0 else "cpu")
+        args = (
+            self.workers,
+            cfg.env,
+            network_kwargs(cfg),
+            self.mcts_config(),
+            search_dtype(cfg.search_precision, actor_device),
+        )
+        if cfg.backend == "ray":
+            return RaySelfPlay(*args, address=cfg.ray_address, actor_gpus=cfg.actor_gpus)
+        return SelfPlayPool(*args)
 
     # -- training
 
@@ -227,7 +242,7 @@ class AlphaZero(Algorithm):
         cores are idle meanwhile, so training uses one torch thread per worker."""
         threads = torch.get_num_threads()
         if self.workers > 1 and self.trainer.device.type == "cpu":
-            torch.set_num_threads(self.workers)
+            torch.set_num_threads(min(self.workers, os.cpu_count() or 1))
         try:
             return self._learn_steps()
         finally:

@@ -70,6 +70,18 @@ class AlphaZeroConfig(RunConfig):
     workers: int = 1
     """Self-play worker processes: 1 = in process, N > 1 = N processes, 0 = one per CPU core
     (at most 8; the board games' presets)."""
+    backend: str = "process"
+    """Where self-play runs: process (in process or `workers` processes on this machine) or
+    ray (`actors` Ray actors, on this machine or a cluster; agents/alphazero/ray_selfplay.py).
+    The same seed and as many actors as workers give bitwise the same run."""
+    actors: int = 0
+    """backend=ray: self-play actors, one CPU each (0 = as many as `workers` resolves to)."""
+    ray_address: str = ""
+    """backend=ray: '' = start a local Ray sized to this machine; 'auto' = the cluster
+    `ray start --head` runs on this machine (or RAY_ADDRESS); host:port = the head of a cluster."""
+    actor_gpus: float = 0.0
+    """backend=ray: GPUs per actor (fractional shares one GPU: 0.25 = four actors a GPU);
+    0 = actors search on CPU. The learner trains on the run's `device`."""
     replay_window: int = 50_000
     """Positions (after symmetry augmentation) kept for training."""
     augment: bool = True
@@ -288,6 +300,12 @@ class AlphaZeroConfig(RunConfig):
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0 (0 = one per CPU core), got {self.workers}")
+        if self.backend not in ("process", "ray"):
+            raise unknown_name("self-play backend", self.backend, ["process", "ray"])
+        if self.actors < 0 or self.actor_gpus < 0:
+            raise ConfigError(f"actors and actor_gpus must be >= 0, got {self.actors} and {self.actor_gpus}")
+        if self.backend != "ray" and (self.actors or self.ray_address or self.actor_gpus):
+            raise ConfigError("actors, ray_address and actor_gpus are settings of backend=ray; add backend=ray")
         if not 0.0 <= self.resign_check_fraction <= 1.0:
             raise ConfigError(f"resign_check_fraction must be in [0, 1], got {self.resign_check_fraction}")
         MCTSConfig(root_selection=self.root_selection, gumbel_actions=self.gumbel_actions)  # validates both

@@ -2,7 +2,8 @@
 
 Generation and training talk only through positions (returned to the learner, which
 fills its replay buffer) and a weights snapshot (sent to the workers each iteration), so
-the same `play_games` runs in process, in a process pool, or later on Ray actors.
+the same `play_games` runs in process, in a process pool, or on Ray actors
+(agents/alphazero/ray_selfplay.py).
 """
 
 from __future__ import annotations
@@ -164,14 +165,22 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(0)
 
 
-def _init_worker(env: str, network_kwargs: dict[str, Any], mcts_config: MCTSConfig, dtype: Any, parent: int) -> None:
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+def _init_worker(
+    env: str,
+    network_kwargs: dict[str, Any],
+    mcts_config: MCTSConfig,
+    dtype: Any,
+    parent: int | None = None,
+    device: str = "cpu",
+) -> None:
+    """Build a worker's game, network and search (one torch thread); `parent`: exit when it dies."""
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     torch.set_num_threads(1)
     game = make_game(env)
-    model = build_network(game, network_kwargs)
-    _WORKER.update(
-        game=game, model=model, mcts=MCTS(game, NetworkEvaluator(game, model, torch.device("cpu"), dtype), mcts_config)
-    )
+    model = build_network(game, network_kwargs).to(device)
+    evaluator = NetworkEvaluator(game, model, torch.device(device), dtype)
+    _WORKER.update(game=game, model=model, mcts=MCTS(game, evaluator, mcts_config))
 
 
 def _worker_play(weights: bytes, seed: int, params: SelfPlayParams) -> SelfPlayBatch:
@@ -181,6 +190,22 @@ def _worker_play(weights: bytes, seed: int, params: SelfPlayParams) -> SelfPlayB
     mcts = _WORKER["mcts"]
     mcts.rng = rng
     return play_games(_WORKER["game"], mcts, rng, params)
+
+
+def weights_bytes(model: Any) -> bytes:
+    """The model's weights as one torch.save blob: what every worker loads each iteration."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def split_games(games: int, workers: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """(seed, games) per worker with games: the same shares and seeds on every backend,
+    so process workers and Ray actors play the same games."""
+    shares = np.full(workers, games // workers)
+    shares[: games % workers] += 1
+    seeds = rng.integers(0, 2**63 - 1, size=workers)
+    return [(int(seed), int(n)) for seed, n in zip(seeds, shares, strict=True) if n > 0]
 
 
 class SelfPlayPool:
@@ -199,16 +224,10 @@ class SelfPlayPool:
         )
 
     def play(self, model: Any, rng: np.random.Generator, params: SelfPlayParams) -> SelfPlayBatch:
-        buffer = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
-        weights = buffer.getvalue()
-        shares = np.full(self.workers, params.games // self.workers)
-        shares[: params.games % self.workers] += 1
-        seeds = rng.integers(0, 2**63 - 1, size=self.workers)
+        weights = weights_bytes(model)
         futures = [
-            self.executor.submit(_worker_play, weights, int(seed), replace(params, games=int(n)))
-            for seed, n in zip(seeds, shares, strict=True)
-            if n > 0
+            self.executor.submit(_worker_play, weights, seed, replace(params, games=n))
+            for seed, n in split_games(params.games, self.workers, rng)
         ]
         return SelfPlayBatch.concat([f.result() for f in futures])
 

@@ -1,0 +1,205 @@
+"""Self-play on Ray actors (`--set backend=ray`): the process pool's work, on a cluster.
+
+    rlgen train alphazero --env connect4 --set backend=ray actors=2     # a local Ray on this machine
+    ray start --head --port 6379                                         # on the head node
+    ray start --address HEAD:6379                                        # on every other node
+    rlgen train alphazero --env connect4 --set backend=ray ray_address=auto actors=32
+
+Each iteration the learner puts the weights in Ray's object store once; every actor (one
+CPU, its own batched MCTS: exactly a SelfPlayPool worker) plays its share of the games
+with the seed `split_games` gives it, and the learner gathers the shares in actor order,
+so a run is bitwise equal to `backend=process` with as many workers. An actor whose
+process dies is restarted by Ray and its share is played again with the same seed: the
+games it had in flight are lost and replayed (`ray/games_replayed`), the run stays exact.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlgen.agents.alphazero.search import MCTSConfig
+from rlgen.agents.alphazero.selfplay import (
+    SelfPlayBatch,
+    SelfPlayParams,
+    _init_worker,
+    _worker_play,
+    split_games,
+    weights_bytes,
+)
+from rlgen.errors import ConfigError
+from rlgen.extras import require
+
+CONNECT_TIMEOUT_S = 5.0
+"""How long a cluster address may take to answer before the run stops with its name."""
+RESTART_TIMEOUT_S = 120.0
+"""How long a dead actor may take to come back before the iteration fails."""
+
+
+def cluster_address(address: str) -> str:
+    """The head's host:port for `ray_address` ('auto' = RAY_ADDRESS or the cluster `ray start`
+    left on this machine), checked to answer within CONNECT_TIMEOUT_S: Ray itself would wait
+    minutes for an address that never answers."""
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "")
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if not address and current.is_file():
+            address = current.read_text().strip()
+        if not address:
+            raise ConfigError(
+                "ray_address=auto found no running Ray cluster on this machine (no RAY_ADDRESS, "
+                "no `ray start --head`); start one, give its host:port, or leave ray_address empty "
+                "for a local Ray sized to this machine"
+            )
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"ray_address must be empty, 'auto' or host:port (the head's GCS port), got '{address}'")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address} ({exc}); is `ray start --head --port {port}` "
+            "running there and the port open to this machine?"
+        ) from None
+    return address
+
+
+def connect(address: str = "") -> Any:
+    """The `ray` module, connected: a Ray already initialized in this process is used as it
+    is; '' starts a local one sized to this machine; 'auto' / host:port join a cluster."""
+    ray = require("ray", "ray", "backend=ray")
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=cluster_address(address), logging_level="warning")
+        else:
+            ray.init(include_dashboard=False, logging_level="warning")
+    return ray
+
+
+class SelfPlayActor:
+    """One self-play worker in its own process (a SelfPlayPool worker, as a Ray actor)."""
+
+    def __init__(
+        self, env: str, network_kwargs: dict[str, Any], mcts_config: MCTSConfig, dtype: Any, device: str
+    ) -> None:
+        _init_worker(env, network_kwargs, mcts_config, dtype, device=device)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+    def play(self, weights: bytes, seed: int, params: SelfPlayParams) -> SelfPlayBatch:
+        return _worker_play(weights, seed, params)
+
+
+class RaySelfPlay:
+    """`actors` Ray actors playing each iteration's games: `play(model, rng, params)` as
+    SelfPlayPool's, with the same shares and seeds; dead actors are restarted and replayed."""
+
+    def __init__(
+        self,
+        actors: int,
+        env: str,
+        network_kwargs: dict[str, Any],
+        mcts_config: MCTSConfig,
+        dtype: Any = None,
+        address: str = "",
+        actor_gpus: float = 0.0,
+    ) -> None:
+        started = time.perf_counter()
+        self.ray = ray = connect(address)
+        have = ray.cluster_resources()
+        if have.get("CPU", 0) < actors or have.get("GPU", 0) < actors * actor_gpus:
+            raise ConfigError(
+                f"actors={actors} need {actors} CPUs and {actors * actor_gpus:g} GPUs; the Ray cluster has "
+                f"{have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs (lower actors or add nodes)"
+            )
+        remote = ray.remote(SelfPlayActor).options(
+            num_cpus=1,
+            num_gpus=actor_gpus,
+            max_restarts=-1,  # a dead actor comes back (its share is replayed)
+            max_task_retries=0,  # ... by `play`, which counts what was lost
+            scheduling_strategy="SPREAD",
+        )
+        device = "cuda" if actor_gpus > 0 else "cpu"
+        self.actors = [remote.remote(env, network_kwargs, mcts_config, dtype, device) for _ in range(actors)]
+        ray.get([actor.pid.remote() for actor in self.actors])
+        self.startup_s = time.perf_counter() - started
+        self.failures = 0
+        self.games_replayed = 0
+        self.weights_bytes = 0
+        self.node_count = len(set(self.nodes()))
+
+    def play(self, model: Any, rng: np.random.Generator, params: SelfPlayParams) -> SelfPlayBatch:
+        ray = self.ray
+        blob = weights_bytes(model)
+        self.weights_bytes = len(blob)
+        weights = ray.put(blob)  # once per iteration, however many actors read it
+        jobs = split_games(params.games, len(self.actors), rng)
+
+        def submit(i: int) -> Any:
+            seed, games = jobs[i]
+            return self.actors[i].play.remote(weights, seed, replace(params, games=games))
+
+        pending = {submit(i): i for i in range(len(jobs))}
+        batches: dict[int, SelfPlayBatch] = {}
+        failures = 0
+        while pending:
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(ready)
+            try:
+                batches[i] = ray.get(ready)
+            except ray.exceptions.RayActorError as exc:
+                failures += 1
+                if failures > 3 * len(self.actors):
+                    raise RuntimeError(f"self-play actors keep dying ({failures} times this iteration): {exc}") from exc
+                self.failures += 1
+                self.games_replayed += jobs[i][1]
+                self._await_restart(i)
+                pending[submit(i)] = i
+        if failures:
+            self.node_count = len(set(self.nodes()))  # a restarted actor may live elsewhere
+        return SelfPlayBatch.concat([batches[i] for i in range(len(jobs))])
+
+    def _await_restart(self, i: int, timeout_s: float = RESTART_TIMEOUT_S) -> None:
+        """Wait until Ray has brought actor i back (calls fail fast while it restarts)."""
+        deadline = time.perf_counter() + timeout_s
+        while True:
+            try:
+                self.ray.get(self.actors[i].pid.remote())
+                return
+            except self.ray.exceptions.RayActorError:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"self-play actor {i} did not come back within {timeout_s:.0f} s") from None
+                time.sleep(0.1)
+
+    def pids(self) -> list[int]:
+        return self.ray.get([actor.pid.remote() for actor in self.actors])
+
+    def nodes(self) -> list[str]:
+        return self.ray.get([actor.node.remote() for actor in self.actors])
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "ray/actors": float(len(self.actors)),
+            "ray/actor_failures": float(self.failures),
+            "ray/games_replayed": float(self.games_replayed),
+            "ray/nodes": float(self.node_count),
+            "ray/weights_bytes": float(self.weights_bytes),
+        }
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []

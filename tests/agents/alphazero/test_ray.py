@@ -1,0 +1,148 @@
+"""Self-play on Ray actors (backend=ray): bitwise the process pool's run, dead actors
+restarted with their games replayed, a learner killed and resumed, clusters named when
+they cannot be reached, actors spread over a two-node cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO, RLGEN, run_cli
+from test_alphazero import TINY, tiny
+
+from rlgen.agents.alphazero.network import network_kwargs
+from rlgen.agents.alphazero.ray_selfplay import RaySelfPlay, cluster_address
+from rlgen.agents.alphazero.search import MCTSConfig
+from rlgen.agents.alphazero.selfplay import SelfPlayParams
+from rlgen.checkpoint import load_checkpoint
+from rlgen.errors import ConfigError, UnknownNameError
+from rlgen.run import train
+
+
+def test_sync_actors_give_bitwise_the_process_pools_run(tmp_path, ray_local):
+    common = ("connect4", "steps=2", "trainer.eval_every=0")
+    a = train("alphazero", tiny(*common, "workers=2"), tmp_path / "process")
+    b = train("alphazero", tiny(*common, "backend=ray", "actors=2"), tmp_path / "ray")
+    ca, cb = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (a, b))
+    for key, tensor in ca["models"]["model"].items():
+        assert torch.equal(tensor, cb["models"]["model"][key]), key
+    for key in ("planes", "policy", "outcome"):
+        assert np.array_equal(ca["algorithm"]["replay"]["arrays"][key], cb["algorithm"]["replay"]["arrays"][key])
+    summary = json.loads((b / "summary.json").read_text())
+    assert summary["ray/actors"] == 2 and summary["ray/actor_failures"] == 0
+    assert summary["ray/weights_bytes"] > 10_000
+
+
+def test_a_killed_actor_comes_back_and_its_share_is_replayed(ray_local):
+    from rlgen.agents.alphazero.network import build_network
+    from rlgen.envs.game import make_game
+
+    config = tiny("connect4")
+    pool = RaySelfPlay(2, "connect4", network_kwargs(config), MCTSConfig(simulations=32))
+    try:
+        model = build_network(make_game("connect4"), network_kwargs(config))
+        params = SelfPlayParams(32, 4, True, -1.0, 0.0)
+        reference = pool.play(model, np.random.default_rng(5), params)
+        victim = pool.pids()[0]
+        timer = threading.Timer(0.3, os.kill, (victim, signal.SIGKILL))  # mid-iteration
+        timer.start()
+        started = time.perf_counter()
+        again = pool.play(model, np.random.default_rng(5), params)
+        timer.join()
+        assert time.perf_counter() - started > 0.3, "the iteration ended before the kill: make it longer"
+        assert pool.failures == 1 and pool.games_replayed == 16  # actor 0's share
+        assert victim not in pool.pids()  # a new process plays for it
+        for name in ("planes", "policy", "outcome", "winners", "lengths"):
+            assert np.array_equal(getattr(reference, name), getattr(again, name)), name
+    finally:
+        pool.close()
+
+
+def test_more_actors_than_the_cluster_has_cpus_is_refused(ray_local):
+    config = tiny("connect4")
+    with pytest.raises(ConfigError, match=r"actors=3 need 3 CPUs.*the Ray cluster has 2 CPUs"):
+        RaySelfPlay(3, config.env, network_kwargs(config), None)
+
+
+def test_settings_of_ray_need_backend_ray():
+    with pytest.raises(ConfigError, match="add backend=ray"):
+        tiny("connect4", "actors=2")
+    with pytest.raises(UnknownNameError, match="self-play backend .dask.. Valid choices: process, ray"):
+        tiny("connect4", "backend=dask")
+
+
+def test_an_unreachable_cluster_is_named_within_seconds(tmp_path, monkeypatch):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
+        cluster_address(f"127.0.0.1:{port}")
+    with pytest.raises(ConfigError, match="host:port"):
+        cluster_address("nowhere")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # no `ray start` left its address here
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    with pytest.raises(ConfigError, match="ray_address=auto found no running Ray cluster"):
+        cluster_address("auto")
+    assert time.perf_counter() - started < 10
+    # ... and from the command line, before any training
+    proc = run_cli(
+        "train", "alphazero", "--env", "connect4", "--wandb", "disabled", "--run-dir", str(tmp_path / "run"),
+        "--set", "backend=ray", "--set", f"ray_address=127.0.0.1:{port}", check=False, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0 and f"cannot reach the Ray cluster at 127.0.0.1:{port}" in proc.stderr
+
+
+def test_a_two_node_cluster_spreads_actors_and_a_killed_learner_resumes_exactly(tmp_path):
+    """Two 1-CPU nodes (ray.cluster_utils.Cluster): actors on both; SIGKILL the learner
+    (its own driver process), `rlgen resume`: the run equals one never stopped."""
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("ray", reason='Ray tests need the ray extra: pip install -e ".[ray]"')
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    try:
+        args = ["train", "alphazero", "--env", "connect4", "--steps", "6", "--wandb", "disabled"]
+        for item in TINY:
+            if not item.startswith(("steps=", "wandb.", "workers=")):
+                args += ["--set", item]
+        args += ["--set", "backend=ray", "--set", "actors=2", "--set", f"ray_address={cluster.address}"]
+        run_cli(*args, "--run-dir", str(tmp_path / "whole"))
+        summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
+        assert summary["ray/nodes"] == 2 and summary["ray/actors"] == 2
+        killed = tmp_path / "killed"
+        proc = subprocess.Popen(
+            [*RLGEN, *args, "--run-dir", str(killed)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            metrics = killed / "metrics.jsonl"
+            if metrics.exists() and any('"step": 3,' in line for line in metrics.read_text().splitlines()):
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert load_checkpoint(killed / "checkpoints" / "last.pt")["step"] < 6
+        run_cli("resume", str(killed))
+        a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
+        b = load_checkpoint(killed / "checkpoints" / "last.pt")
+        assert a["step"] == b["step"] == 6
+        for key, tensor in a["models"]["model"].items():
+            assert torch.equal(tensor, b["models"]["model"][key]), key
+        for key in ("planes", "policy", "outcome"):
+            assert np.array_equal(a["algorithm"]["replay"]["arrays"][key], b["algorithm"]["replay"]["arrays"][key])
+    finally:
+        cluster.shutdown()

@@ -71,7 +71,7 @@ class GenerativeAlgorithm(Algorithm):
         self.spec = ConditionSpec.from_dataset(self.splits.train, kind)
         self.image_shape = self.splits.train.image_shape
         self.train_x = self.splits.train.x.to(trainer.device)
-        self.batches = BatchIterator(len(self.train_x), config.batch_size, seed=config.seed)
+        self.batches = BatchIterator(len(self.train_x), config.batch_size, seed=config.seed, shard=trainer.shard)
         self._reference: Any = None
 
     # -- data

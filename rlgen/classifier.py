@@ -235,7 +235,7 @@ class Classifier(Algorithm):
         trainer.add_optimizer("main", ["model"], config.optim)
         if trainer.tcfg.ema_decay > 0:
             trainer.add_ema("model")
-        self.batches = BatchIterator(len(self.train_x), config.batch_size, seed=config.seed)
+        self.batches = BatchIterator(len(self.train_x), config.batch_size, seed=config.seed, shard=trainer.shard)
         trainer.tracker.update_summary({"model/parameters": count_parameters(network)}, write=False)
 
     # -- training

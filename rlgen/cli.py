@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from rlgen.distributed import current, launched_by_torchrun
 from rlgen.errors import RlgenError
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
@@ -44,6 +46,30 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tags", help="comma-separated W&B tags")
 
 
+def _add_nproc(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine: starts `torchrun --standalone --nproc_per_node=N` "
+        "(dataset algorithms; for several nodes run torchrun yourself, see the README)",
+    )
+
+
+def _launch_torchrun(argv: list[str], nproc: int) -> int:
+    """Run this same command under torchrun with `nproc` processes; returns its exit code."""
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            rest.append(item)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    return subprocess.call([*command, "-m", "rlgen.cli", *rest])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlgen", description="rlgen: RL and generative-models lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,9 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--run-dir", help="run directory (default runs/<algo>-<env|data>-<timestamp>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    _add_nproc(p)
 
     p = sub.add_parser("resume", help="continue a run from its last checkpoint")
     p.add_argument("run_dir")
+    _add_nproc(p)
     budget = p.add_mutually_exclusive_group()
     budget.add_argument(
         "--steps", type=int, help="a new TOTAL: train until the run's step counter reaches N (e.g. 3000 after 1500)"
@@ -265,7 +293,13 @@ def _print_results(results: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    if getattr(args, "nproc", 1) < 1:
+        print(f"rlgen: error: --nproc must be >= 1, got {args.nproc}", file=sys.stderr)
+        return 2
+    if getattr(args, "nproc", 1) > 1 and not launched_by_torchrun():
+        return _launch_torchrun(argv, args.nproc)
     try:
         if args.command == "list":
             cmd_list(args.what)
@@ -274,12 +308,14 @@ def main(argv: list[str] | None = None) -> int:
 
             algo, config = config_from_args(args)
             run_dir = train(algo, config, args.run_dir, overwrite=args.overwrite)
-            print(f"run directory: {run_dir}")
+            if current().is_main:
+                print(f"run directory: {run_dir}")
         elif args.command == "resume":
             from rlgen.run import resume
 
             run_dir = resume(args.run_dir, steps=args.steps, minutes=args.minutes)
-            print(f"run directory: {run_dir}")
+            if current().is_main:
+                print(f"run directory: {run_dir}")
         elif args.command == "eval":
             from rlgen.run import evaluate
 

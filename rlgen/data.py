@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from rlgen.distributed import Shard
 from rlgen.errors import ConfigError, unknown_name
 from rlgen.extras import require
 
@@ -515,13 +516,18 @@ def kfold_indices(labels: torch.Tensor, folds: int, seed: int) -> list[np.ndarra
 
 class BatchIterator:
     """Endless shuffled mini-batches over N items whose position and RNG are checkpointed,
-    so a resumed run draws exactly the batches the uninterrupted run would have."""
+    so a resumed run draws exactly the batches the uninterrupted run would have. Every
+    rank of a data-parallel run draws the same global batch and keeps its `shard` of it."""
 
-    def __init__(self, size: int, batch_size: int, seed: int, drop_last: bool = True) -> None:
+    def __init__(
+        self, size: int, batch_size: int, seed: int, drop_last: bool = True, shard: Shard | None = None
+    ) -> None:
         if size < 1:
             raise ConfigError("cannot iterate over an empty training set")
         self.size = size
         self.batch_size = min(batch_size, size)
+        self.shard = shard or Shard()  # under torchrun: this rank's share of each global batch
+        self.shard.split(torch.zeros(self.batch_size))  # refuses a batch that does not split
         self.drop_last = drop_last
         self.generator = torch.Generator().manual_seed(seed)
         self.order = torch.randperm(size, generator=self.generator)
@@ -537,7 +543,7 @@ class BatchIterator:
             self.epoch += 1
         index = self.order[self.position : self.position + self.batch_size]
         self.position += len(index)
-        return index
+        return self.shard.split(index)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         while True:

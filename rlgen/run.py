@@ -22,6 +22,7 @@ from typing import Any
 from rlgen.algorithm import Algorithm
 from rlgen.checkpoint import atomic_write_bytes
 from rlgen.config import RunConfig, from_dict, load_yaml, save_yaml, to_dict, validate
+from rlgen.distributed import Shard, run_shard
 from rlgen.errors import CheckpointError, ConfigError, RunDirError, close_matches
 from rlgen.registry import get_algo
 from rlgen.tracking import METRICS_FILE, SUMMARY_FILE, Tracker, wandb_mode_reason
@@ -68,18 +69,29 @@ def _run(
     steps: int | None = None,
     minutes: float | None = None,
     callbacks: tuple[Callback, ...] = (),
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
     cls = get_algo(algo)
+    shard = shard or Shard()
+    if shard.world > 1 and cls.input_kind != "data":
+        raise ConfigError(
+            f"torchrun data parallelism is for algorithms that learn from a dataset (classifier, gan, cgan, vae, "
+            f"cvae, pix2pix); '{algo}' collects its own data"
+            + ("; AlphaZero's self-play scales out with --set backend=ray" if algo == "alphazero" else "")
+        )
     last = run_dir / "checkpoints" / "last.pt"
     resume_step = None
     if resume:
         from rlgen.checkpoint import load_checkpoint
 
         resume_step = int(load_checkpoint(last)["step"])
-    tracker = Tracker(run_dir, config.wandb, {"algo": algo, **to_dict(config)}, _console(), resume_step=resume_step)
+    if shard.is_main:
+        tracker = Tracker(run_dir, config.wandb, {"algo": algo, **to_dict(config)}, _console(), resume_step=resume_step)
+    else:
+        tracker = _RankTracker(run_dir)  # rank 0 alone writes the run directory and W&B
     exit_code = 1
     try:
-        trainer = Trainer(config, run_dir, tracker, callbacks)
+        trainer = Trainer(config, run_dir, tracker, callbacks, shard=shard)
         algorithm = cls(config, trainer)
         trainer.algorithm = algorithm
         wandb_line = f"W&B {tracker.mode}: {wandb_mode_reason(config.wandb.mode)}"
@@ -89,7 +101,15 @@ def _run(
         else:
             budget = f"{config.steps} {cls.unit}" + (f" or {config.minutes:g} minutes" if config.minutes else "")
             tracker.print(f"training {algo} in {run_dir} for {budget}; {wandb_line}")
+        if shard.world > 1:
+            share = config.batch_size // shard.world
+            tracker.print(
+                f"data-parallel over {shard.world} processes: {share} of every batch of {config.batch_size} each"
+            )
         summary = trainer.fit(algorithm, steps=steps, minutes=minutes)
+        if not shard.is_main:
+            exit_code = 0
+            return summary
         report_started = time.time()
         if config.trainer.final_report:
             best = run_dir / "checkpoints" / "best.pt"
@@ -130,17 +150,22 @@ def train(
     if not isinstance(config, cls.Config):
         raise ConfigError(f"algorithm '{algo}' needs a {cls.Config.__name__}, got {type(config).__name__}")
     validate(config)
-    run_dir = Path(run_dir) if run_dir else default_run_dir(algo, config)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise RunDirError(
-                f"run directory '{run_dir}' already exists; pass --overwrite to replace it, "
-                f"`rlgen resume {run_dir}` to continue it, or another --run-dir"
-            )
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_yaml(config, run_dir / CONFIG_FILE, extra={"algo": algo})
-    _run(algo, config, run_dir, resume=False, callbacks=callbacks)
+    with run_shard(config.device) as shard:
+        if shard.world > 1 and not run_dir:
+            raise ConfigError("under torchrun give --run-dir: every process must write to (or read) the same run")
+        run_dir = Path(run_dir) if run_dir else default_run_dir(algo, config)
+        if shard.is_main:
+            if run_dir.exists() and any(run_dir.iterdir()):
+                if not overwrite:
+                    raise RunDirError(
+                        f"run directory '{run_dir}' already exists; pass --overwrite to replace it, "
+                        f"`rlgen resume {run_dir}` to continue it, or another --run-dir"
+                    )
+                shutil.rmtree(run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_yaml(config, run_dir / CONFIG_FILE, extra={"algo": algo})
+        shard.barrier()
+        _run(algo, config, run_dir, resume=False, callbacks=callbacks, shard=shard)
     return run_dir
 
 
@@ -184,8 +209,11 @@ def resume(run_dir: str | Path, steps: int | None = None, minutes: float | None 
         config.steps = steps
     if minutes is not None:
         config.minutes = minutes
-    save_yaml(config, run_dir / CONFIG_FILE, extra={"algo": algo})
-    _run(algo, config, run_dir, resume=True, steps=steps, minutes=minutes)
+    with run_shard(config.device) as shard:
+        if shard.is_main:
+            save_yaml(config, run_dir / CONFIG_FILE, extra={"algo": algo})
+        shard.barrier()
+        _run(algo, config, run_dir, resume=True, steps=steps, minutes=minutes, shard=shard)
     return run_dir
 
 
@@ -251,6 +279,19 @@ class _EvalTracker(Tracker):
 
     def close(self, exit_code: int = 0) -> None:
         return None
+
+
+class _RankTracker(_EvalTracker):
+    """Ranks 1.. of a data-parallel run: nothing written, nothing printed."""
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def log_image(self, name: str, image: Any, step: int, caption: str | None = None) -> Path:
+        return self.media_dir / f"{name}_{step}.png"
+
+    def log_video(self, name: str, frames: Any, step: int, fps: int = 15) -> Path:
+        return self.media_dir / f"{name}_{step}.gif"
 
 
 def evaluate(

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from rlgen import distributed
 from rlgen.algorithm import Algorithm
 from rlgen.checkpoint import load_checkpoint, save_checkpoint
 from rlgen.config import OptimConfig, RunConfig
@@ -36,6 +37,8 @@ from rlgen.seeding import get_rng_state, seed_everything, set_rng_state
 from rlgen.tracking import Tracker
 
 MAX_CONSECUTIVE_SKIPS = 25
+RANK_SEED_STRIDE = 1_000_003
+"""Rank r of a data-parallel run seeds its global RNGs with seed + r * this."""
 PRINT_EVERY_S = 15.0
 
 
@@ -78,6 +81,7 @@ class Trainer:
         run_dir: str | Path,
         tracker: Tracker | None = None,
         callbacks: Sequence[Callback] = (),
+        shard: distributed.Shard | None = None,
     ) -> None:
         self.config = config
         self.tcfg = config.trainer
@@ -85,12 +89,18 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.tracker = tracker or Tracker(self.run_dir)
         self.callbacks = list(callbacks)
+        self.shard = shard or distributed.Shard()  # a rank of a torchrun group, or alone
         self.device = select_device(config.device)
+        if self.shard.world > 1 and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.shard.local_rank)
         set_threads(self.tcfg.threads, self.device)
-        seed_everything(config.seed, self.tcfg.deterministic)
+        # Ranks draw their own noise and dropout; the models are rank 0's (broadcast in fit).
+        seed_everything(config.seed + RANK_SEED_STRIDE * self.shard.rank, self.tcfg.deterministic)
         self.amp_dtype = resolve_precision(self.tcfg.precision, self.device)
         if self.amp_dtype is torch.float16 and self.device.type not in ("cuda", "cpu"):
             raise ConfigError(f"precision fp16 needs a CUDA or CPU device, not {self.device.type}")
+        if self.amp_dtype is torch.float16 and self.shard.world > 1:
+            raise ConfigError("fp16 loss scaling is per process; under torchrun use trainer.precision=bf16 or fp32")
         self.models: dict[str, nn.Module] = {}
         self._raw_models: dict[str, nn.Module] = {}
         self.optimizers: dict[str, _Optimizer] = {}
@@ -122,6 +132,8 @@ class Trainer:
         """Register a model: moved to the device, checkpointed, optionally compiled."""
         if name in self.models:
             raise ConfigError(f"a model named '{name}' is already registered")
+        if self.shard.world > 1 and self.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # batch statistics over all ranks
         model = model.to(self.device)
         self._raw_models[name] = model
         self.models[name] = torch.compile(model) if self.tcfg.compile else model
@@ -211,6 +223,8 @@ class Trainer:
         for value in values[1:]:  # not sum(): its 0 + ... is one more op and autograd node per step
             total = total + value
         finite = math.isfinite(total.item()) if total.dim() == 0 else bool(torch.isfinite(total.detach()).all())
+        if self.shard.world > 1:  # every rank skips (or stops) together
+            finite = distributed.all_true(finite, self.device)
         if not finite:  # one check per step (one op for a scalar); name the culprits only when needed
             bad = [name for name, value in terms.items() if not torch.isfinite(value.detach()).all()]
             return self._non_finite(bad or ["sum of the terms"], terms, optimizer)
@@ -224,6 +238,8 @@ class Trainer:
             opt.scaler.unscale_(opt.optimizer)
         else:
             total.backward()
+        if self.shard.world > 1:
+            distributed.average_gradients(opt.params, self.shard.world)
         max_norm = opt.cfg.grad_clip if opt.cfg.grad_clip > 0 else math.inf
         grad_norm = clip_gradients(opt.params, max_norm)
         if opt.scaler is None and not math.isfinite(grad_norm):
@@ -289,6 +305,9 @@ class Trainer:
         started = time.time()
         start_elapsed = self.elapsed
         self.should_stop, self.stop_reason = False, ""
+        if self.shard.world > 1:
+            for module in [*self._raw_models.values(), *self.emas.values()]:
+                distributed.broadcast_module(module)
         for cb in self.callbacks:
             cb.on_train_start(self)
         progress = self._progress(target)
@@ -331,11 +350,16 @@ class Trainer:
         task: Any,
     ) -> None:
         step_cost = 0.0  # the latest train_step's seconds: what the next one is expected to take
-        while self.step < target and not self.should_stop:
+        while True:
             # The budget covers the next step and what ends the run (the last evaluation and
             # the final report, each expected to cost one evaluation): stop when they would not fit.
             ending = self._last_eval_cost * (2 if self.tcfg.final_report else 1)
-            if budget > 0 and time.time() - started + step_cost + ending >= budget:
+            over_budget = budget > 0 and time.time() - started + step_cost + ending >= budget
+            if self.shard.world > 1:  # rank 0's clock and evaluations decide for every rank
+                over_budget, self.should_stop = distributed.rank0_decides([over_budget, self.should_stop], self.device)
+            if self.step >= target or self.should_stop:
+                break
+            if over_budget:
                 self.stop_reason = f"time budget of {budget / 60:.3g} min reached"
                 break
             before = self.step
@@ -401,6 +425,8 @@ class Trainer:
 
     def _evaluate(self, monitor: str) -> None:
         assert self.algorithm is not None
+        if not self.shard.is_main:  # rank 0 evaluates; its verdicts reach the others in _loop
+            return
         started = time.time()
         metrics = self.algorithm.evaluate()
         self._last_eval_cost = time.time() - started
@@ -523,7 +549,14 @@ class Trainer:
     def save(self, best: bool = False, status: str = "running") -> Path:
         """Write checkpoints/last.pt (or best.pt) atomically and refresh summary.json."""
         path = self.ckpt_dir / ("best.pt" if best else "last.pt")
-        save_checkpoint(self.state_payload(), path)
+        # best.pt is rank 0's alone (it evaluates); last.pt carries every rank's RNGs for resume.
+        rank_rngs = distributed.gather_to_rank0(get_rng_state()) if self.shard.world > 1 and not best else None
+        if not self.shard.is_main:
+            return path
+        payload = self.state_payload()
+        if rank_rngs is not None:
+            payload["rank_rng"] = rank_rngs
+        save_checkpoint(payload, path)
         summary: dict[str, Any] = {
             "step": self.step,
             "elapsed_s": round(self.elapsed, 3),
@@ -589,7 +622,11 @@ class Trainer:
         self._last_eval_step = int(saved_trainer.get("last_eval_step", -1))
         self.eval_seconds = float(saved_trainer.get("eval_seconds", 0.0))
         self._last_eval_cost = float(saved_trainer.get("last_eval_cost", 0.0))
-        set_rng_state(payload["rng"])
+        rank_rngs = payload.get("rank_rng")
+        if self.shard.world > 1 and rank_rngs and len(rank_rngs) == self.shard.world:
+            set_rng_state(rank_rngs[self.shard.rank])
+        elif self.shard.is_main:
+            set_rng_state(payload["rng"])  # other ranks keep their own seeds (a new world size)
         return payload
 
 

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,data,tune,robotics,serve
+EXTRAS ?= dev,data,tune,robotics,serve,ray
 PYTEST_ARGS ?= -m "not slow"
 # Where pip finds torch when .venv has none. Empty: pip's own index (on an ordinary Linux machine
 # the public index serves the CUDA build, several GB with its nvidia-* wheels). CPU only, ~200 MB:

@@ -49,7 +49,7 @@ def test_a_killed_actor_comes_back_and_its_share_is_replayed(ray_local):
     pool = RaySelfPlay(2, "connect4", network_kwargs(config), MCTSConfig(simulations=32))
     try:
         model = build_network(make_game("connect4"), network_kwargs(config))
-        params = SelfPlayParams(32, 4, True, -1.0, 0.0)
+        params = SelfPlayParams(16, 4, True, -1.0, 0.0)
         reference = pool.play(model, np.random.default_rng(5), params)
         victim = pool.pids()[0]
         timer = threading.Timer(0.3, os.kill, (victim, signal.SIGKILL))  # mid-iteration
@@ -58,7 +58,7 @@ def test_a_killed_actor_comes_back_and_its_share_is_replayed(ray_local):
         again = pool.play(model, np.random.default_rng(5), params)
         timer.join()
         assert time.perf_counter() - started > 0.3, "the iteration ended before the kill: make it longer"
-        assert pool.failures == 1 and pool.games_replayed == 16  # actor 0's share
+        assert pool.failures == 1 and pool.games_replayed == 8  # actor 0's share
         assert victim not in pool.pids()  # a new process plays for it
         for name in ("planes", "policy", "outcome", "winners", "lengths"):
             assert np.array_equal(getattr(reference, name), getattr(again, name)), name
@@ -114,7 +114,7 @@ def test_a_two_node_cluster_spreads_actors_and_a_killed_learner_resumes_exactly(
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     cluster.add_node(num_cpus=1)
     try:
-        args = ["train", "alphazero", "--env", "connect4", "--steps", "6", "--wandb", "disabled"]
+        args = ["train", "alphazero", "--env", "connect4", "--steps", "4", "--wandb", "disabled"]
         for item in TINY:
             if not item.startswith(("steps=", "wandb.", "workers=")):
                 args += ["--set", item]
@@ -129,17 +129,17 @@ def test_a_two_node_cluster_spreads_actors_and_a_killed_learner_resumes_exactly(
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:
             metrics = killed / "metrics.jsonl"
-            if metrics.exists() and any('"step": 3,' in line for line in metrics.read_text().splitlines()):
+            if metrics.exists() and any('"step": 2,' in line for line in metrics.read_text().splitlines()):
                 break
             time.sleep(0.01)
         assert proc.poll() is None, "the run ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        assert load_checkpoint(killed / "checkpoints" / "last.pt")["step"] < 6
+        assert load_checkpoint(killed / "checkpoints" / "last.pt")["step"] < 4
         run_cli("resume", str(killed))
         a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
         b = load_checkpoint(killed / "checkpoints" / "last.pt")
-        assert a["step"] == b["step"] == 6
+        assert a["step"] == b["step"] == 4
         for key, tensor in a["models"]["model"].items():
             assert torch.equal(tensor, b["models"]["model"][key]), key
         for key in ("planes", "policy", "outcome"):

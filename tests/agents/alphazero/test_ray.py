@@ -111,8 +111,9 @@ def test_a_two_node_cluster_spreads_actors_and_a_killed_learner_resumes_exactly(
         pytest.importorskip("ray", reason='Ray tests need the ray extra: pip install -e ".[ray]"')
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    cluster.add_node(num_cpus=1)
+    node = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
+    cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    cluster.add_node(**node)
     try:
         args = ["train", "alphazero", "--env", "connect4", "--steps", "4", "--wandb", "disabled"]
         for item in TINY:

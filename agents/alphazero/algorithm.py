@@ -43,7 +43,13 @@ from rlgen.agents.alphazero.network import (
 )
 from rlgen.agents.alphazero.ray_selfplay import RaySelfPlay
 from rlgen.agents.alphazero.search import MCTS, MCTSConfig, SearchResult
-from rlgen.agents.alphazero.selfplay import SelfPlayParams, SelfPlayPool, play_games, worker_processes
+from rlgen.agents.alphazero.selfplay import (
+    SelfPlayBatch,
+    SelfPlayParams,
+    SelfPlayPool,
+    play_games,
+    worker_processes,
+)
 from rlgen.algorithm import Algorithm
 from rlgen.envs.connect4_solver import SolverPositions, load_positions, solver_accuracy
 from rlgen.envs.game import Game, GameState, make_game
@@ -155,6 +161,11 @@ class AlphaZero(Algorithm):
                 f"solver_positions scores Connect Four moves; {self.game.name} has no solver (set it to 0)"
             )
         self.workers_pool: SelfPlayPool | RaySelfPlay | None = None
+        # ray_mode=async: optimizer steps owed to the games that arrived, and the counters
+        self.train_credit = 0.0
+        self.steps_since_publish = 0
+        self.positions_stored = 0
+        self.samples_trained = 0
 
     def new_network(self) -> PolicyValueNet:
         return build_network(self.game, network_kwargs(self.config))
@@ -180,8 +191,21 @@ class AlphaZero(Algorithm):
         """Play one iteration's games (in worker processes when `workers` is not 1) and store
         their positions, with every symmetry, in the replay buffer."""
         cfg = self.config
-        params = SelfPlayParams(
-            cfg.games,
+        params = self.selfplay_params()
+        model = self.trainer.models["best"] if cfg.gating else self.model
+        ray_metrics: dict[str, float] = {}
+        if self.workers > 1 or cfg.backend == "ray":
+            batch = self.pool().play(model, self.rng, params)
+            if isinstance(self.workers_pool, RaySelfPlay):
+                ray_metrics = self.workers_pool.metrics()
+        else:
+            batch = play_games(self.game, self.mcts, self.rng, params)
+        return {**self.store(batch), **ray_metrics}
+
+    def selfplay_params(self, games: int | None = None) -> SelfPlayParams:
+        cfg = self.config
+        return SelfPlayParams(
+            games or cfg.games,
             cfg.temperature_moves,
             cfg.reuse_tree,
             cfg.resign_threshold,
@@ -189,25 +213,24 @@ class AlphaZero(Algorithm):
             cfg.full_search_fraction,
             cfg.fast_simulations or max(cfg.simulations // 4, 1),
         )
-        model = self.trainer.models["best"] if cfg.gating else self.model
-        ray_metrics: dict[str, float] = {}
-        if self.workers > 1 or cfg.backend == "ray":
-            if self.workers_pool is None:
-                self.workers_pool = self.start_workers()
-                weakref.finalize(self, self.workers_pool.close)
-            batch = self.workers_pool.play(model, self.rng, params)
-            if isinstance(self.workers_pool, RaySelfPlay):
-                ray_metrics = self.workers_pool.metrics()
-        else:
-            batch = play_games(self.game, self.mcts, self.rng, params)
-        w = cfg.root_value_target
+
+    def pool(self) -> SelfPlayPool | RaySelfPlay:
+        """The self-play workers, started on first use."""
+        if self.workers_pool is None:
+            self.workers_pool = self.start_workers()
+            weakref.finalize(self, self.workers_pool.close)
+        return self.workers_pool
+
+    def store(self, batch: SelfPlayBatch) -> dict[str, float]:
+        """Put a batch's positions, with every symmetry, in the replay buffer; its statistics."""
+        w = self.config.root_value_target
         target = ((1.0 - w) * batch.outcome + w * batch.root_value).astype(np.float32)
-        if cfg.augment:
+        if self.config.augment:
             for sym_planes, sym_pi in self.game.augment(batch.planes, batch.policy):
                 self.replay.add(planes=sym_planes, policy=sym_pi, outcome=target)
         else:
             self.replay.add(planes=batch.planes, policy=batch.policy, outcome=target)
-        self.games_played += cfg.games
+        self.games_played += len(batch.winners)
         return {
             "selfplay/resigned": float(batch.resigned.mean()),
             "selfplay/false_resign_rate": float(batch.false_resign.sum() / max(batch.checked.sum(), 1)),
@@ -217,7 +240,6 @@ class AlphaZero(Algorithm):
             "selfplay/simulations": float(batch.simulations),
             "charts/games_played": float(self.games_played),
             "charts/replay_size": float(self.replay.size),
-            **ray_metrics,
         }
 
     def start_workers(self) -> SelfPlayPool | RaySelfPlay:
@@ -248,10 +270,11 @@ class AlphaZero(Algorithm):
         finally:
             torch.set_num_threads(threads)
 
-    def _learn_steps(self) -> dict[str, float]:
+    def _learn_steps(self, steps: int | None = None) -> dict[str, float]:
         cfg = self.config
+        steps = cfg.train_steps if steps is None else steps
         sums: dict[str, float] = {}
-        for _ in range(cfg.train_steps):
+        for _ in range(steps):
             batch = self.replay.sample(self.rng, cfg.batch_size)
             x = torch.from_numpy(batch["planes"].astype(np.float32)).to(self.trainer.device)
             pi = torch.from_numpy(batch["policy"]).to(self.trainer.device)
@@ -280,9 +303,11 @@ class AlphaZero(Algorithm):
             }
             for key, value_ in step.items():
                 sums[key] = sums.get(key, 0.0) + value_
-        return {k: v / max(cfg.train_steps, 1) for k, v in sums.items()}
+        return {k: v / max(steps, 1) for k, v in sums.items()}
 
     def train_step(self) -> dict[str, float]:
+        if self.config.ray_mode == "async":
+            return self.async_iteration()
         start = time.perf_counter()
         metrics = self.self_play()
         play_time = time.perf_counter() - start
@@ -292,6 +317,61 @@ class AlphaZero(Algorithm):
         if self.config.gating:
             metrics.update(self.gate())
         return metrics
+
+    def async_iteration(self) -> dict[str, float]:
+        """ray_mode=async: actors play on with the newest weights they were given while the
+        learner stores what arrives and trains train_steps / games optimizer steps per new
+        game, publishing weights every publish_every steps; an iteration ends when `games`
+        games have arrived. Batches played with weights more than max_policy_lag
+        publications old are dropped."""
+        cfg = self.config
+        pool = self.pool()
+        assert isinstance(pool, RaySelfPlay)
+        started = time.perf_counter()
+        if not pool.streaming:
+            pool.start_stream(
+                self.model, self.rng, self.selfplay_params(cfg.actor_games or max(1, cfg.games // (2 * self.workers)))
+            )
+        publish_every = cfg.publish_every or cfg.train_steps
+        games = positions = steps = 0
+        lags: list[int] = []
+        stats: dict[str, float] = {}
+        sums: dict[str, float] = {}
+        while games < cfg.games:
+            batch, lag = pool.next_batch(self.rng)
+            if lag > cfg.max_policy_lag:
+                pool.stale_games += len(batch.winners)
+                continue
+            lags.append(lag)
+            before = self.replay.added
+            stats = self.store(batch)
+            positions += self.replay.added - before
+            games += len(batch.winners)
+            self.train_credit += len(batch.winners) * cfg.train_steps / cfg.games
+            while self.train_credit >= 1.0:
+                for key, value in self._learn_steps(1).items():
+                    sums[key] = sums.get(key, 0.0) + value
+                self.train_credit -= 1.0
+                steps += 1
+                self.steps_since_publish += 1
+                if self.steps_since_publish >= publish_every:
+                    pool.publish(self.model)
+                    self.steps_since_publish = 0
+        seconds = time.perf_counter() - started
+        self.positions_stored += positions
+        self.samples_trained += steps * cfg.batch_size
+        return {
+            **stats,
+            **{k: v / max(steps, 1) for k, v in sums.items()},
+            **pool.metrics(),
+            "ray/policy_lag": float(np.mean(lags)),
+            "ray/policy_lag_max": float(max(lags)),
+            "charts/games_per_s": games / seconds,
+            "charts/positions_in_per_s": positions / seconds,
+            "charts/samples_trained_per_s": steps * cfg.batch_size / seconds,
+            "charts/sample_reuse": self.samples_trained / max(self.positions_stored, 1),
+            "charts/train_steps": float(steps),
+        }
 
     def gate(self) -> dict[str, float]:
         """Arena: the trained network against the best one; replace it on a winning score."""
@@ -512,6 +592,7 @@ class AlphaZero(Algorithm):
             "elo_results": [list(r) for r in self.elo_results],
             "evaluations": self.evaluations,
             "snapshots": [[name, weights] for name, weights in self.snapshots],
+            "async": [self.train_credit, self.steps_since_publish, self.positions_stored, self.samples_trained],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -523,6 +604,9 @@ class AlphaZero(Algorithm):
         self.elo_results = [(str(a), str(b), float(sc), int(n)) for a, b, sc, n in state.get("elo_results", [])]
         self.snapshots = [(str(name), weights) for name, weights in state.get("snapshots", [])]
         self.evaluations = int(state.get("evaluations", 0))
+        credit, since, stored, trained = state.get("async", [0.0, 0, 0, 0])
+        self.train_credit, self.steps_since_publish = float(credit), int(since)
+        self.positions_stored, self.samples_trained = int(stored), int(trained)
 
 
 def _replay_layout(saved: dict[str, Any]) -> dict[str, Any]:

@@ -82,6 +82,16 @@ class AlphaZeroConfig(RunConfig):
     actor_gpus: float = 0.0
     """backend=ray: GPUs per actor (fractional shares one GPU: 0.25 = four actors a GPU);
     0 = actors search on CPU. The learner trains on the run's `device`."""
+    ray_mode: str = "sync"
+    """backend=ray: sync = every iteration the learner publishes weights, actors play their
+    shares, the learner gathers them in order and trains (bitwise the process pool's run);
+    async = actors play on while the learner trains (see async_iteration)."""
+    max_policy_lag: int = 3
+    """ray_mode=async: drop games played with weights more than this many publications old."""
+    publish_every: int = 0
+    """ray_mode=async: optimizer steps between weight publications (0 = train_steps)."""
+    actor_games: int = 0
+    """ray_mode=async: games per actor chunk (0 = games / (2 * actors), at least 1)."""
     replay_window: int = 50_000
     """Positions (after symmetry augmentation) kept for training."""
     augment: bool = True
@@ -304,8 +314,19 @@ class AlphaZeroConfig(RunConfig):
             raise unknown_name("self-play backend", self.backend, ["process", "ray"])
         if self.actors < 0 or self.actor_gpus < 0:
             raise ConfigError(f"actors and actor_gpus must be >= 0, got {self.actors} and {self.actor_gpus}")
-        if self.backend != "ray" and (self.actors or self.ray_address or self.actor_gpus):
-            raise ConfigError("actors, ray_address and actor_gpus are settings of backend=ray; add backend=ray")
+        if self.backend != "ray" and (self.actors or self.ray_address or self.actor_gpus or self.ray_mode != "sync"):
+            raise ConfigError(
+                "actors, ray_address, actor_gpus and ray_mode are settings of backend=ray; add backend=ray"
+            )
+        if self.ray_mode not in ("sync", "async"):
+            raise unknown_name("ray_mode", self.ray_mode, ["sync", "async"])
+        if min(self.max_policy_lag, self.publish_every, self.actor_games) < 0:
+            raise ConfigError("max_policy_lag, publish_every and actor_games must be >= 0")
+        if self.ray_mode == "async" and self.gating:
+            raise ConfigError(
+                "gating plays self-play with the gate's best network, which async actors do not follow; "
+                "with ray_mode=async set gating=false"
+            )
         if not 0.0 <= self.resign_check_fraction <= 1.0:
             raise ConfigError(f"resign_check_fraction must be in [0, 1], got {self.resign_check_fraction}")
         MCTSConfig(root_selection=self.root_selection, gumbel_actions=self.gumbel_actions)  # validates both

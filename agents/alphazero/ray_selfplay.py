@@ -11,6 +11,14 @@ with the seed `split_games` gives it, and the learner gathers the shares in acto
 so a run is bitwise equal to `backend=process` with as many workers. An actor whose
 process dies is restarted by Ray and its share is played again with the same seed: the
 games it had in flight are lost and replayed (`ray/games_replayed`), the run stays exact.
+
+Async mode (`ray_mode=async`, `stream` below): each actor keeps IN_FLIGHT chunks of games
+queued, each played with the newest weights published when it was queued; the learner
+takes chunks as they finish, trains between them and publishes new weights every
+`publish_every` optimizer steps (`ray.put` once per publication). A chunk's policy lag
+is how many publications happened since its weights; the learner drops chunks older than
+`max_policy_lag`. Not reproducible (arrival order is the cluster's); a dead actor's
+queued chunks are lost and counted.
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ from rlgen.extras import require
 
 CONNECT_TIMEOUT_S = 5.0
 """How long a cluster address may take to answer before the run stops with its name."""
+IN_FLIGHT = 2
+"""Chunks queued per actor in async mode: one playing, one waiting, so no actor idles
+while the learner trains."""
 RESTART_TIMEOUT_S = 120.0
 """How long a dead actor may take to come back before the iteration fails."""
 
@@ -140,6 +151,15 @@ class RaySelfPlay:
         self.games_replayed = 0
         self.weights_bytes = 0
         self.node_count = len(set(self.nodes()))
+        # async mode
+        self.streaming = False
+        self.version = 0
+        self.weights_ref: Any = None
+        self.stream_params: SelfPlayParams | None = None
+        self.pending: dict[Any, tuple[int, int]] = {}  # ref -> (actor, weights version)
+        self.games_lost = 0
+        self.stale_games = 0
+        self.publications = 0
 
     def play(self, model: Any, rng: np.random.Generator, params: SelfPlayParams) -> SelfPlayBatch:
         ray = self.ray
@@ -172,6 +192,51 @@ class RaySelfPlay:
             self.node_count = len(set(self.nodes()))  # a restarted actor may live elsewhere
         return SelfPlayBatch.concat([batches[i] for i in range(len(jobs))])
 
+    # -- async mode
+
+    def start_stream(self, model: Any, rng: np.random.Generator, params: SelfPlayParams) -> None:
+        """Queue IN_FLIGHT chunks of `params.games` games on every actor with these weights."""
+        self.stream_params = params
+        self.publish(model)
+        for actor in range(len(self.actors)):
+            for _ in range(IN_FLIGHT):
+                self._queue(actor, rng)
+        self.streaming = True
+
+    def publish(self, model: Any) -> None:
+        """New weights for the chunks queued from now on."""
+        blob = weights_bytes(model)
+        self.weights_bytes = len(blob)
+        self.weights_ref = self.ray.put(blob)
+        self.version += 1
+        self.publications += 1
+
+    def _queue(self, actor: int, rng: np.random.Generator) -> None:
+        assert self.stream_params is not None
+        seed = int(rng.integers(0, 2**63 - 1))
+        ref = self.actors[actor].play.remote(self.weights_ref, seed, self.stream_params)
+        self.pending[ref] = (actor, self.version)
+
+    def next_batch(self, rng: np.random.Generator) -> tuple[SelfPlayBatch, int]:
+        """The next finished chunk and its policy lag; its actor gets a new chunk queued."""
+        ray = self.ray
+        while True:
+            (ready,), _ = ray.wait(list(self.pending), num_returns=1)
+            actor, version = self.pending.pop(ready)
+            try:
+                batch = ray.get(ready)
+            except ray.exceptions.RayActorError:
+                self.failures += 1
+                assert self.stream_params is not None
+                self.games_lost += self.stream_params.games
+                self._await_restart(actor)
+                self._queue(actor, rng)
+                continue
+            self._queue(actor, rng)
+            return batch, self.version - version
+
+    # -- faults
+
     def _await_restart(self, i: int, timeout_s: float = RESTART_TIMEOUT_S) -> None:
         """Wait until Ray has brought actor i back (calls fail fast while it restarts)."""
         deadline = time.perf_counter() + timeout_s
@@ -191,7 +256,13 @@ class RaySelfPlay:
         return self.ray.get([actor.node.remote() for actor in self.actors])
 
     def metrics(self) -> dict[str, float]:
+        streamed = {
+            "ray/games_lost": float(self.games_lost),
+            "ray/stale_games": float(self.stale_games),
+            "ray/publications": float(self.publications),
+        }
         return {
+            **(streamed if self.streaming else {}),
             "ray/actors": float(len(self.actors)),
             "ray/actor_failures": float(self.failures),
             "ray/games_replayed": float(self.games_replayed),
@@ -200,6 +271,9 @@ class RaySelfPlay:
         }
 
     def close(self) -> None:
-        for actor in self.actors:
-            self.ray.kill(actor)
+        """Kill the actors (and with them any queued chunks); nothing to do once Ray is down."""
+        self.pending = {}
+        if self.ray.is_initialized():
+            for actor in self.actors:
+                self.ray.kill(actor)
         self.actors = []

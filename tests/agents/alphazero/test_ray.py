@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, RLGEN, run_cli
+from conftest import REPO, RLGEN, StopAt, run_cli
 from test_alphazero import TINY, tiny
 
 from rlgen.agents.alphazero.network import network_kwargs
@@ -24,7 +24,7 @@ from rlgen.agents.alphazero.search import MCTSConfig
 from rlgen.agents.alphazero.selfplay import SelfPlayParams
 from rlgen.checkpoint import load_checkpoint
 from rlgen.errors import ConfigError, UnknownNameError
-from rlgen.run import train
+from rlgen.run import resume, train
 
 
 def test_sync_actors_give_bitwise_the_process_pools_run(tmp_path, ray_local):
@@ -66,6 +66,35 @@ def test_a_killed_actor_comes_back_and_its_share_is_replayed(ray_local):
         pool.close()
 
 
+def test_async_actors_stream_games_while_the_learner_trains_and_resume(tmp_path, ray_local):
+    """ray_mode=async: every iteration takes `games` new games, trains train_steps per
+    `games` games, drops nothing older than max_policy_lag; a stopped run resumes from
+    its checkpoint's weights, replay window and counters."""
+    config = tiny(
+        "connect4", "steps=3", "games=8", "trainer.eval_every=0", "backend=ray", "actors=2",
+        "ray_mode=async", "max_policy_lag=1", "publish_every=1", "actor_games=2",
+    )  # fmt: skip
+    run = train("alphazero", config, tmp_path / "async", callbacks=(StopAt(2),))
+    stopped = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert stopped["step"] == 2 and stopped["algorithm"]["games_played"] >= 16
+    resume(run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["step"] == 3 and summary["charts/games_played"] >= 24
+    assert summary["ray/policy_lag_max"] <= 1 and summary["ray/publications"] >= 3
+    assert summary["charts/train_steps"] >= 2  # 3 per 8 games, the fraction carried over
+    assert summary["charts/sample_reuse"] > 0 and summary["charts/positions_in_per_s"] > 0
+    assert np.isfinite(summary["losses/policy"])
+    resumed = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert resumed["algorithm"]["replay"]["added"] > stopped["algorithm"]["replay"]["added"]
+
+
+def test_async_needs_ray_and_no_gate():
+    with pytest.raises(ConfigError, match="add backend=ray"):
+        tiny("connect4", "ray_mode=async")
+    with pytest.raises(ConfigError, match="with ray_mode=async set gating=false"):
+        tiny("connect4", "backend=ray", "ray_mode=async", "gating=true")
+
+
 def test_more_actors_than_the_cluster_has_cpus_is_refused(ray_local):
     config = tiny("connect4")
     with pytest.raises(ConfigError, match=r"actors=3 need 3 CPUs.*the Ray cluster has 2 CPUs"):
@@ -73,7 +102,7 @@ def test_more_actors_than_the_cluster_has_cpus_is_refused(ray_local):
 
 
 def test_settings_of_ray_need_backend_ray():
-    with pytest.raises(ConfigError, match="add backend=ray"):
+    with pytest.raises(ConfigError, match="settings of backend=ray; add backend=ray"):
         tiny("connect4", "actors=2")
     with pytest.raises(UnknownNameError, match="self-play backend .dask.. Valid choices: process, ray"):
         tiny("connect4", "backend=dask")

@@ -1,7 +1,8 @@
 """Connect Four self-play on Ray actors vs local worker processes, side by side: games/s
 and positions/s of the preset's iterations (256 games, 96 simulations, 3x32 network, an
 untrained network: the search cost is what is measured), Ray's start-up, the bytes of
-weights published per iteration and the time to publish them.
+weights published per iteration and the time to publish them, and the learner's
+training samples/s (20 optimizer steps of the preset's batch, torch threads as a run).
 
     .venv/bin/python benchmarks/selfplay_ray.py [--workers 2] [--rounds 3] [--games 256]
 
@@ -38,7 +39,11 @@ def measure(backend: list[str], games: int, rounds: int, root: Path) -> dict[str
         algorithm.self_play()
     seconds = time.perf_counter() - started
     pool = algorithm.workers_pool
+    started = time.perf_counter()
+    algorithm._learn_steps(20)  # the learner's side: optimizer steps of the preset's batch
+    learn_s = time.perf_counter() - started
     out = {
+        "learner_samples_per_s": 20 * config.batch_size / learn_s,
         "startup_s": startup,
         "games_per_s": games * rounds / seconds,
         "positions_per_s": (algorithm.replay.size - positions) / seconds,  # after symmetry, capped by the window

@@ -52,6 +52,17 @@ class Algorithm:
         """Periodic evaluation; metrics named like 'dev/loss' or 'eval/return'."""
         return {}
 
+    def submit_evaluation(self) -> bool:
+        """Start this step's periodic evaluation beside training and return True (its
+        metrics come back through `finished_evaluations`); False (the default): the
+        Trainer calls `evaluate` and waits for it."""
+        return False
+
+    def finished_evaluations(self, wait: bool = False) -> list[tuple[int, dict[str, float], float]]:
+        """Evaluations started by `submit_evaluation` that have ended, oldest first: (step
+        of the evaluated weights, metrics, seconds it took). `wait`: block until all end."""
+        return []
+
     def report(self, **options: Any) -> dict[str, Any]:
         """Full evaluation for `rlgen eval` and the end of training (e.g. test metrics)."""
         return self.evaluate()

@@ -4,6 +4,8 @@ early stopping, NaN guard, EMA, callbacks, progress, checkpoints and exact resum
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import signal
 import sys
 import threading
@@ -61,6 +63,21 @@ class _Optimizer:
     params: list[nn.Parameter]
     weights: list[nn.Parameter]
     models: list[str] = field(default_factory=list)
+
+
+PENDING_EVAL = "eval-{step}.pt"
+"""A checkpoint whose evaluation runs beside training: it becomes best.pt or goes."""
+PENDING_EVAL_GLOB = "eval-*.pt"
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """`target` holds `source`'s bytes as they are now: a hard link (checkpoints are replaced,
+    never rewritten in place, so the link keeps this version), else a copy."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def monitor_mode(name: str, mode: str) -> str:
@@ -121,6 +138,7 @@ class Trainer:
         self._consecutive_skips = 0
         self._acc: dict[str, list[float]] = {}
         self._last_eval_step = -1
+        self._saved_step = -1  # the step last.pt holds
         self.eval_seconds = 0.0  # wall time spent in evaluate(), over the whole run
         self._last_eval_cost = 0.0  # the latest evaluation's seconds: what the final one is expected to take
         self._last_train: dict[str, float] = {}
@@ -308,6 +326,8 @@ class Trainer:
         if self.shard.world > 1:
             for module in [*self._raw_models.values(), *self.emas.values()]:
                 distributed.broadcast_module(module)
+        for stale in self.ckpt_dir.glob(PENDING_EVAL_GLOB):  # a killed run's evaluations in flight
+            stale.unlink()
         for cb in self.callbacks:
             cb.on_train_start(self)
         progress = self._progress(target)
@@ -321,6 +341,9 @@ class Trainer:
             self._flush_log(target)
             if self._last_eval_step != self.step:
                 self._evaluate(monitor)
+            waited = time.time()
+            self._collect_evaluations(monitor, wait=True)
+            self.eval_seconds += time.time() - waited
             status = "stopped: " + self.stop_reason if self.stop_reason else "finished"
             self.elapsed = start_elapsed + time.time() - started
             self.save(status=status)
@@ -372,11 +395,12 @@ class Trainer:
             self._accumulate(metrics)
             if self._crossed(before, self.tcfg.log_every) or self.step >= target:
                 self._flush_log(target)
+            self._collect_evaluations(monitor)
             if self.tcfg.eval_every and self._crossed(before, self.tcfg.eval_every):
                 self._evaluate(monitor)
             for cb in self.callbacks:
                 cb.on_step_end(self, metrics)
-            if self._crossed(before, self.tcfg.checkpoint_every):
+            if self._crossed(before, self.tcfg.checkpoint_every) and self._saved_step != self.step:
                 self.save()
             if progress is not None:
                 progress.update(task, completed=self.step, description=self._describe())
@@ -428,14 +452,45 @@ class Trainer:
         if not self.shard.is_main:  # rank 0 evaluates; its verdicts reach the others in _loop
             return
         started = time.time()
+        if self.algorithm.submit_evaluation():
+            # Evaluated beside training: these weights wait in eval-STEP.pt for their verdict.
+            self.save()
+            _link_or_copy(self.ckpt_dir / "last.pt", self.ckpt_dir / PENDING_EVAL.format(step=self.step))
+            self.eval_seconds += time.time() - started
+            self._last_eval_step = self.step
+            return
         metrics = self.algorithm.evaluate()
         self._last_eval_cost = time.time() - started
         self.eval_seconds += self._last_eval_cost
         self._last_eval_step = self.step
+        self._record_evaluation(metrics, monitor, self._last_eval_cost)
+
+    def _collect_evaluations(self, monitor: str, wait: bool = False) -> None:
+        """Record the evaluations that ran beside training and have ended (all, if `wait`)."""
+        assert self.algorithm is not None
+        if not self.shard.is_main:
+            return
+        for step, metrics, seconds in self.algorithm.finished_evaluations(wait):
+            self._last_eval_cost = seconds  # what the last evaluation is expected to keep the run waiting
+            pending = self.ckpt_dir / PENDING_EVAL.format(step=step)
+            self._record_evaluation({**metrics, "eval/weights_step": float(step)}, monitor, seconds, pending, step)
+            pending.unlink(missing_ok=True)
+
+    def _record_evaluation(
+        self,
+        metrics: dict[str, float],
+        monitor: str,
+        seconds: float,
+        weights: Path | None = None,
+        step: int | None = None,
+    ) -> None:
+        """Log an evaluation's metrics; keep best.pt and early stopping by `monitor`. best.pt
+        is written from this step's state, or is `weights` (a checkpoint of `step`) when the
+        evaluation ran beside training on earlier weights."""
         if not metrics:
             return
         share = self.eval_seconds / max(self.elapsed + self._last_eval_cost, 1e-9)
-        self.tracker.log({**metrics, "charts/eval_s": self._last_eval_cost, "charts/eval_share": share}, self.step)
+        self.tracker.log({**metrics, "charts/eval_s": seconds, "charts/eval_share": share}, self.step)
         for cb in self.callbacks:
             cb.on_eval_end(self, metrics)
         if monitor and monitor in metrics:
@@ -446,8 +501,15 @@ class Trainer:
                 value < self.best_value - delta if mode == "min" else value > self.best_value + delta
             )
             if improved:
-                self.best_value, self.best_step, self.bad_evals = value, self.step, 0
-                self.save(best=True)
+                self.best_value, self.bad_evals = value, 0
+                self.best_step = self.step if step is None else step
+                if weights is None:
+                    self.save(best=True)
+                else:
+                    os.replace(weights, self.ckpt_dir / "best.pt")
+                    self.tracker.update_summary(
+                        {"best/metric": monitor, "best/value": self.best_value, "best/step": self.best_step}
+                    )
             else:
                 self.bad_evals += 1
                 patience = self.tcfg.early_stop_patience
@@ -557,6 +619,8 @@ class Trainer:
         if rank_rngs is not None:
             payload["rank_rng"] = rank_rngs
         save_checkpoint(payload, path)
+        if not best:
+            self._saved_step = self.step
         summary: dict[str, Any] = {
             "step": self.step,
             "elapsed_s": round(self.elapsed, 3),

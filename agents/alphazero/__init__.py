@@ -9,15 +9,18 @@ Where each part lives (each module imports only those above it, so nothing loops
     network.py    PolicyValueNet and the evaluator that runs it inside the search
     selfplay.py   self-play games, in process or in a pool of worker processes
     arena.py      GameAgent, matches between agents and opponents, Elo fitting
+    evaluation.py AlphaZeroAgent (the trained network searching) and one evaluation's
+                  games, played on the learner or as a Ray task
+    ray_selfplay.py  self-play actors and evaluation tasks on Ray (backend=ray)
     algorithm.py  the AlphaZero Algorithm (self-play, training, evaluation, checkpoints)
-                  and AlphaZeroAgent, the trained network searching
 
 Positions go from self-play to training through the core's `rlgen.replay.ReplayBuffer`.
 """
 
 from __future__ import annotations
 
-from rlgen.agents.alphazero.algorithm import AlphaZero, AlphaZeroAgent
+from rlgen.agents.alphazero.algorithm import AlphaZero
 from rlgen.agents.alphazero.config import AlphaZeroConfig
+from rlgen.agents.alphazero.evaluation import AlphaZeroAgent
 
 __all__ = ["AlphaZero", "AlphaZeroAgent", "AlphaZeroConfig"]

@@ -14,7 +14,6 @@ so `rlgen resume` continues exactly.
 from __future__ import annotations
 
 import copy
-import itertools
 import os
 import time
 import weakref
@@ -25,24 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlgen.agents.alphazero.arena import (
-    GameAgent,
-    elo_difference,
-    fit_elo,
-    play_match,
-    play_matches,
-    resolve_opponent,
-)
+from rlgen.agents.alphazero.arena import elo_difference, fit_elo, play_match, resolve_opponent
 from rlgen.agents.alphazero.config import AlphaZeroConfig
-from rlgen.agents.alphazero.network import (
-    NetworkEvaluator,
-    PolicyValueNet,
-    build_network,
-    network_kwargs,
-    search_dtype,
-)
+from rlgen.agents.alphazero.evaluation import AlphaZeroAgent, EvalOutcome, EvalRequest, Evaluation
+from rlgen.agents.alphazero.network import NetworkEvaluator, PolicyValueNet, build_network, network_kwargs, search_dtype
 from rlgen.agents.alphazero.ray_selfplay import RaySelfPlay
-from rlgen.agents.alphazero.search import MCTS, MCTSConfig, SearchResult
+from rlgen.agents.alphazero.search import MCTS, MCTSConfig
 from rlgen.agents.alphazero.selfplay import (
     SelfPlayBatch,
     SelfPlayParams,
@@ -51,61 +38,13 @@ from rlgen.agents.alphazero.selfplay import (
     worker_processes,
 )
 from rlgen.algorithm import Algorithm
-from rlgen.envs.connect4_solver import SolverPositions, load_positions, solver_accuracy
-from rlgen.envs.game import Game, GameState, make_game
+from rlgen.envs.connect4_solver import load_positions
+from rlgen.envs.game import make_game
 from rlgen.errors import ConfigError
 from rlgen.replay import ReplayBuffer
 
 if TYPE_CHECKING:
     from rlgen.trainer import Trainer
-
-# ----------------------------------------------------------------------------- agent
-
-
-class AlphaZeroAgent(GameAgent):
-    """A trained network with search. `act(observation, action_mask)` takes PettingZoo
-    classic observations ((H, W, 2) planes from the side to move) and returns a move."""
-
-    def __init__(
-        self,
-        game: Game,
-        model: nn.Module,
-        device: torch.device,
-        simulations: int,
-        c_puct: float = 1.5,
-        seed: int | None = None,
-        root_selection: str = "puct",
-        gumbel_actions: int = 16,
-        dtype: torch.dtype | None = None,
-        win_check: bool = False,
-        solver: bool = True,
-        leaves: int = 1,
-    ) -> None:
-        self.game, self.model, self.device = game, model, device
-        self.name = "alphazero"
-        self.evaluator = NetworkEvaluator(game, model, device, dtype)
-        config = MCTSConfig(
-            simulations=simulations,
-            c_puct=c_puct,
-            reuse_tree=False,
-            root_selection=root_selection,
-            gumbel_actions=gumbel_actions,
-            win_check=win_check,
-            solver=solver,
-            leaves=leaves,
-        )
-        self.mcts = MCTS(game, self.evaluator, config, seed=seed)
-        self.last_value: float | None = None
-
-    def search(self, state: GameState, simulations: int | None = None) -> SearchResult:
-        return self.mcts.run(state, simulations=simulations)
-
-    def act_states(self, state: GameState) -> np.ndarray:
-        """Most visited move for every position of a batch (no noise)."""
-        result = self.search(state)
-        self.last_value = float(result.value[0])
-        return result.best_actions()
-
 
 # ----------------------------------------------------------------------------- algorithm
 
@@ -155,7 +94,8 @@ class AlphaZero(Algorithm):
         self.elo_results: list[tuple[str, str, float, int]] = []
         self.snapshots: list[tuple[str, dict[str, torch.Tensor]]] = []  # newest elo_snapshots networks
         self.evaluations = 0
-        self._solver_set: SolverPositions | None = None
+        self.pool_rated = False  # the pool's neighbours have played (or are playing) each other
+        self.evaluation = Evaluation(config, trainer.device, self.search_dtype)
         if config.solver_positions and self.game.name != "connect4":  # refused before any training
             raise ConfigError(
                 f"solver_positions scores Connect Four moves; {self.game.name} has no solver (set it to 0)"
@@ -404,29 +344,11 @@ class AlphaZero(Algorithm):
     ) -> AlphaZeroAgent:
         """`model` searching as evaluation and play do (no noise, eval_simulations by default),
         drawing from `rng` (default: the training generator, as the gate does)."""
-        cfg = self.config
-        simulations = simulations or cfg.eval_simulations
-        agent = AlphaZeroAgent(
-            self.game,
-            model,
-            self.trainer.device,
-            simulations,
-            cfg.c_puct,
-            root_selection=cfg.root_selection,
-            gumbel_actions=cfg.gumbel_actions,
-            dtype=self.search_dtype,
-            win_check=cfg.win_check,
-            solver=cfg.solver,
-            leaves=cfg.search_leaves or max(simulations // cfg.simulations_per_leaf, 1),
-        )
-        agent.mcts.rng = self.rng if rng is None else rng
-        return agent
+        return self.evaluation.search_agent(model, self.rng if rng is None else rng, simulations)
 
     def eval_rng(self) -> np.random.Generator:
-        """The generator of one evaluation, from the seed and the step: evaluating never draws
-        from training's generator, so how often and how long a run evaluates leaves its
-        training (weights, replay window) unchanged, and `rlgen eval` repeats the final report."""
-        return np.random.default_rng([self.config.seed, self.trainer.step, 2])
+        """The generator of this step's evaluation (Evaluation.rng)."""
+        return self.evaluation.rng(self.trainer.step)
 
     def match(
         self, opponent: str, games: int, simulations: int | None = None, rng: np.random.Generator | None = None
@@ -436,91 +358,57 @@ class AlphaZero(Algorithm):
         agent = self.agent(simulations, rng).as_opponent()
         return play_match(self.game, agent, opp, games, rng, self.config.opening_moves)
 
-    def elo_members(self, rng: np.random.Generator) -> dict[str, Any]:
-        """The Elo round's opponents at this evaluation (none when no round is due): the fixed
-        pool, placed on one scale by its neighbours' games the first time, and the newest snapshots."""
+    def eval_request(self) -> EvalRequest:
+        """This step's evaluation: the played network's weights and, when an Elo round is due
+        (the first evaluation and every elo_every-th), the fixed pool and the newest snapshots."""
         cfg = self.config
         self.evaluations += 1
-        if not self.elo_specs or (self.evaluations - 1) % max(cfg.elo_every, 1):
-            return {}
-        seed = int(rng.integers(2**31))
-        members = {spec: resolve_opponent(spec, self.game, seed + k) for k, spec in enumerate(self.elo_specs)}
-        if not self.elo_results:
-            # Neighbours in strength order connect the pool; the lopsided far pairs of a full
-            # round robin add little and cost most (pure MCTS games are slow on Othello).
-            names = list(members)
-            for first, second in itertools.pairwise(names):
-                r = play_match(self.game, members[first], members[second], cfg.elo_games, rng, cfg.opening_moves)
-                self.elo_results.append((first, second, r["score"], cfg.elo_games))
-        for name, weights in self.snapshots:
-            members[name] = self.snapshot_agent(weights, rng)
-        return members
-
-    def elo(self, results: dict[str, dict[str, Any]]) -> dict[str, float]:
-        """The network's Elo from this round's `results` against each member: one
-        maximum-likelihood fit over every result so far, the first pool member at 0."""
-        cfg = self.config
-        me = f"iteration {self.trainer.step}"
-        self.elo_results += [(me, name, r["score"], cfg.elo_games) for name, r in results.items()]
-        if cfg.elo_snapshots > 0:
-            weights = {k: v.detach().cpu().clone() for k, v in self.played_model().state_dict().items()}
-            self.snapshots = [*self.snapshots, (me, weights)][-cfg.elo_snapshots :]
-        players = list(dict.fromkeys([*self.elo_specs, *(n for r in self.elo_results for n in r[:2])]))
-        index = {name: i for i, name in enumerate(players)}
-        ratings = fit_elo([(index[a], index[b], sc, n) for a, b, sc, n in self.elo_results], len(players))
-        out = {"eval/elo": float(ratings[index[me]])}
-        out.update({f"eval/elo_pool/{spec}": float(ratings[index[spec]]) for spec in self.elo_specs})
-        return out
-
-    def snapshot_agent(self, weights: dict[str, torch.Tensor], rng: np.random.Generator) -> Any:
-        """An earlier network (its weights) searching as the evaluation agent does."""
-        model = self.new_network().to(self.trainer.device)
-        model.load_state_dict(weights)
-        return self.search_agent(model, rng=rng).as_opponent()
-
-    def solver_scores(
-        self, positions: SolverPositions, rng: np.random.Generator, simulations: int | None = None
-    ) -> dict[str, dict[str, float]]:
-        """How the network's moves compare with the solver's on solver-scored positions:
-        "raw" = the most probable legal move of the policy alone, "search" = the evaluation
-        search's move; each as `solver_accuracy` reports it (strict, wdl, by phase)."""
-        states = positions.states
-        priors, _ = NetworkEvaluator(self.game, self.played_model(), self.trainer.device, self.search_dtype)(states)
-        raw = np.where(self.game.legal_mask(states), priors, -1.0).argmax(axis=1)
-        searched = self.agent(simulations or self.config.eval_simulations, rng).act_states(states)
-        return {"raw": solver_accuracy(positions, raw), "search": solver_accuracy(positions, searched)}
-
-    def solver_metrics(self, rng: np.random.Generator) -> dict[str, float]:
-        """eval/solver_strict, eval/solver_wdl and their _raw twins on the first
-        `solver_positions` committed positions (the same ones at every evaluation)."""
-        if not self.config.solver_positions:
-            return {}
-        if self._solver_set is None:
-            self._solver_set = load_positions().take(slice(0, self.config.solver_positions))
-        scores = self.solver_scores(self._solver_set, rng)
-        return {
-            f"eval/solver_{measure}{suffix}": scores[kind][measure]
-            for kind, suffix in (("search", ""), ("raw", "_raw"))
-            for measure in ("strict", "wdl")
-        }
+        weights = {k: v.detach().cpu().clone() for k, v in self.played_model().state_dict().items()}
+        request = EvalRequest(self.trainer.step, weights)
+        if self.elo_specs and (self.evaluations - 1) % max(cfg.elo_every, 1) == 0:
+            request.elo_specs = list(self.elo_specs)
+            request.rate_pool = not self.pool_rated
+            request.snapshots = list(self.snapshots)
+            self.pool_rated = True
+            if cfg.elo_snapshots > 0:  # this network plays the next rounds
+                self.snapshots = [*self.snapshots, (f"iteration {request.step}", weights)][-cfg.elo_snapshots :]
+        return request
 
     def evaluate(self) -> dict[str, float]:
-        """The match against `eval_opponent` and, when due, the Elo round, played as one batch
-        (the network's search runs once per ply for every game), then an example game, and
-        the solver-scored positions where `solver_positions` asks for them."""
+        """The evaluation of this step's network, played here (Evaluation.run)."""
+        request = self.eval_request()
+        return self.eval_metrics(request, self.evaluation.run(request, self.played_model()))
+
+    def submit_evaluation(self) -> bool:
+        """backend=ray with eval_on_ray: start this step's evaluation as a Ray task beside
+        training (its metrics come back through finished_evaluations)."""
+        if self.config.backend != "ray" or not self.config.eval_on_ray:
+            return False
+        pool = self.pool()
+        assert isinstance(pool, RaySelfPlay)
+        pool.submit_evaluation(self.config, self.eval_request())
+        return True
+
+    def finished_evaluations(self, wait: bool = False) -> list[tuple[int, dict[str, float], float]]:
+        """The Ray evaluations that have finished, oldest first: (step of the evaluated
+        weights, metrics, seconds the evaluation took)."""
+        if not isinstance(self.workers_pool, RaySelfPlay):
+            return []
+        return [
+            (request.step, self.eval_metrics(request, outcome), outcome.seconds)
+            for request, outcome in self.workers_pool.finished_evaluations(wait)
+        ]
+
+    def eval_metrics(self, request: EvalRequest, outcome: EvalOutcome) -> dict[str, float]:
+        """An evaluation's metrics: its match, the Elo fit over every result so far, the
+        solver positions; the example game goes to the run's media."""
         cfg = self.config
-        rng = self.eval_rng()
-        opponent = resolve_opponent(cfg.eval_opponent, self.game, int(rng.integers(2**31)))
-        members = self.elo_members(rng)
-        agent = self.agent(cfg.eval_simulations, rng).as_opponent()
-        games = [cfg.eval_games] + [cfg.elo_games] * len(members)
-        result, *rounds = play_matches(self.game, agent, [opponent, *members.values()], games, rng, cfg.opening_moves)
-        total = result["total"]
-        games = cfg.eval_games
-        self.log_example_game(result["first_game"])
+        result = outcome.match
+        total, games = result["total"], cfg.eval_games
+        self.log_example_game(result["first_game"], request.step)
         return {
-            **(self.elo(dict(zip(members, rounds, strict=True))) if members else {}),
-            **self.solver_metrics(rng),
+            **(self.elo(request.step, outcome) if request.elo_specs else {}),
+            **outcome.solver,
             "eval/score": result["score"],
             "eval/win_rate": total["wins"] / games,
             "eval/draw_rate": total["draws"] / games,
@@ -530,7 +418,20 @@ class AlphaZero(Algorithm):
             "eval/elo_vs_opponent": elo_difference(result["score"], games),
         }
 
-    def log_example_game(self, moves: list[int]) -> None:
+    def elo(self, step: int, outcome: EvalOutcome) -> dict[str, float]:
+        """The network's Elo from this round: one maximum-likelihood fit over every result
+        so far, the first pool member at 0."""
+        me = f"iteration {step}"
+        self.elo_results += outcome.pool_results
+        self.elo_results += [(me, name, r["score"], self.config.elo_games) for name, r in outcome.rounds.items()]
+        players = list(dict.fromkeys([*self.elo_specs, *(n for r in self.elo_results for n in r[:2])]))
+        index = {name: i for i, name in enumerate(players)}
+        ratings = fit_elo([(index[a], index[b], sc, n) for a, b, sc, n in self.elo_results], len(players))
+        out = {"eval/elo": float(ratings[index[me]])}
+        out.update({f"eval/elo_pool/{spec}": float(ratings[index[spec]]) for spec in self.elo_specs})
+        return out
+
+    def log_example_game(self, moves: list[int], step: int) -> None:
         """One game of the evaluation match (the network first, against `eval_opponent`) as
         text in the run's media (and W&B): replayed from its moves, so it costs no search."""
         state = self.game.initial(1)
@@ -539,7 +440,7 @@ class AlphaZero(Algorithm):
             state = self.game.step(state, np.array([move]))
             frames.append(self.game.render(state))
         text = "\n\n".join(frames)
-        path = self.trainer.tracker.media_dir / f"example_game_{self.trainer.step:06d}.txt"
+        path = self.trainer.tracker.media_dir / f"example_game_{step:06d}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         run = self.trainer.tracker.wandb_run
@@ -579,7 +480,7 @@ class AlphaZero(Algorithm):
     def solver_report(self, sims: int) -> dict[str, Any]:
         """Every committed solver-scored position: the network alone and with `sims`
         simulations, strict and win/draw/loss accuracy by phase."""
-        scores = self.solver_scores(load_positions(), self.eval_rng(), sims)
+        scores = self.evaluation.solver_scores(self.played_model(), load_positions(), self.eval_rng(), sims)
         return {"network_alone": scores["raw"], "with_search": scores["search"]}
 
     # -- checkpoint
@@ -604,6 +505,7 @@ class AlphaZero(Algorithm):
         self.elo_results = [(str(a), str(b), float(sc), int(n)) for a, b, sc, n in state.get("elo_results", [])]
         self.snapshots = [(str(name), weights) for name, weights in state.get("snapshots", [])]
         self.evaluations = int(state.get("evaluations", 0))
+        self.pool_rated = bool(self.elo_results)
         credit, since, stored, trained = state.get("async", [0.0, 0, 0, 0])
         self.train_credit, self.steps_since_publish = float(credit), int(since)
         self.positions_stored, self.samples_trained = int(stored), int(trained)

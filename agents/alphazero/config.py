@@ -92,6 +92,12 @@ class AlphaZeroConfig(RunConfig):
     """ray_mode=async: optimizer steps between weight publications (0 = train_steps)."""
     actor_games: int = 0
     """ray_mode=async: games per actor chunk (0 = games / (2 * actors), at least 1)."""
+    eval_on_ray: bool = True
+    """backend=ray: the periodic evaluation (match, Elo round, solver positions) runs as a Ray
+    task beside training, on the weights of the iteration that asked for it; its metrics are
+    logged when it ends, with `eval/weights_step`, and best.pt keeps those weights. The task
+    takes a CPU when the cluster has one beyond the actors', else shares theirs.
+    false: the learner evaluates between iterations."""
     replay_window: int = 50_000
     """Positions (after symmetry augmentation) kept for training."""
     augment: bool = True

@@ -19,6 +19,11 @@ takes chunks as they finish, trains between them and publishes new weights every
 is how many publications happened since its weights; the learner drops chunks older than
 `max_policy_lag`. Not reproducible (arrival order is the cluster's); a dead actor's
 queued chunks are lost and counted.
+
+Evaluation (`eval_on_ray`, both modes): the learner submits each periodic evaluation as a
+Ray task (`evaluate_on_worker` on the request's weights) and goes on training; finished
+evaluations are taken in the order they were asked for. The task takes a CPU of its own
+when the cluster has one beyond the actors', else shares theirs (num_cpus=0).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from rlgen.agents.alphazero.config import AlphaZeroConfig
+from rlgen.agents.alphazero.evaluation import EvalOutcome, EvalRequest, evaluate_on_worker
 from rlgen.agents.alphazero.search import MCTSConfig
 from rlgen.agents.alphazero.selfplay import (
     SelfPlayBatch,
@@ -151,6 +158,9 @@ class RaySelfPlay:
         self.games_replayed = 0
         self.weights_bytes = 0
         self.node_count = len(set(self.nodes()))
+        # evaluations beside training, oldest first; a CPU of their own when one is spare
+        self.evaluations: list[tuple[EvalRequest, Any]] = []
+        self.eval_cpus = 1.0 if have.get("CPU", 0) >= actors + 1 else 0.0
         # async mode
         self.streaming = False
         self.version = 0
@@ -235,6 +245,26 @@ class RaySelfPlay:
             self._queue(actor, rng)
             return batch, self.version - version
 
+    # -- evaluation beside training
+
+    def submit_evaluation(self, config: AlphaZeroConfig, request: EvalRequest) -> None:
+        """Start `request` as a Ray task (its weights travel with it)."""
+        task = self.ray.remote(evaluate_on_worker).options(num_cpus=self.eval_cpus, max_retries=1)
+        self.evaluations.append((request, task.remote(config, request)))
+
+    def finished_evaluations(self, wait: bool = False) -> list[tuple[EvalRequest, EvalOutcome]]:
+        """The evaluations that have ended, in the order they were submitted (a later one
+        waits for an earlier); `wait`: all of them, blocking until each ends."""
+        done: list[tuple[EvalRequest, EvalOutcome]] = []
+        while self.evaluations:
+            request, ref = self.evaluations[0]
+            ready, _ = self.ray.wait([ref], num_returns=1, timeout=None if wait else 0)
+            if not ready:
+                break
+            self.evaluations.pop(0)
+            done.append((request, self.ray.get(ref)))
+        return done
+
     # -- faults
 
     def _await_restart(self, i: int, timeout_s: float = RESTART_TIMEOUT_S) -> None:
@@ -273,6 +303,7 @@ class RaySelfPlay:
     def close(self) -> None:
         """Kill the actors (and with them any queued chunks); nothing to do once Ray is down."""
         self.pending = {}
+        self.evaluations = []
         if self.ray.is_initialized():
             for actor in self.actors:
                 self.ray.kill(actor)

@@ -621,3 +621,61 @@ def test_a_time_budget_ends_the_run_on_time_final_report_included(tmp_path, monk
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"].startswith("stopped: time budget") and 5 <= summary["step"] < 1000
     assert summary["elapsed_s"] + summary["report_s"] <= budget_s + 0.25
+
+
+class BesideToy(Toy):
+    """Toy whose evaluations run 'beside training': each is asked for at its step, on a
+    copy of that step's weights, and ends `LAG` steps later."""
+
+    name = "besidetoy"
+    LAG = 3
+
+    def __init__(self, config: ToyConfig, trainer) -> None:
+        super().__init__(config, trainer)
+        self.asked: list[tuple[int, torch.nn.Module]] = []
+
+    def submit_evaluation(self) -> bool:
+        import copy
+
+        self.asked.append((self.trainer.step, copy.deepcopy(self.model)))
+        return True
+
+    @torch.no_grad()
+    def finished_evaluations(self, wait: bool = False) -> list[tuple[int, dict[str, float], float]]:
+        done = []
+        while self.asked and (wait or self.asked[0][0] + self.LAG <= self.trainer.step):
+            step, model = self.asked.pop(0)
+            model.eval()
+            done.append((step, {"dev/loss": float(((model(self.x).squeeze(-1) - self.y) ** 2).mean())}, 0.01))
+        return done
+
+
+def test_evaluations_beside_training_are_logged_late_and_best_pt_holds_the_evaluated_weights(tmp_path):
+    """An algorithm that evaluates beside training: its metrics are logged when they arrive
+    (with the step of the weights they judged), best.pt is the checkpoint of that step, the
+    evaluation waiting at the end is collected, and training is what it is without them."""
+    overrides = ["steps=40", "trainer.eval_every=5", "trainer.checkpoint_every=1", "trainer.log_every=1"]
+    cfg = build_config(ToyConfig, {}, overrides)
+    trainer = Trainer(cfg, tmp_path / "beside", Tracker(tmp_path / "beside"))
+    algo = BesideToy(cfg, trainer)
+    trainer.fit(algo)
+    reference, ref_algo = make(tmp_path, *overrides, sub="reference")
+    reference.fit(ref_algo)
+    assert torch.equal(params(trainer), params(reference))
+    lines = [json.loads(line) for line in (tmp_path / "beside" / "metrics.jsonl").read_text().splitlines()]
+    evals = [line for line in lines if "dev/loss" in line]
+    ref_lines = (tmp_path / "reference" / "metrics.jsonl").read_text().splitlines()
+    ref_evals = {line["step"]: line["dev/loss"] for line in map(json.loads, ref_lines) if "dev/loss" in line}
+    assert [int(e["eval/weights_step"]) for e in evals] == sorted(ref_evals) == list(range(5, 41, 5))
+    for e in evals:
+        assert e["dev/loss"] == ref_evals[int(e["eval/weights_step"])]  # the same weights judged
+        assert e["step"] == min(e["eval/weights_step"] + BesideToy.LAG, 40)  # ... when the verdict came
+    summary = json.loads((tmp_path / "beside" / "summary.json").read_text())
+    best = load_checkpoint(tmp_path / "beside" / "checkpoints" / "best.pt")
+    assert best["step"] == summary["best/step"] and summary["best/value"] == min(ref_evals.values())
+    net = ref_algo.model
+    net.load_state_dict(best["models"]["model"])
+    net.eval()
+    with torch.no_grad():
+        assert float(((net(ref_algo.x).squeeze(-1) - ref_algo.y) ** 2).mean()) == summary["best/value"]
+    assert sorted(p.name for p in (tmp_path / "beside" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]

@@ -41,6 +41,44 @@ def test_sync_actors_give_bitwise_the_process_pools_run(tmp_path, ray_local):
     assert summary["ray/weights_bytes"] > 10_000
 
 
+def test_evaluations_on_ray_judge_the_weights_the_learner_would_and_leave_training_alone(tmp_path, ray_local):
+    """eval_on_ray: each evaluation (match, Elo round with the pool and a snapshot) runs as a
+    Ray task on the weights of its iteration; weights, replay window and every evaluation's
+    metrics equal the run that evaluates on the learner, and best.pt holds the judged weights."""
+    common = (
+        "connect4", "steps=4", "trainer.eval_every=1", "elo_pool=random,lookahead",
+        "elo_games=2", "elo_every=2", "elo_snapshots=1",
+    )  # fmt: skip
+    a = train("alphazero", tiny(*common, "workers=2"), tmp_path / "learner")
+    b = train("alphazero", tiny(*common, "backend=ray", "actors=2"), tmp_path / "beside")
+    ca, cb = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (a, b))
+    for key, tensor in ca["models"]["model"].items():
+        assert torch.equal(tensor, cb["models"]["model"][key]), key
+    assert np.array_equal(ca["algorithm"]["replay"]["arrays"]["policy"], cb["algorithm"]["replay"]["arrays"]["policy"])
+    assert ca["algorithm"]["elo_results"] == cb["algorithm"]["elo_results"]
+
+    def evaluations(run):
+        lines = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+        return {
+            int(line.get("eval/weights_step", line["step"])): {k: v for k, v in line.items() if k.startswith("eval/")}
+            for line in lines
+            if "eval/score" in line
+        }
+
+    on_learner, on_ray = evaluations(a), evaluations(b)
+    assert sorted(on_ray) == sorted(on_learner) == [1, 2, 3, 4]
+    for step, metrics in on_learner.items():
+        assert {k: v for k, v in on_ray[step].items() if k != "eval/weights_step"} == metrics, step
+    assert "eval/elo" in on_ray[3] and "eval/elo" not in on_ray[2]  # rounds at evaluations 1 and 3
+    sa, sb = (json.loads((run / "summary.json").read_text()) for run in (a, b))
+    assert sa["best/step"] == sb["best/step"] and sa["best/value"] == sb["best/value"]
+    best_a, best_b = (load_checkpoint(run / "checkpoints" / "best.pt") for run in (a, b))
+    assert best_b["step"] == sb["best/step"]
+    for key, tensor in best_a["models"]["model"].items():
+        assert torch.equal(tensor, best_b["models"]["model"][key]), key
+    assert not list((b / "checkpoints").glob("eval-*.pt"))
+
+
 def test_a_killed_actor_comes_back_and_its_share_is_replayed(ray_local):
     from rlgen.agents.alphazero.network import build_network
     from rlgen.envs.game import make_game
@@ -71,7 +109,7 @@ def test_async_actors_stream_games_while_the_learner_trains_and_resume(tmp_path,
     `games` games, drops nothing older than max_policy_lag; a stopped run resumes from
     its checkpoint's weights, replay window and counters."""
     config = tiny(
-        "connect4", "steps=3", "games=8", "trainer.eval_every=0", "backend=ray", "actors=2",
+        "connect4", "steps=3", "games=8", "trainer.eval_every=1", "backend=ray", "actors=2",
         "ray_mode=async", "max_policy_lag=1", "publish_every=1", "actor_games=2",
     )  # fmt: skip
     run = train("alphazero", config, tmp_path / "async", callbacks=(StopAt(2),))
@@ -84,6 +122,8 @@ def test_async_actors_stream_games_while_the_learner_trains_and_resume(tmp_path,
     assert summary["charts/train_steps"] >= 2  # 3 per 8 games, the fraction carried over
     assert summary["charts/sample_reuse"] > 0 and summary["charts/positions_in_per_s"] > 0
     assert np.isfinite(summary["losses/policy"])
+    assert summary["eval/weights_step"] == 3 and 0 <= summary["eval/score"] <= 1  # evaluated beside training
+    assert load_checkpoint(run / "checkpoints" / "best.pt")["step"] == summary["best/step"]
     resumed = load_checkpoint(run / "checkpoints" / "last.pt")
     assert resumed["algorithm"]["replay"]["added"] > stopped["algorithm"]["replay"]["added"]
 

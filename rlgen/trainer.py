@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -66,18 +65,7 @@ class _Optimizer:
 
 
 PENDING_EVAL = "eval-{step}.pt"
-"""A checkpoint whose evaluation runs beside training: it becomes best.pt or goes."""
-PENDING_EVAL_GLOB = "eval-*.pt"
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """`target` holds `source`'s bytes as they are now: a hard link (checkpoints are replaced,
-    never rewritten in place, so the link keeps this version), else a copy."""
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
+"""The checkpoint of a step whose evaluation runs beside training: it becomes best.pt or goes."""
 
 
 def monitor_mode(name: str, mode: str) -> str:
@@ -138,7 +126,7 @@ class Trainer:
         self._consecutive_skips = 0
         self._acc: dict[str, list[float]] = {}
         self._last_eval_step = -1
-        self._saved_step = -1  # the step last.pt holds
+        self._evals_in_flight: list[int] = []  # steps whose evaluation runs beside training
         self.eval_seconds = 0.0  # wall time spent in evaluate(), over the whole run
         self._last_eval_cost = 0.0  # the latest evaluation's seconds: what the final one is expected to take
         self._last_train: dict[str, float] = {}
@@ -326,8 +314,10 @@ class Trainer:
         if self.shard.world > 1:
             for module in [*self._raw_models.values(), *self.emas.values()]:
                 distributed.broadcast_module(module)
-        for stale in self.ckpt_dir.glob(PENDING_EVAL_GLOB):  # a killed run's evaluations in flight
-            stale.unlink()
+        if self.shard.is_main:  # evaluations a killed run had in flight, other than the ones it resubmits
+            for stale in self.ckpt_dir.glob(PENDING_EVAL.format(step="*")):
+                if stale.name not in {PENDING_EVAL.format(step=s) for s in self._evals_in_flight}:
+                    stale.unlink(missing_ok=True)
         for cb in self.callbacks:
             cb.on_train_start(self)
         progress = self._progress(target)
@@ -376,7 +366,9 @@ class Trainer:
         while True:
             # The budget covers the next step and what ends the run (the last evaluation and
             # the final report, each expected to cost one evaluation): stop when they would not fit.
-            ending = self._last_eval_cost * (2 if self.tcfg.final_report else 1)
+            # Evaluations beside training still running are waited for at the end too.
+            waits = 1 + len(self._evals_in_flight) + (1 if self.tcfg.final_report else 0)
+            ending = self._last_eval_cost * waits
             over_budget = budget > 0 and time.time() - started + step_cost + ending >= budget
             if self.shard.world > 1:  # rank 0's clock and evaluations decide for every rank
                 over_budget, self.should_stop = distributed.rank0_decides([over_budget, self.should_stop], self.device)
@@ -400,7 +392,7 @@ class Trainer:
                 self._evaluate(monitor)
             for cb in self.callbacks:
                 cb.on_step_end(self, metrics)
-            if self._crossed(before, self.tcfg.checkpoint_every) and self._saved_step != self.step:
+            if self._crossed(before, self.tcfg.checkpoint_every):
                 self.save()
             if progress is not None:
                 progress.update(task, completed=self.step, description=self._describe())
@@ -453,11 +445,11 @@ class Trainer:
             return
         started = time.time()
         if self.algorithm.submit_evaluation():
-            # Evaluated beside training: these weights wait in eval-STEP.pt for their verdict.
-            self.save()
-            _link_or_copy(self.ckpt_dir / "last.pt", self.ckpt_dir / PENDING_EVAL.format(step=self.step))
-            self.eval_seconds += time.time() - started
+            # Evaluated beside training: this step's state waits in eval-STEP.pt for its verdict.
             self._last_eval_step = self.step
+            self._evals_in_flight.append(self.step)
+            save_checkpoint(self.state_payload(), self.ckpt_dir / PENDING_EVAL.format(step=self.step))
+            self.eval_seconds += time.time() - started
             return
         metrics = self.algorithm.evaluate()
         self._last_eval_cost = time.time() - started
@@ -471,9 +463,12 @@ class Trainer:
         if not self.shard.is_main:
             return
         for step, metrics, seconds in self.algorithm.finished_evaluations(wait):
-            self._last_eval_cost = seconds  # what the last evaluation is expected to keep the run waiting
+            self._evals_in_flight.remove(step)
             pending = self.ckpt_dir / PENDING_EVAL.format(step=step)
-            self._record_evaluation({**metrics, "eval/weights_step": float(step)}, monitor, seconds, pending, step)
+            if metrics:  # a failed evaluation returns none
+                self._last_eval_cost = seconds  # what the last evaluation is expected to keep the run waiting
+                metrics = {**metrics, "eval/weights_step": float(step)}
+                self._record_evaluation(metrics, monitor, seconds, pending, step)
             pending.unlink(missing_ok=True)
 
     def _record_evaluation(
@@ -506,10 +501,12 @@ class Trainer:
                 if weights is None:
                     self.save(best=True)
                 else:
-                    os.replace(weights, self.ckpt_dir / "best.pt")
+                    best = self.ckpt_dir / "best.pt"
+                    os.replace(weights, best)
                     self.tracker.update_summary(
                         {"best/metric": monitor, "best/value": self.best_value, "best/step": self.best_step}
                     )
+                    self._announce_checkpoint(best, self.best_step)
             else:
                 self.bad_evals += 1
                 patience = self.tcfg.early_stop_patience
@@ -604,6 +601,7 @@ class Trainer:
                 "last_eval_step": self._last_eval_step,
                 "eval_seconds": self.eval_seconds,
                 "last_eval_cost": self._last_eval_cost,
+                "evals_in_flight": list(self._evals_in_flight),
             },
             "rng": get_rng_state(),
         }
@@ -619,8 +617,6 @@ class Trainer:
         if rank_rngs is not None:
             payload["rank_rng"] = rank_rngs
         save_checkpoint(payload, path)
-        if not best:
-            self._saved_step = self.step
         summary: dict[str, Any] = {
             "step": self.step,
             "elapsed_s": round(self.elapsed, 3),
@@ -633,13 +629,17 @@ class Trainer:
             summary.update({"best/metric": monitor, "best/value": self.best_value, "best/step": self.best_step})
         summary.update(self.tracker.latest)
         self.tracker.update_summary(summary)
+        self._announce_checkpoint(path, self.step)
+        return path
+
+    def _announce_checkpoint(self, path: Path, step: int) -> None:
+        """A new checkpoint file: to W&B as an artifact (when asked) and to the callbacks."""
         if self.tracker.cfg.log_checkpoints:
             self.tracker.log_artifact(
-                path, name=f"{self.run_dir.name}-{path.stem}", aliases=[path.stem, f"step-{self.step}"]
+                path, name=f"{self.run_dir.name}-{path.stem}", aliases=[path.stem, f"step-{step}"]
             )
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
-        return path
 
     def load(self, path: str | Path, restore_training_state: bool = True) -> dict[str, Any]:
         """Load a checkpoint into the registered models (and, for resume, everything else)."""
@@ -686,6 +686,7 @@ class Trainer:
         self._last_eval_step = int(saved_trainer.get("last_eval_step", -1))
         self.eval_seconds = float(saved_trainer.get("eval_seconds", 0.0))
         self._last_eval_cost = float(saved_trainer.get("last_eval_cost", 0.0))
+        self._evals_in_flight = [int(s) for s in saved_trainer.get("evals_in_flight", [])]
         rank_rngs = payload.get("rank_rng")
         if self.shard.world > 1 and rank_rngs and len(rank_rngs) == self.shard.world:
             set_rng_state(rank_rngs[self.shard.rank])

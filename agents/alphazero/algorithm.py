@@ -17,6 +17,7 @@ import copy
 import os
 import time
 import weakref
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -95,7 +96,11 @@ class AlphaZero(Algorithm):
         self.snapshots: list[tuple[str, dict[str, torch.Tensor]]] = []  # newest elo_snapshots networks
         self.evaluations = 0
         self.pool_rated = False  # the pool's neighbours have played (or are playing) each other
+        self.evals_in_flight: list[EvalRequest] = []  # submitted beside training, no verdict yet
+        self.resubmit = False  # resumed with evaluations in flight: submit them again
+        self.eval_failures = 0
         self.evaluation = Evaluation(config, trainer.device, self.search_dtype)
+        self.eval_dtype = search_dtype(config.search_precision, torch.device("cpu"))  # Ray tasks search on CPUs
         if config.solver_positions and self.game.name != "connect4":  # refused before any training
             raise ConfigError(
                 f"solver_positions scores Connect Four moves; {self.game.name} has no solver (set it to 0)"
@@ -363,7 +368,9 @@ class AlphaZero(Algorithm):
         (the first evaluation and every elo_every-th), the fixed pool and the newest snapshots."""
         cfg = self.config
         self.evaluations += 1
-        weights = {k: v.detach().cpu().clone() for k, v in self.played_model().state_dict().items()}
+        model = self.played_model()
+        model = getattr(model, "_orig_mod", model)  # a compiled network's own names
+        weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         request = EvalRequest(self.trainer.step, weights)
         if self.elo_specs and (self.evaluations - 1) % max(cfg.elo_every, 1) == 0:
             request.elo_specs = list(self.elo_specs)
@@ -384,20 +391,38 @@ class AlphaZero(Algorithm):
         training (its metrics come back through finished_evaluations)."""
         if self.config.backend != "ray" or not self.config.eval_on_ray:
             return False
-        pool = self.pool()
-        assert isinstance(pool, RaySelfPlay)
-        pool.submit_evaluation(self.config, self.eval_request())
+        request = self.eval_request()
+        self.evals_in_flight.append(request)
+        self.ray_pool().submit_evaluation(self.config, request, self.eval_dtype)
         return True
 
     def finished_evaluations(self, wait: bool = False) -> list[tuple[int, dict[str, float], float]]:
         """The Ray evaluations that have finished, oldest first: (step of the evaluated
-        weights, metrics, seconds the evaluation took)."""
-        if not isinstance(self.workers_pool, RaySelfPlay):
+        weights, metrics, seconds the evaluation took); a failed one has no metrics (counted
+        in ray/eval_failures, its Elo round lost)."""
+        if not self.evals_in_flight:
             return []
-        return [
-            (request.step, self.eval_metrics(request, outcome), outcome.seconds)
-            for request, outcome in self.workers_pool.finished_evaluations(wait)
-        ]
+        pool = self.ray_pool()
+        if self.resubmit:  # a resumed run's evaluations in flight, from the checkpointed requests
+            for request in self.evals_in_flight:
+                pool.submit_evaluation(self.config, request, self.eval_dtype)
+            self.resubmit = False
+        done = []
+        for request, outcome in pool.finished_evaluations(wait):
+            self.evals_in_flight.remove(request)
+            if outcome is None:
+                self.eval_failures += 1
+                self.pool_rated = self.pool_rated and not request.rate_pool
+                done.append((request.step, {}, 0.0))
+            else:
+                metrics = {**self.eval_metrics(request, outcome), "ray/eval_failures": float(self.eval_failures)}
+                done.append((request.step, metrics, outcome.seconds))
+        return done
+
+    def ray_pool(self) -> RaySelfPlay:
+        pool = self.pool()
+        assert isinstance(pool, RaySelfPlay)
+        return pool
 
     def eval_metrics(self, request: EvalRequest, outcome: EvalOutcome) -> dict[str, float]:
         """An evaluation's metrics: its match, the Elo fit over every result so far, the
@@ -494,6 +519,8 @@ class AlphaZero(Algorithm):
             "evaluations": self.evaluations,
             "snapshots": [[name, weights] for name, weights in self.snapshots],
             "async": [self.train_credit, self.steps_since_publish, self.positions_stored, self.samples_trained],
+            "evals_in_flight": [asdict(request) for request in self.evals_in_flight],
+            "eval_failures": self.eval_failures,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -505,10 +532,21 @@ class AlphaZero(Algorithm):
         self.elo_results = [(str(a), str(b), float(sc), int(n)) for a, b, sc, n in state.get("elo_results", [])]
         self.snapshots = [(str(name), weights) for name, weights in state.get("snapshots", [])]
         self.evaluations = int(state.get("evaluations", 0))
-        self.pool_rated = bool(self.elo_results)
+        self.evals_in_flight = [_eval_request(saved) for saved in state.get("evals_in_flight", [])]
+        self.resubmit = bool(self.evals_in_flight)
+        self.eval_failures = int(state.get("eval_failures", 0))
+        self.pool_rated = bool(self.elo_results) or any(r.rate_pool for r in self.evals_in_flight)
         credit, since, stored, trained = state.get("async", [0.0, 0, 0, 0])
         self.train_credit, self.steps_since_publish = float(credit), int(since)
         self.positions_stored, self.samples_trained = int(stored), int(trained)
+
+
+def _eval_request(saved: dict[str, Any]) -> EvalRequest:
+    """A checkpointed EvalRequest (snapshots come back as lists)."""
+    snapshots = [(str(name), weights) for name, weights in saved["snapshots"]]
+    return EvalRequest(
+        int(saved["step"]), saved["weights"], list(saved["elo_specs"]), bool(saved["rate_pool"]), snapshots
+    )
 
 
 def _replay_layout(saved: dict[str, Any]) -> dict[str, Any]:

@@ -72,7 +72,7 @@ class AlphaZeroAgent(GameAgent):
         return result.best_actions()
 
 
-@dataclass
+@dataclass(eq=False)  # one request is one evaluation, however alike two are
 class EvalRequest:
     """What one evaluation plays: the network of `step` against `eval_opponent`, and the
     Elo round's members when one is due."""
@@ -208,10 +208,8 @@ class Evaluation:
         )
 
 
-def evaluate_on_worker(config: AlphaZeroConfig, request: EvalRequest) -> EvalOutcome:
-    """An evaluation in a worker process of its own (a Ray task): one torch thread, CPU search."""
-    from rlgen.agents.alphazero.network import search_dtype
-
+def evaluate_on_worker(config: AlphaZeroConfig, request: EvalRequest, dtype: torch.dtype | None) -> EvalOutcome:
+    """An evaluation in a worker process of its own (a Ray task): one torch thread, CPU search
+    in `dtype` (decided by the learner, as for the self-play actors, so every node plays alike)."""
     torch.set_num_threads(1)
-    device = torch.device("cpu")
-    return Evaluation(config, device, search_dtype(config.search_precision, device)).run(request)
+    return Evaluation(config, torch.device("cpu"), dtype).run(request)

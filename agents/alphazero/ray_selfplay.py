@@ -32,6 +32,7 @@ import os
 import socket
 import tempfile
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,8 @@ class RaySelfPlay:
         self.node_count = len(set(self.nodes()))
         # evaluations beside training, oldest first; a CPU of their own when one is spare
         self.evaluations: list[tuple[EvalRequest, Any]] = []
-        self.eval_cpus = 1.0 if have.get("CPU", 0) >= actors + 1 else 0.0
+        eval_cpus = 1.0 if have.get("CPU", 0) >= actors + 1 else 0.0
+        self.eval_task = ray.remote(evaluate_on_worker).options(num_cpus=eval_cpus, max_retries=1)
         # async mode
         self.streaming = False
         self.version = 0
@@ -247,22 +249,26 @@ class RaySelfPlay:
 
     # -- evaluation beside training
 
-    def submit_evaluation(self, config: AlphaZeroConfig, request: EvalRequest) -> None:
-        """Start `request` as a Ray task (its weights travel with it)."""
-        task = self.ray.remote(evaluate_on_worker).options(num_cpus=self.eval_cpus, max_retries=1)
-        self.evaluations.append((request, task.remote(config, request)))
+    def submit_evaluation(self, config: AlphaZeroConfig, request: EvalRequest, dtype: Any) -> None:
+        """Start `request` as a Ray task searching in `dtype` (its weights travel with it)."""
+        self.evaluations.append((request, self.eval_task.remote(config, request, dtype)))
 
-    def finished_evaluations(self, wait: bool = False) -> list[tuple[EvalRequest, EvalOutcome]]:
+    def finished_evaluations(self, wait: bool = False) -> list[tuple[EvalRequest, EvalOutcome | None]]:
         """The evaluations that have ended, in the order they were submitted (a later one
-        waits for an earlier); `wait`: all of them, blocking until each ends."""
-        done: list[tuple[EvalRequest, EvalOutcome]] = []
+        waits for an earlier); `wait`: all of them, blocking until each ends. A task that
+        failed (its worker died twice, or it raised) gives None, with a warning."""
+        done: list[tuple[EvalRequest, EvalOutcome | None]] = []
         while self.evaluations:
             request, ref = self.evaluations[0]
             ready, _ = self.ray.wait([ref], num_returns=1, timeout=None if wait else 0)
             if not ready:
                 break
             self.evaluations.pop(0)
-            done.append((request, self.ray.get(ref)))
+            try:
+                done.append((request, self.ray.get(ref)))
+            except self.ray.exceptions.RayError as exc:
+                warnings.warn(f"the evaluation of iteration {request.step} failed: {exc}", RuntimeWarning, stacklevel=2)
+                done.append((request, None))
         return done
 
     # -- faults
@@ -301,10 +307,11 @@ class RaySelfPlay:
         }
 
     def close(self) -> None:
-        """Kill the actors (and with them any queued chunks); nothing to do once Ray is down."""
-        self.pending = {}
-        self.evaluations = []
+        """Kill the actors (and with them any queued chunks) and cancel the evaluations; nothing
+        to do once Ray is down."""
         if self.ray.is_initialized():
+            for _, ref in self.evaluations:
+                self.ray.cancel(ref, force=True)
             for actor in self.actors:
                 self.ray.kill(actor)
-        self.actors = []
+        self.pending, self.evaluations, self.actors = {}, [], []

@@ -1,11 +1,13 @@
-"""Self-play on Ray actors (backend=ray): bitwise the process pool's run, dead actors
-restarted with their games replayed, a learner killed and resumed, clusters named when
-they cannot be reached, actors spread over a two-node cluster."""
+"""Self-play on Ray actors (backend=ray): bitwise the process pool's run, evaluations as
+Ray tasks judging as the learner would, dead actors restarted with their games replayed, a
+learner killed and resumed, clusters named when they cannot be reached, actors spread over
+a two-node cluster."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,36 +27,37 @@ from rlgen.agents.alphazero.selfplay import SelfPlayParams
 from rlgen.checkpoint import load_checkpoint
 from rlgen.errors import ConfigError, UnknownNameError
 from rlgen.run import resume, train
+from rlgen.trainer import Callback
 
 
-def test_sync_actors_give_bitwise_the_process_pools_run(tmp_path, ray_local):
-    common = ("connect4", "steps=2", "trainer.eval_every=0")
-    a = train("alphazero", tiny(*common, "workers=2"), tmp_path / "process")
-    b = train("alphazero", tiny(*common, "backend=ray", "actors=2"), tmp_path / "ray")
+def test_sync_actors_give_bitwise_the_process_pools_run_and_evaluations_beside_it_judge_alike(tmp_path, ray_local):
+    """Sync actors: weights and replay window bitwise the process pool's with as many workers.
+    eval_on_ray: each evaluation (match, Elo round with the pool and a snapshot) runs as a Ray
+    task on its iteration's weights, and its metrics equal the learner's own evaluation of
+    them; best.pt holds the judged weights."""
+    common = (
+        "connect4", "steps=4", "trainer.eval_every=1", "elo_pool=random,lookahead",
+        "elo_games=2", "elo_every=2", "elo_snapshots=1",
+    )  # fmt: skip
+    killed = tmp_path / "killed"
+
+    class KillAfterEvaluationTwoIsAskedFor(Callback):
+        """Copies the run folder as a SIGKILL would leave it: evaluation 2 in flight."""
+
+        def on_checkpoint(self, trainer, path):
+            if trainer.step == 2 and path.name == "last.pt" and not killed.exists():
+                shutil.copytree(trainer.run_dir, killed)
+
+    a = train("alphazero", tiny(*common, "workers=2"), tmp_path / "learner")
+    b = train("alphazero", tiny(*common, "backend=ray", "actors=2"), tmp_path / "beside",
+              callbacks=(KillAfterEvaluationTwoIsAskedFor(),))  # fmt: skip
+    assert load_checkpoint(killed / "checkpoints" / "last.pt")["trainer"]["evals_in_flight"][-1] == 2
+    resume(killed)
     ca, cb = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (a, b))
     for key, tensor in ca["models"]["model"].items():
         assert torch.equal(tensor, cb["models"]["model"][key]), key
     for key in ("planes", "policy", "outcome"):
         assert np.array_equal(ca["algorithm"]["replay"]["arrays"][key], cb["algorithm"]["replay"]["arrays"][key])
-    summary = json.loads((b / "summary.json").read_text())
-    assert summary["ray/actors"] == 2 and summary["ray/actor_failures"] == 0
-    assert summary["ray/weights_bytes"] > 10_000
-
-
-def test_evaluations_on_ray_judge_the_weights_the_learner_would_and_leave_training_alone(tmp_path, ray_local):
-    """eval_on_ray: each evaluation (match, Elo round with the pool and a snapshot) runs as a
-    Ray task on the weights of its iteration; weights, replay window and every evaluation's
-    metrics equal the run that evaluates on the learner, and best.pt holds the judged weights."""
-    common = (
-        "connect4", "steps=4", "trainer.eval_every=1", "elo_pool=random,lookahead",
-        "elo_games=2", "elo_every=2", "elo_snapshots=1",
-    )  # fmt: skip
-    a = train("alphazero", tiny(*common, "workers=2"), tmp_path / "learner")
-    b = train("alphazero", tiny(*common, "backend=ray", "actors=2"), tmp_path / "beside")
-    ca, cb = (load_checkpoint(run / "checkpoints" / "last.pt") for run in (a, b))
-    for key, tensor in ca["models"]["model"].items():
-        assert torch.equal(tensor, cb["models"]["model"][key]), key
-    assert np.array_equal(ca["algorithm"]["replay"]["arrays"]["policy"], cb["algorithm"]["replay"]["arrays"]["policy"])
     assert ca["algorithm"]["elo_results"] == cb["algorithm"]["elo_results"]
 
     def evaluations(run):
@@ -65,10 +68,15 @@ def test_evaluations_on_ray_judge_the_weights_the_learner_would_and_leave_traini
             if "eval/score" in line
         }
 
-    on_learner, on_ray = evaluations(a), evaluations(b)
-    assert sorted(on_ray) == sorted(on_learner) == [1, 2, 3, 4]
+    on_learner, on_ray, resumed = evaluations(a), evaluations(b), evaluations(killed)
+    assert sorted(on_ray) == sorted(on_learner) == sorted(resumed) == [1, 2, 3, 4]
     for step, metrics in on_learner.items():
         assert {k: v for k, v in on_ray[step].items() if k != "eval/weights_step"} == metrics, step
+        assert {k: v for k, v in resumed[step].items() if k != "eval/weights_step"} == metrics, step
+    assert (
+        load_checkpoint(killed / "checkpoints" / "last.pt")["algorithm"]["elo_results"]
+        == ca["algorithm"]["elo_results"]
+    )
     assert "eval/elo" in on_ray[3] and "eval/elo" not in on_ray[2]  # rounds at evaluations 1 and 3
     sa, sb = (json.loads((run / "summary.json").read_text()) for run in (a, b))
     assert sa["best/step"] == sb["best/step"] and sa["best/value"] == sb["best/value"]
@@ -76,7 +84,8 @@ def test_evaluations_on_ray_judge_the_weights_the_learner_would_and_leave_traini
     assert best_b["step"] == sb["best/step"]
     for key, tensor in best_a["models"]["model"].items():
         assert torch.equal(tensor, best_b["models"]["model"][key]), key
-    assert not list((b / "checkpoints").glob("eval-*.pt"))
+    assert not list((b / "checkpoints").glob("eval-*.pt")) and not list((killed / "checkpoints").glob("eval-*.pt"))
+    assert sb["ray/actors"] == 2 and sb["ray/actor_failures"] == 0 and sb["ray/weights_bytes"] > 10_000
 
 
 def test_a_killed_actor_comes_back_and_its_share_is_replayed(ray_local):

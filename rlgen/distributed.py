@@ -89,12 +89,26 @@ def run_shard(device: str = "auto") -> Iterator[Shard]:
     """The shard of the run being started: the torchrun group's for the outermost run of
     the process, Shard() for runs nested in it (rank 0 training a reference classifier
     for its metrics must not wait for ranks that never join that run)."""
-    shard = init(device) if _RUNS_IN_PROGRESS[0] == 0 else Shard()
+    outermost = _RUNS_IN_PROGRESS[0] == 0
+    shard = init(device) if outermost else Shard()
     _RUNS_IN_PROGRESS[0] += 1
     try:
         yield shard
     finally:
         _RUNS_IN_PROGRESS[0] -= 1
+    if outermost and shard.world > 1:
+        leave_group()
+
+
+def leave_group() -> None:
+    """Leave the group once every rank has finished its run. Without the barrier a rank
+    that finishes first tears gloo down while rank 0 still writes the run, and the gloo
+    threads can abort the process at exit ("terminate called without an active
+    exception"). Only after a normal run: a failed one may have lost its peers, and a
+    barrier would wait for them (the atexit hook and torchrun end that case)."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def current() -> Shard:

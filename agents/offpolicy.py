@@ -75,6 +75,23 @@ LOCOMOTION_PRESET: dict[str, Any] = dict(
 )
 """rl-zoo's MuJoCo settings for SAC and TD3 (10k random steps first, then SB3's defaults)."""
 
+FETCH_OBJECT_TASKS = ("FetchPush-v4", "FetchPickAndPlace-v4")
+FETCH_OBJECT_PRESET: dict[str, Any] = dict(
+    steps=300_000,
+    learning_starts=1000,
+    batch_size=256,
+    gamma=0.95,
+    tau=0.05,
+    optim=dict(lr=1e-3),
+    hidden=[256, 256, 256],
+    train_freq=2,
+    eval_episodes=10,
+    trainer=dict(log_every=5000, eval_every=10_000, checkpoint_every=50_000),
+)
+"""Fetch tasks with a block (push, pick and place): HER's settings (openai/baselines: three
+256-wide layers, lr 1e-3, gamma 0.95-0.98, Polyak 0.05), one gradient step per two env
+steps (baselines takes 0.4)."""
+
 # ----------------------------------------------------------------------------- config
 
 
@@ -218,7 +235,24 @@ class Critics(nn.Module):
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor, members: int | None = None) -> torch.Tensor:
         x = torch.cat([obs, actions], dim=-1).expand(members or self.n, -1, -1)
-        return self.net(x).squeeze(-1)
+        return with_fp32_head(self.net, x).squeeze(-1)
+
+
+def fp32(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`layer(x)` in fp32 even inside autocast: bf16's 8-bit mantissa would round Q values
+    of hundreds to steps of 2-4, coarser than the TD errors the critics learn from."""
+    if not torch.is_autocast_enabled(x.device.type):
+        return layer(x)
+    with torch.autocast(x.device.type, enabled=False):
+        return layer(x.float())
+
+
+def with_fp32_head(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """`net(x)` with every layer but the last in autocast's precision, the last in fp32."""
+    *body, head = net
+    for layer in body:
+        x = layer(x)
+    return fp32(head, x)
 
 
 @torch.no_grad()

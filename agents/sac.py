@@ -21,7 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlgen.agents.offpolicy import LOCOMOTION, LOCOMOTION_PRESET, OffPolicy, OffPolicyConfig, polyak_update
+from rlgen.agents.offpolicy import (
+    FETCH_OBJECT_PRESET,
+    FETCH_OBJECT_TASKS,
+    LOCOMOTION,
+    LOCOMOTION_PRESET,
+    OffPolicy,
+    OffPolicyConfig,
+    fp32,
+    polyak_update,
+)
 from rlgen.errors import ConfigError
 from rlgen.nets import MLP
 
@@ -41,6 +50,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_episodes=10,
         trainer=dict(log_every=1000, eval_every=2000, checkpoint_every=2000),
     ),
+    **{env: FETCH_OBJECT_PRESET for env in FETCH_OBJECT_TASKS},
 }
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
@@ -101,7 +111,7 @@ class SquashedGaussianActor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.trunk(obs)
-        return self.mean(x), self.log_std(x).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return fp32(self.mean, x), fp32(self.log_std, x).clamp(LOG_STD_MIN, LOG_STD_MAX)
 
 
 def squashed_sample(
@@ -166,7 +176,8 @@ class SAC(OffPolicy):
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg, trainer = self.config, self.trainer
-        mean, log_std = self.actor(batch["inputs"])
+        with trainer.autocast():
+            mean, log_std = self.actor(batch["inputs"])
         actions_pi, log_prob = squashed_sample(mean, log_std, self.noise(tuple(mean.shape)))
         metrics: dict[str, float] = {}
 
@@ -176,18 +187,20 @@ class SAC(OffPolicy):
             trainer.optimize({"ent_coef": alpha_loss}, "ent_coef")
             metrics["losses/ent_coef"] = float(alpha_loss.detach())
 
-        with torch.no_grad():
+        with torch.no_grad(), trainer.autocast():
             next_mean, next_log_std = self.actor(batch["next_inputs"])
             next_actions, next_log_prob = squashed_sample(next_mean, next_log_std, self.noise(tuple(next_mean.shape)))
             next_q = self.critic_target(batch["next_inputs"], next_actions).min(dim=0).values
             next_q = next_q - alpha * next_log_prob
             target_q = batch["rewards"] + (1.0 - batch["terminated"]) * cfg.gamma * next_q
-        q = self.critic(batch["inputs"], batch["actions"])
+        with trainer.autocast():
+            q = self.critic(batch["inputs"], batch["actions"])
         critic_loss = 0.5 * F.mse_loss(q, target_q.expand_as(q), reduction="none").mean(dim=1).sum()
         trainer.optimize({"critic": critic_loss}, "critic")
 
         with self.critic_frozen():
-            q_pi = self.critic(batch["inputs"], actions_pi).min(dim=0).values
+            with trainer.autocast():
+                q_pi = self.critic(batch["inputs"], actions_pi).min(dim=0).values
             actor_loss = (alpha * log_prob - q_pi).mean()
             trainer.optimize({"actor": actor_loss}, "actor")
 

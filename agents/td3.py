@@ -20,7 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlgen.agents.offpolicy import LOCOMOTION, LOCOMOTION_PRESET, OffPolicy, OffPolicyConfig, polyak_update
+from rlgen.agents.offpolicy import (
+    FETCH_OBJECT_PRESET,
+    FETCH_OBJECT_TASKS,
+    LOCOMOTION,
+    LOCOMOTION_PRESET,
+    OffPolicy,
+    OffPolicyConfig,
+    polyak_update,
+    with_fp32_head,
+)
 from rlgen.config import OptimConfig
 from rlgen.errors import ConfigError
 from rlgen.nets import MLP
@@ -40,6 +49,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_episodes=10,
         trainer=dict(log_every=1000, eval_every=2000, checkpoint_every=2000),
     ),
+    **{env: FETCH_OBJECT_PRESET for env in FETCH_OBJECT_TASKS},
 }
 
 
@@ -79,7 +89,7 @@ class DeterministicActor(nn.Module):
         self.net = MLP(obs_dim, hidden, act_dim, act)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(obs))
+        return torch.tanh(with_fp32_head(self.net, obs))
 
 
 class TD3(OffPolicy):
@@ -118,21 +128,23 @@ class TD3(OffPolicy):
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg, trainer = self.config, self.trainer
-        with torch.no_grad():
+        with torch.no_grad(), trainer.autocast():
             next_actions = self.actor_target(batch["next_inputs"])
             smoothing = self.noise(tuple(next_actions.shape), cfg.target_policy_noise)
             smoothing = smoothing.clamp(-cfg.target_noise_clip, cfg.target_noise_clip)
             next_actions = (next_actions + smoothing).clamp(-1.0, 1.0)
             next_q = self.critic_target(batch["next_inputs"], next_actions).min(dim=0).values
             target_q = batch["rewards"] + (1.0 - batch["terminated"]) * cfg.gamma * next_q
-        q = self.critic(batch["inputs"], batch["actions"])
+        with trainer.autocast():
+            q = self.critic(batch["inputs"], batch["actions"])
         critic_loss = F.mse_loss(q, target_q.expand_as(q), reduction="none").mean(dim=1).sum()
         trainer.optimize({"critic": critic_loss}, "critic")
         metrics = {"losses/critic": float(critic_loss.detach()), "charts/q_values": float(q.detach().mean())}
 
         if (self.updates + 1) % cfg.policy_delay == 0:
             with self.critic_frozen():
-                actor_loss = -self.critic(batch["inputs"], self.actor(batch["inputs"]), members=1)[0].mean()
+                with trainer.autocast():
+                    actor_loss = -self.critic(batch["inputs"], self.actor(batch["inputs"]), members=1)[0].mean()
                 trainer.optimize({"actor": actor_loss}, "actor")
             polyak_update(self.critic_target, self.critic, cfg.tau)
             polyak_update(self.actor_target, self.actor, cfg.tau)

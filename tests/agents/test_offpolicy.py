@@ -106,6 +106,28 @@ def test_td3_moves_its_actor_every_policy_delay_critic_steps(tmp_path):
     assert actor_moves == [False, False, True] * 3
 
 
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_bf16_precision_runs_hidden_layers_in_bf16_and_the_heads_in_fp32(tmp_path, algo):
+    """trainer.precision reaches the update: bf16 matmuls in the hidden layers, while the Q
+    values and the actions come from fp32 heads (bf16 would round Q ~ 500 to steps of 2-4)."""
+    cls, config_cls = (SAC, SACConfig) if algo == "sac" else (TD3, TD3Config)
+    for precision, hidden_dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        agent = build(cls, config_cls, tmp_path / precision, "env=Pendulum-v1", "hidden=[16]", "learning_starts=0",
+                      f"trainer.precision={precision}")  # fmt: skip
+        for _ in range(40):
+            agent.collect()
+        actor_layers = list(agent.actor.trunk) + [agent.actor.mean] if algo == "sac" else list(agent.actor.net)
+        watched = {"critic hidden": agent.critic.net[0], "critic head": agent.critic.net[-1],
+                   "actor hidden": actor_layers[0], "actor head": actor_layers[-1]}  # fmt: skip
+        seen: dict[str, set[torch.dtype]] = {name: set() for name in watched}
+        for name, layer in watched.items():
+            layer.register_forward_hook(lambda _m, _i, out, name=name: seen[name].add(out.dtype))
+        agent.learn(2)
+        assert seen == {"critic hidden": {hidden_dtype}, "critic head": {torch.float32},
+                        "actor hidden": {hidden_dtype}, "actor head": {torch.float32}}, precision  # fmt: skip
+        assert all(p.dtype == torch.float32 and p.isfinite().all() for p in agent.critic.parameters())
+
+
 # ----------------------------------------------------------------------------- hindsight replay
 
 

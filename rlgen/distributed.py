@@ -112,10 +112,14 @@ def leave_group() -> None:
 
 
 def current() -> Shard:
-    """The group this process already joined (Shard() when none)."""
-    if not dist.is_initialized():
-        return Shard()
-    return Shard(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    """The group this process joined (Shard() outside torchrun). After the run has left
+    the group, torchrun's numbering still says which process is rank 0."""
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if dist.is_initialized():
+        return Shard(dist.get_rank(), dist.get_world_size(), local_rank)
+    if launched_by_torchrun():
+        return Shard(int(os.environ.get("RANK", "0")), int(os.environ["WORLD_SIZE"]), local_rank)
+    return Shard()
 
 
 def average_gradients(params: list[torch.nn.Parameter], world: int) -> None:

@@ -121,7 +121,7 @@ def test_bf16_precision_runs_hidden_layers_in_bf16_and_the_heads_in_fp32(tmp_pat
                    "actor hidden": actor_layers[0], "actor head": actor_layers[-1]}  # fmt: skip
         seen: dict[str, set[torch.dtype]] = {name: set() for name in watched}
         for name, layer in watched.items():
-            layer.register_forward_hook(lambda _m, _i, out, name=name: seen[name].add(out.dtype))
+            layer.register_forward_hook(lambda _m, _i, out, name=name, seen=seen: seen[name].add(out.dtype))
         agent.learn(2)
         assert seen == {"critic hidden": {hidden_dtype}, "critic head": {torch.float32},
                         "actor hidden": {hidden_dtype}, "actor head": {torch.float32}}, precision  # fmt: skip

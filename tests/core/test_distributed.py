@@ -40,6 +40,7 @@ def test_two_processes_with_half_batches_end_where_one_with_the_whole_batch_does
     proc = torchrun(*common, "--run-dir", str(tmp_path / "two"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "data-parallel over 2 processes: 16 of every batch of 32 each" in proc.stdout
+    assert proc.stdout.count("run directory:") == 1  # rank 0 alone, also after the group is left
     one, two = weights(tmp_path / "one")["model"], weights(tmp_path / "two")["model"]
     for key, tensor in one.items():
         torch.testing.assert_close(two[key], tensor, rtol=1e-5, atol=1e-6, msg=key)

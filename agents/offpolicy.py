@@ -85,12 +85,13 @@ FETCH_OBJECT_PRESET: dict[str, Any] = dict(
     optim=dict(lr=1e-3),
     hidden=[256, 256, 256],
     train_freq=2,
+    random_action_prob=0.3,
     eval_episodes=10,
     trainer=dict(log_every=5000, eval_every=10_000, checkpoint_every=50_000),
 )
 """Fetch tasks with a block (push, pick and place): HER's settings (openai/baselines: three
-256-wide layers, lr 1e-3, gamma 0.95-0.98, Polyak 0.05), one gradient step per two env
-steps (baselines takes 0.4)."""
+256-wide layers, lr 1e-3, gamma 0.95-0.98, Polyak 0.05, 30% uniformly random actions), one
+gradient step per two env steps (baselines takes 0.4)."""
 
 # ----------------------------------------------------------------------------- config
 
@@ -108,6 +109,10 @@ class OffPolicyConfig(GymEnvConfig):
     """Replay buffer capacity in transitions."""
     learning_starts: int = 100
     """Env steps of uniformly random actions before the first update."""
+    random_action_prob: float = 0.0
+    """After `learning_starts`, the share of exploring steps whose action is uniformly random
+    instead of the policy's (HER's `random_eps`: 0.3 in openai/baselines' Fetch runs; a block
+    only moves when the gripper happens to touch it)."""
     batch_size: int = 256
     """Transitions per gradient step."""
     tau: float = 0.005
@@ -162,6 +167,8 @@ class OffPolicyConfig(GymEnvConfig):
             raise unknown_name("activation", self.activation, list(ACTIVATIONS))
         if self.optim.lr <= 0:
             raise ConfigError(f"optim.lr must be > 0, got {self.optim.lr}")
+        if not 0.0 <= self.random_action_prob <= 1.0:
+            raise ConfigError(f"random_action_prob must be in [0, 1], got {self.random_action_prob}")
         if self.video_frames < 0 or self.video_stride < 1:
             raise ConfigError(
                 f"video_frames must be >= 0 and video_stride >= 1, got {self.video_frames} and {self.video_stride}"
@@ -549,6 +556,10 @@ class OffPolicy(GreedyEvaluation, Algorithm):
                 actions = self.rng.uniform(-1.0, 1.0, (cfg.num_envs, self.act_dim)).astype(np.float32)
             else:
                 actions = self.explore(self.observations.inputs(obs, goal))
+                if cfg.random_action_prob > 0:
+                    uniform = self.rng.uniform(-1.0, 1.0, actions.shape).astype(np.float32)
+                    coins = self.rng.random((cfg.num_envs, 1)) < cfg.random_action_prob
+                    actions = np.where(coins, uniform, actions)
             next_obs, rewards, terminated, truncated, info = self.envs.step(to_env_actions(actions, self.action_space))
             done = terminated | truncated
             true_next = self._final_observations(next_obs, done, info)

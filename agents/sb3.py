@@ -120,6 +120,9 @@ class SB3Config(RunConfig):
     strategy; the policy becomes MultiInputPolicy unless set."""
     n_sampled_goal: int = 4
     """HER: relabelled goals per real one."""
+    random_action_prob: float = 0.0
+    """SAC and TD3: the share of actions after learning_starts that are uniformly random
+    instead of the policy's (as rlgen's SAC / TD3 `random_action_prob`)."""
     steps: int = 100_000
     """Env steps (over all n_envs copies); rounded up to whole chunks."""
     trainer: TrainerConfig = field(
@@ -143,8 +146,12 @@ class SB3Config(RunConfig):
         for key in ("chunk", "eval_episodes"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if not 0.0 <= self.random_action_prob <= 1.0:
+            raise ConfigError(f"random_action_prob must be in [0, 1], got {self.random_action_prob}")
         if not self.sb3_algo:
             return
+        if self.random_action_prob and self.sb3_algo not in ("SAC", "TD3"):
+            raise ConfigError(f"random_action_prob is for SAC and TD3 (Box actions), not {self.sb3_algo}")
         if self.her:
             if self.sb3_algo not in HER_ALGOS:
                 raise ConfigError(
@@ -316,28 +323,42 @@ def her_kwargs(config: SB3Config, env: VecEnv) -> dict[str, Any]:
     }
 
 
-_RUN_SCHEDULE_CLASSES: dict[type, type] = {}
+_RLGEN_CLASSES: dict[type, type] = {}
 
 
-def run_schedule_class(cls: type[BaseAlgorithm]) -> type[BaseAlgorithm]:
-    """`cls` whose schedules span the whole run: SB3 measures progress against the current
-    `learn` call's total, which in chunks would restart every schedule at each chunk."""
-    if cls not in _RUN_SCHEDULE_CLASSES:
+def rlgen_class(cls: type[BaseAlgorithm]) -> type[BaseAlgorithm]:
+    """`cls` as rlgen drives it: schedules that span the whole run (SB3 measures progress
+    against the current `learn` call's total, which in chunks would restart every schedule
+    at each chunk), and off-policy exploration with `random_action_prob` (a share of the
+    actions uniformly random after learning_starts, HER's `random_eps`, which SB3 lacks)."""
+    if cls not in _RLGEN_CLASSES:
 
         def _update_current_progress_remaining(self: Any, num_timesteps: int, total_timesteps: int) -> None:
             total = max(int(getattr(self, "run_timesteps", 0)), total_timesteps)
             cls._update_current_progress_remaining(self, num_timesteps, total)
 
-        _RUN_SCHEDULE_CLASSES[cls] = type(
+        def _sample_action(self: Any, learning_starts: int, action_noise: Any = None, n_envs: int = 1) -> Any:
+            action, buffer_action = cls._sample_action(self, learning_starts, action_noise, n_envs)
+            prob = getattr(self, "random_action_prob", 0.0)
+            if prob and self.num_timesteps >= learning_starts and isinstance(self.action_space, spaces.Box):
+                # numpy's global generator: SB3 seeds it and rlgen's checkpoints carry it.
+                uniform = np.random.uniform(-1.0, 1.0, buffer_action.shape).astype(buffer_action.dtype)
+                coins = np.random.random((n_envs, 1)) < prob
+                buffer_action = np.where(coins, uniform, buffer_action)
+                action = self.policy.unscale_action(buffer_action)
+            return action, buffer_action
+
+        _RLGEN_CLASSES[cls] = type(
             cls.__name__,
             (cls,),
             {
                 "__module__": cls.__module__,
                 "__doc__": cls.__doc__,
                 "_update_current_progress_remaining": _update_current_progress_remaining,
+                "_sample_action": _sample_action,
             },
         )
-    return _RUN_SCHEDULE_CLASSES[cls]
+    return _RLGEN_CLASSES[cls]
 
 
 def make_sb3_vec_env(config: SB3Config) -> VecEnv:
@@ -521,7 +542,7 @@ class SB3Algorithm(GreedyEvaluation, Algorithm):
     def __init__(self, config: SB3Config, trainer: Trainer) -> None:
         super().__init__(config, trainer)
         self.config: SB3Config = config
-        self.sb3_cls = run_schedule_class(sb3_class(config.sb3_algo))
+        self.sb3_cls = rlgen_class(sb3_class(config.sb3_algo))
         self.maskable = config.sb3_algo == "MaskablePPO"
         self.env = make_sb3_vec_env(config)
         self.writer = MetricsWriter()
@@ -546,6 +567,7 @@ class SB3Algorithm(GreedyEvaluation, Algorithm):
         """Route the model's logger to our writer; stretch its schedules over the run."""
         self.model.set_logger(Logger(None, [self.writer]))
         self.model.run_timesteps = self.config.steps
+        self.model.random_action_prob = self.config.random_action_prob
 
     def _resolve_chunk(self) -> int:
         if isinstance(self.model, OnPolicyAlgorithm):

@@ -67,6 +67,9 @@ class TD3Config(OffPolicyConfig):
     """Clip of that noise."""
     action_noise: float = 0.1
     """Std of the Gaussian exploration noise on the actor's actions (0 = none)."""
+    action_l2: float = 0.0
+    """Weight of the mean squared [-1, 1] action in the actor's loss (HER's `action_l2`, 1.0
+    in openai/baselines' Fetch runs: keeps the tanh out of saturation while Q is flat)."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=1e-3))
     """Optimizer of the actor and the critics (SB3's TD3 learning rate 1e-3)."""
 
@@ -76,7 +79,7 @@ class TD3Config(OffPolicyConfig):
         super().__post_init__()
         if self.policy_delay < 1:
             raise ConfigError(f"policy_delay must be >= 1, got {self.policy_delay}")
-        for key in ("target_policy_noise", "target_noise_clip", "action_noise"):
+        for key in ("target_policy_noise", "target_noise_clip", "action_noise", "action_l2"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
 
@@ -144,7 +147,10 @@ class TD3(OffPolicy):
         if (self.updates + 1) % cfg.policy_delay == 0:
             with self.critic_frozen():
                 with trainer.autocast():
-                    actor_loss = -self.critic(batch["inputs"], self.actor(batch["inputs"]), members=1)[0].mean()
+                    actions = self.actor(batch["inputs"])
+                    actor_loss = -self.critic(batch["inputs"], actions, members=1)[0].mean()
+                    if cfg.action_l2:
+                        actor_loss = actor_loss + cfg.action_l2 * actions.float().pow(2).mean()
                 trainer.optimize({"actor": actor_loss}, "actor")
             polyak_update(self.critic_target, self.critic, cfg.tau)
             polyak_update(self.actor_target, self.actor, cfg.tau)

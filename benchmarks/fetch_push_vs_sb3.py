@@ -55,6 +55,7 @@ def sb3_overrides(cfg: Any) -> list[str]:
     }
     sets = [f"algo_kwargs.{key}={value}" for key, value in kwargs.items()]
     sets += ["her=true", f"n_sampled_goal={cfg.n_sampled_goal}", f"eval_episodes={cfg.eval_episodes}"]
+    sets.append(f"random_action_prob={cfg.random_action_prob}")  # rlgen's addition to SB3's SAC
     for key in ("log_every", "eval_every", "checkpoint_every"):
         sets.append(f"trainer.{key}={getattr(cfg.trainer, key)}")
     return sets

@@ -106,6 +106,54 @@ def test_td3_moves_its_actor_every_policy_delay_critic_steps(tmp_path):
     assert actor_moves == [False, False, True] * 3
 
 
+@pytest.mark.parametrize("prob", [0.0, 0.3, 1.0])
+def test_random_action_prob_replaces_that_share_of_policy_actions_with_uniform_ones(tmp_path, prob):
+    td3 = build(
+        TD3,
+        TD3Config,
+        tmp_path,
+        "env=Pendulum-v1",
+        "hidden=[16]",
+        "learning_starts=0",
+        "num_envs=4",
+        f"random_action_prob={prob}",
+    )
+    td3.explore = lambda inputs: np.full((len(inputs), td3.act_dim), 0.25, np.float32)
+    for _ in range(250):
+        td3.collect()
+    actions = td3.replay.buffer.arrays["actions"][: len(td3.replay)]
+    replaced = actions[:, 0] != np.float32(0.25)
+    assert replaced.mean() == pytest.approx(prob, abs=0.05)
+    if prob:
+        assert actions[replaced].min() >= -1.0 and actions[replaced].max() <= 1.0
+        assert actions[replaced].std() == pytest.approx(2 / np.sqrt(12), rel=0.15)  # uniform on [-1, 1]
+    with pytest.raises(ConfigError, match=r"random_action_prob must be in \[0, 1\]"):
+        build_config(TD3Config, {}, ["random_action_prob=1.5"])
+
+
+def test_td3_action_l2_pulls_the_actors_actions_toward_zero(tmp_path):
+    def mean_abs_action(action_l2: float) -> float:
+        td3 = build(
+            TD3,
+            TD3Config,
+            tmp_path / str(action_l2),
+            "env=Pendulum-v1",
+            "hidden=[32]",
+            "learning_starts=0",
+            "policy_delay=1",
+            "seed=3",
+            f"action_l2={action_l2}",
+        )
+        for _ in range(200):
+            td3.collect()
+        td3.learn(150)
+        inputs = td3.observations.inputs(td3.replay.buffer.arrays["obs"][:200], None)
+        return float(np.abs(td3.greedy(inputs)).mean())
+
+    plain, penalized = mean_abs_action(0.0), mean_abs_action(1000.0)
+    assert penalized < 0.05 < plain
+
+
 @pytest.mark.parametrize("algo", ["sac", "td3"])
 def test_bf16_precision_runs_hidden_layers_in_bf16_and_the_heads_in_fp32(tmp_path, algo):
     """trainer.precision reaches the update: bf16 matmuls in the hidden layers, while the Q

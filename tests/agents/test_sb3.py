@@ -156,6 +156,30 @@ def test_her_uses_sb3s_buffer_on_goal_envs_and_resumes_with_it(tmp_path, algo):
     assert "success_rate" in json.loads((run / "eval.json").read_text())
 
 
+@pytest.mark.parametrize("prob", [0.0, 0.5])
+def test_random_action_prob_replaces_that_share_of_sb3s_policy_actions(tmp_path, prob):
+    """sb3:SAC / sb3:TD3 take rlgen's random_action_prob (HER's random_eps, which SB3 lacks):
+    after learning_starts, that share of the stored actions is uniform instead of the policy's."""
+    from rlgen.run import train
+
+    overrides = ["env=Pendulum-v1", "steps=600", "chunk=100", "algo_kwargs.learning_starts=100", SMALL_NET,
+                 "algo_kwargs.gradient_steps=0", "wandb.mode=disabled", "trainer.progress=off", "eval_episodes=0",
+                 f"random_action_prob={prob}"]  # fmt: skip
+    config = build_config(get_algo("sb3:TD3").Config, {}, overrides)
+    run = train("sb3:TD3", config, tmp_path / "td3")
+    arrays = load_checkpoint(run / "checkpoints" / "last.pt")["algorithm"]["replay_buffer"]["arrays"]
+    after = arrays["actions"][100:600, 0, 0]
+    # gradient_steps=0 leaves the actor as built: its noiseless actions repeat per observation,
+    # so a uniform action is one far from what the actor says for that observation.
+    algorithm, _, _ = build_for_eval(run, checkpoint="last")
+    policy = algorithm.model.policy
+    greedy = policy.scale_action(policy.predict(arrays["observations"][100:600, 0], deterministic=True)[0])[:, 0]
+    replaced = np.abs(after - greedy) > 1e-4
+    assert replaced.mean() == pytest.approx(prob, abs=0.08)
+    with pytest.raises(ConfigError, match="random_action_prob is for SAC and TD3"):
+        build_config(get_algo("sb3:PPO").Config, {}, ["random_action_prob=0.3"])
+
+
 def test_her_errors_name_what_works(tmp_path, capsys):
     with pytest.raises(ConfigError, match="her=true needs an off-policy algorithm"):
         build_config(get_algo("sb3:PPO").Config, {}, ["her=true"])

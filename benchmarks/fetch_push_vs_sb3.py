@@ -6,7 +6,8 @@ its HerReplayBuffer), both started at once, one core and one torch thread each.
         [--steps 300000] [--seed 0] [--out runs/push-vs-sb3]
 
 Each side is a real `rlgen train` run (W&B offline) in OUT/rlgen and OUT/sb3; a run that
-was stopped is resumed where it stopped when the script is started again. Reported: the
+was stopped is resumed where it stopped when the script is started again (`--report`:
+no training, the tables of the runs as they stand, up to the step both reached). Reported: the
 greedy success rate of every periodic evaluation (10 episodes) against env steps and
 minutes, each side's wall time, and 50 test episodes of each side's best.pt
 (`rlgen eval RUN --episodes 50`).
@@ -98,6 +99,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/push-vs-sb3"))
     parser.add_argument("--test-episodes", type=int, default=50)
+    parser.add_argument("--report", action="store_true", help="no training: report the runs in OUT as they stand")
     args = parser.parse_args()
     cfg = rlgen_settings(args.env)
     common = ["--env", args.env, "--steps", str(args.steps), "--wandb", "offline", "--set", f"seed={args.seed}"]
@@ -106,36 +108,42 @@ def main() -> None:
         "rlgen": ["train", "sac", *common],
         "sb3": ["train", "sb3:SAC", *common, *(arg for s in sb3_overrides(cfg) for arg in ("--set", s))],
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    procs = {name: launch(args.out / name, argv, args.out / f"{name}.log") for name, argv in sides.items()}
-    wall: dict[str, float] = {}
-    while len(wall) < len(procs):
-        for name, proc in procs.items():
-            if name not in wall and proc.poll() is not None:
-                if proc.returncode:
-                    raise SystemExit(f"{name} failed (exit {proc.returncode}); see {args.out / name}.log")
-                wall[name] = time.perf_counter() - started
-        time.sleep(5)
+    if not args.report:
+        train_side_by_side(args.out, sides)
 
     curves = {name: evaluations(args.out / name) for name in sides}
-    print(f"SAC + HER on {args.env}, {args.steps:,} env steps, seed {args.seed}, side by side (one core each)")
+    common_steps = min(len(curve) for curve in curves.values())
+    print(f"SAC + HER on {args.env}, seed {args.seed}, side by side (one core each)")
     print("| env steps | rlgen success | rlgen min | SB3 success | SB3 min |\n|---|---|---|---|---|")
-    for ours, theirs in zip(curves["rlgen"], curves["sb3"], strict=False):
+    for ours, theirs in zip(curves["rlgen"][:common_steps], curves["sb3"][:common_steps], strict=True):
         print(
             f"| {ours['step']:,} | {ours['success']:.2f} | {ours['minutes']:.1f} "
             f"| {theirs['success']:.2f} | {theirs['minutes']:.1f} |"
         )
-    summaries = {name: json.loads((args.out / name / "summary.json").read_text()) for name in sides}
-    tests = {name: test_success(args.out / name, args.test_episodes) for name in sides}
     for name in sides:
-        print(
-            f"{name}: run {summaries[name]['elapsed_s'] / 60:.1f} min (this launch {wall[name] / 60:.1f}), "
-            f"best.pt step {summaries[name].get('best/step')}: {args.test_episodes} test episodes success "
-            f"{tests[name]:.2f}"
-        )
-    ratio = summaries["rlgen"]["elapsed_s"] / summaries["sb3"]["elapsed_s"]
-    print(f"rlgen / SB3 wall time: {ratio:.2f}x (floor: <= 0.5x); success {tests['rlgen']:.2f} vs {tests['sb3']:.2f}")
+        best = load_checkpoint_step(args.out / name / "checkpoints" / "best.pt")
+        success = test_success(args.out / name, args.test_episodes)
+        print(f"{name}: best.pt (step {best:,}): {args.test_episodes} test episodes, success {success:.2f}")
+    last = {name: curve[common_steps - 1] for name, curve in curves.items()}
+    ratio = last["rlgen"]["minutes"] / last["sb3"]["minutes"]
+    print(f"wall time to {last['rlgen']['step']:,} env steps: rlgen / SB3 = {ratio:.2f}x (floor: <= 0.5x)")
+
+
+def train_side_by_side(out: Path, sides: dict[str, list[str]]) -> None:
+    """Both runs at once, each to its end (or resumed there)."""
+    out.mkdir(parents=True, exist_ok=True)
+    procs = {name: launch(out / name, argv, out / f"{name}.log") for name, argv in sides.items()}
+    while any(proc.poll() is None for proc in procs.values()):
+        time.sleep(5)
+    for name, proc in procs.items():
+        if proc.returncode:
+            raise SystemExit(f"{name} failed (exit {proc.returncode}); see {out / name}.log")
+
+
+def load_checkpoint_step(path: Path) -> int:
+    from rlgen.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(path)["step"])
 
 
 if __name__ == "__main__":

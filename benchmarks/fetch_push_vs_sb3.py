@@ -6,11 +6,11 @@ its HerReplayBuffer), both started at once, one core and one torch thread each.
         [--steps 300000] [--seed 0] [--out runs/push-vs-sb3]
 
 Each side is a real `rlgen train` run (W&B offline) in OUT/rlgen and OUT/sb3; a run that
-was stopped is resumed where it stopped when the script is started again (`--report`:
-no training, the tables of the runs as they stand, up to the step both reached). Reported: the
-greedy success rate of every periodic evaluation (10 episodes) against env steps and
-minutes, each side's wall time, and 50 test episodes of each side's best.pt
-(`rlgen eval RUN --episodes 50`).
+was stopped is resumed where it stopped when the script is started again (`--report`: no
+training, the runs as they stand, up to the step both reached). Reported: the greedy
+success rate of every periodic evaluation (10 episodes) against env steps and minutes, the
+minutes each side took to the last step both reached, and 50 test episodes of each side's
+best.pt (`rlgen eval RUN --episodes 50`).
 
 Settings the two sides cannot share: rlgen normalizes observations and goals by running
 statistics on goal envs (HER's recipe); SB3's SAC has no such option for dict observations

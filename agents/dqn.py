@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import copy
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -481,7 +480,7 @@ class DQN(GreedyEvaluation, Algorithm):
         super().__init__(config, trainer)
         cfg = config
         self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs)
-        weakref.finalize(self, self.envs.close)
+        self.release_on_close(self.envs.close)
         self.obs_space = self.envs.single_observation_space
         self.action_space = self.envs.single_action_space
         check_spaces(cfg.env, self.obs_space, self.action_space)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import math
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -475,10 +474,10 @@ class OffPolicy(GreedyEvaluation, Algorithm):
         cfg = config
         # One env of our own: the space checks before any vector env, and compute_reward for HER.
         probe = make_env(cfg.env, cfg.env_kwargs)
-        weakref.finalize(self, probe.close)
+        self.release_on_close(probe.close)
         self.action_space, self.obs_space, self.goal_env = check_env_spaces(self.name, cfg.env, probe, cfg.her)
         self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs)
-        weakref.finalize(self, self.envs.close)
+        self.release_on_close(self.envs.close)
         self.her = self.goal_env if cfg.her is None else cfg.her
         normalize = self.goal_env if cfg.normalize_obs is None else cfg.normalize_obs
         self.observations = Observations(self.obs_space, self.goal_env, normalize, cfg.clip_obs)

@@ -7,6 +7,8 @@ optimizers, precision, logging and checkpoints; the algorithm says what one step
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rlgen.config import RunConfig
@@ -43,6 +45,19 @@ class Algorithm:
         self.trainer = trainer
         self.steps_per_call = 1
         """How many units of `--steps` one `train_step` call advances."""
+        self._releases: list[weakref.finalize] = []
+
+    def release_on_close(self, release: Callable[[], Any]) -> None:
+        """Have `close` call `release` (it shuts worker processes, Ray actors, env
+        subprocesses down); it also runs when this object is collected unclosed."""
+        self._releases.append(weakref.finalize(self, release))
+
+    def close(self) -> None:
+        """Release what `release_on_close` registered, newest first (a second call does
+        nothing). Runs end with it, so a process that trains twice, as a test or a sweep does,
+        has the first run's workers and their CPUs back before the second run asks for them."""
+        for finalizer in reversed(self._releases):
+            finalizer()
 
     def train_step(self) -> dict[str, float]:
         """Do one unit of work; return scalar metrics to log (averaged between logs)."""

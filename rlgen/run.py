@@ -90,6 +90,7 @@ def _run(
     else:
         tracker = _RankTracker(run_dir)  # rank 0 alone writes the run directory and W&B
     exit_code = 1
+    algorithm: Algorithm | None = None
     try:
         trainer = Trainer(config, run_dir, tracker, callbacks, shard=shard)
         algorithm = cls(config, trainer)
@@ -135,6 +136,8 @@ def _run(
         exit_code = 0
         return summary
     finally:
+        if algorithm is not None:
+            algorithm.close()  # its workers, actors and envs, before the caller's next run
         tracker.close(exit_code)
 
 
@@ -306,7 +309,10 @@ def evaluate(
                 f"'{algorithm.name}' evaluation takes no '{option}' option; it takes: "
                 f"{', '.join(k for k, p in takes.items() if p.kind is p.POSITIONAL_OR_KEYWORD) or 'none'}"
             )
-    results = algorithm.report(**options)
+    try:
+        results = algorithm.report(**options)
+    finally:
+        algorithm.close()
     _write_eval(Path(run_dir), results, output)
     return results
 

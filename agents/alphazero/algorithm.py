@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import os
 import time
-import weakref
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -163,7 +162,7 @@ class AlphaZero(Algorithm):
         """The self-play workers, started on first use."""
         if self.workers_pool is None:
             self.workers_pool = self.start_workers()
-            weakref.finalize(self, self.workers_pool.close)
+            self.release_on_close(self.workers_pool.close)
         return self.workers_pool
 
     def store(self, batch: SelfPlayBatch) -> dict[str, float]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -25,6 +27,7 @@ from rlgen.config import build_config, to_dict
 from rlgen.envs.arena import RandomPolicy, play_pettingzoo
 from rlgen.errors import ConfigError
 from rlgen.run import train
+from rlgen.trainer import Callback
 
 TINY = [
     "steps=4",
@@ -55,6 +58,27 @@ def test_worker_processes_match_across_runs(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     summary = json.loads((a / "summary.json").read_text())
     assert summary["charts/games_played"] == 16 and summary["charts/replay_size"] > 0
+
+
+def test_a_run_ends_with_its_worker_processes_gone(tmp_path):
+    """train() returns with the workers shut down, not when the garbage collector reaches
+    the algorithm: a second run in the process (a test, a sweep) starts on free cores."""
+
+    class CountWorkers(Callback):
+        during: list[int] = []
+
+        def on_step_end(self, trainer, metrics) -> None:
+            self.during.append(len(multiprocessing.active_children()))
+
+    config = tiny("connect4", "steps=1", "workers=2", "trainer.eval_every=0", "trainer.final_report=false")
+    before = len(multiprocessing.active_children())
+    gc.disable()  # the algorithm sits in reference cycles: only the run's own close ends the pool
+    try:
+        train("alphazero", config, tmp_path / "run", callbacks=(CountWorkers(),))
+        after = len(multiprocessing.active_children())
+    finally:
+        gc.enable()
+    assert CountWorkers.during == [before + 2] and after == before
 
 
 def test_config_fills_game_defaults_and_rejects_unknown_games():

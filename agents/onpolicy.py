@@ -293,6 +293,7 @@ class OnPolicy(GreedyEvaluation, Algorithm):
         super().__init__(config, trainer)
         cfg = config
         self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs)
+        self.release_on_close(self.envs.close)
         self.obs_space = self.envs.single_observation_space
         self.action_space = self.envs.single_action_space
         if not isinstance(self.action_space, (spaces.Discrete, spaces.Box)):

@@ -545,6 +545,7 @@ class SB3Algorithm(GreedyEvaluation, Algorithm):
         self.sb3_cls = rlgen_class(sb3_class(config.sb3_algo))
         self.maskable = config.sb3_algo == "MaskablePPO"
         self.env = make_sb3_vec_env(config)
+        self.release_on_close(self.env.close)
         self.writer = MetricsWriter()
         kwargs = sb3_kwargs(config.algo_kwargs, self.env.action_space)
         if config.her:

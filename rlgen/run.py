@@ -202,8 +202,14 @@ def read_config(run_dir: str | Path) -> tuple[str, RunConfig]:
     return algo, from_dict(get_algo(algo).Config, data)
 
 
-def resume(run_dir: str | Path, steps: int | None = None, minutes: float | None = None) -> Path:
-    """Continue a run from checkpoints/last.pt to `steps` (default: the config's)."""
+def resume(
+    run_dir: str | Path,
+    steps: int | None = None,
+    minutes: float | None = None,
+    callbacks: tuple[Callback, ...] = (),
+) -> Path:
+    """Continue a run from checkpoints/last.pt to `steps` (default: the config's), with the
+    same `callbacks` hooks as `train`."""
     run_dir = Path(run_dir)
     algo, config = read_config(run_dir)
     if not (run_dir / "checkpoints" / "last.pt").exists():
@@ -216,7 +222,7 @@ def resume(run_dir: str | Path, steps: int | None = None, minutes: float | None 
         if shard.is_main:
             save_yaml(config, run_dir / CONFIG_FILE, extra={"algo": algo})
         shard.barrier()
-        _run(algo, config, run_dir, resume=True, steps=steps, minutes=minutes, shard=shard)
+        _run(algo, config, run_dir, resume=True, steps=steps, minutes=minutes, callbacks=callbacks, shard=shard)
     return run_dir
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -22,6 +24,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
 RLGEN = [sys.executable, "-m", "rlgen.cli"]
+IN_CI = os.environ.get("CI") == "true"
+
+
+def needs_extra(*modules: str, install: str) -> pytest.MarkDecorator:
+    """Skip a test whose optional extra is missing, saying how to install it; under CI=true
+    (`make test` installs every extra) never skip, so a broken install fails the test."""
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    return pytest.mark.skipif(bool(missing) and not IN_CI, reason=f"{', '.join(missing)} missing: {install}")
 
 
 @dataclass
@@ -97,6 +107,21 @@ def run_cli(
     return proc
 
 
+class LegalMovesOnly:
+    """An agent that asserts each of its moves is legal under the env's own action mask:
+    PettingZoo's wrapper ends a game on an illegal move and scores it as a loss, so a win /
+    draw / loss table alone cannot tell. `moves` keeps what it played."""
+
+    def __init__(self, agent: Any) -> None:
+        self.agent, self.moves = agent, []
+
+    def act(self, observation: dict[str, Any], action_mask: Any = None) -> int:
+        action = int(self.agent.act(observation, action_mask))
+        assert observation["action_mask"][action] == 1, f"illegal move {action}"
+        self.moves.append(action)
+        return action
+
+
 class StopAt(Callback):
     """Stops a run at a step, as Ctrl-C would, with the config (and LR schedule) unchanged."""
 
@@ -114,7 +139,7 @@ def ray_local():
     try:
         import ray
     except ImportError:
-        if os.environ.get("CI") == "true":
+        if IN_CI:
             raise
         pytest.skip('Ray tests need the ray extra: pip install -e ".[ray]"')
     ray.init(num_cpus=2, object_store_memory=100 * 2**20, include_dashboard=False, logging_level="warning")

@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import StopAt
+from conftest import StopAt, needs_extra
 from goal_env import POINT_GOAL, PointGoal
 from gymnasium import spaces
 
@@ -324,7 +324,7 @@ def test_her_learns_the_point_goal_task_that_plain_replay_does_not(tmp_path, alg
 
 
 @pytest.mark.slow
+@needs_extra("gymnasium_robotics", install='pip install -e ".[robotics]"')
 def test_sac_her_reaches_on_fetchreach(tmp_path):
-    pytest.importorskip("gymnasium_robotics")
     run = train("sac", build_config(SACConfig, {}, [*QUIET, "env=FetchReach-v4", "seed=0"]), tmp_path / "reach")
     assert json.loads((run / "eval.json").read_text())["success_rate"] >= 0.9

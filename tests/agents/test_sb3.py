@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, RLGEN
+from conftest import REPO, RLGEN, LegalMovesOnly
 from goal_env import POINT_GOAL
 from pettingzoo.classic import connect_four_v3
 
@@ -263,17 +263,9 @@ def test_maskable_ppo_keeps_to_legal_moves_in_pettingzoo(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and 0.0 <= summary["eval/score"] <= 1.0
     agent = load_agent(run)
-    moves = []
-
-    class Checked:
-        def act(self, observation, action_mask=None):
-            action = agent.act(observation)
-            assert observation["action_mask"][action] == 1, f"illegal move {action}"
-            moves.append(action)
-            return action
-
-    table = play_pettingzoo(connect_four_v3.env(), {"agent": Checked(), "random": RandomPolicy(0)}, games=6)
-    assert sum(table["agent"].values()) == 6 and len(moves) >= 6 * 3
+    checked = LegalMovesOnly(agent)
+    table = play_pettingzoo(connect_four_v3.env(), {"agent": checked, "random": RandomPolicy(0)}, games=6)
+    assert sum(table["agent"].values()) == 6 and len(checked.moves) >= 6 * 3
     # A column the mask forbids is never chosen, even if the policy prefers it.
     mask = np.zeros(7, dtype=np.int8)
     mask[5] = 1

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tictactoe_oracle as oracle
 import torch
-from conftest import REPO, RLGEN, run_cli
+from conftest import REPO, RLGEN, LegalMovesOnly, run_cli
 from pettingzoo.classic import connect_four_v3, tictactoe_v3
 
 from rlgen.agents import load_agent
@@ -333,8 +333,9 @@ def test_agent_plays_inside_pettingzoo(tmp_path):
         )
         agent = load_agent(run, simulations=16)
         assert agent.mcts.config.solver is (env_name != "connect4")
-        table = play_pettingzoo(reference.env(), {"agent": agent, "random": RandomPolicy(0)}, games=4)
-        assert sum(table["agent"].values()) == 4  # every move it made was legal in PettingZoo's env
+        checked = LegalMovesOnly(agent)
+        table = play_pettingzoo(reference.env(), {"agent": checked, "random": RandomPolicy(0)}, games=4)
+        assert sum(table["agent"].values()) == 4 and len(checked.moves) >= 4 * 2, env_name
 
 
 def test_cli_eval_against_opponents(tmp_path, capsys):
@@ -432,6 +433,23 @@ def test_gating_resignation_elo_and_example_games(tmp_path):
     pool = {"random", "lookahead", "mcts:8"}
     pool_pairs = [(a, b) for a, b, _, _ in ckpt["algorithm"]["elo_results"] if a in pool]
     assert pool_pairs == [("random", "lookahead"), ("lookahead", "mcts:8")]  # neighbours only, once
+
+
+@pytest.mark.parametrize("threshold", [0.01, 1.0])
+def test_the_gate_replaces_the_best_network_only_on_a_winning_score(tmp_path, threshold):
+    """A gate at 0.01 accepts any drawn game, one at 1.0 only a clean sweep: each gate's
+    verdict follows its score, and best.pt's network is the trained one exactly when the
+    last gate accepted it (else an earlier network)."""
+    cfg = tiny("tictactoe", "steps=2", "gating=true", "gate_games=4", f"gate_threshold={threshold}")
+    run = train("alphazero", cfg, tmp_path / "run")
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    gates = [m for m in metrics if "gate/score" in m]
+    assert len(gates) == 2
+    assert [m["gate/accepted"] for m in gates] == [float(m["gate/score"] >= threshold) for m in gates]
+    assert gates[-1]["gate/accepted"] == (1.0 if threshold < 0.5 else 0.0)  # both branches exercised
+    models = load_checkpoint(run / "checkpoints" / "last.pt")["models"]
+    same = all(torch.equal(models["best"][key], models["model"][key]) for key in models["model"])
+    assert same == bool(gates[-1]["gate/accepted"])
 
 
 def test_elo_pool_grows_with_earlier_snapshots_and_survives_resume(tmp_path):

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, RLGEN, StopAt, run_cli
+from conftest import IN_CI, REPO, RLGEN, StopAt, run_cli
 from test_alphazero import TINY, tiny
 
 from rlgen.agents.alphazero.network import network_kwargs
@@ -124,11 +124,19 @@ def test_async_actors_stream_games_while_the_learner_trains_and_resume(tmp_path,
     run = train("alphazero", config, tmp_path / "async", callbacks=(StopAt(2),))
     stopped = load_checkpoint(run / "checkpoints" / "last.pt")
     assert stopped["step"] == 2 and stopped["algorithm"]["games_played"] >= 16
-    resume(run)
+
+    first: dict[str, torch.Tensor] = {}
+
+    class ResumedWeights(Callback):
+        def on_train_start(self, trainer) -> None:
+            first.update({k: v.clone() for k, v in trainer.models["model"].state_dict().items()})
+
+    resume(run, callbacks=(ResumedWeights(),))
+    assert first and all(torch.equal(first[k], v) for k, v in stopped["models"]["model"].items())
     summary = json.loads((run / "summary.json").read_text())
     assert summary["step"] == 3 and summary["charts/games_played"] >= 24
     assert summary["ray/policy_lag_max"] <= 1 and summary["ray/publications"] >= 3
-    assert summary["charts/train_steps"] >= 2  # 3 per 8 games, the fraction carried over
+    assert summary["charts/train_steps"] == 3  # 3 per 8 games
     assert summary["charts/sample_reuse"] > 0 and summary["charts/positions_in_per_s"] > 0
     assert np.isfinite(summary["losses/policy"])
     assert summary["eval/weights_step"] == 3 and 0 <= summary["eval/score"] <= 1  # evaluated beside training
@@ -186,7 +194,7 @@ def test_a_two_node_cluster_spreads_actors_and_a_killed_learner_resumes_exactly(
     """Two 1-CPU nodes (ray.cluster_utils.Cluster): actors on both; SIGKILL the learner
     (its own driver process), `rlgen resume`: the run equals one never stopped, played by
     the process pool (sync actors are bitwise the pool with as many workers)."""
-    if os.environ.get("CI") != "true":
+    if not IN_CI:
         pytest.importorskip("ray", reason='Ray tests need the ray extra: pip install -e ".[ray]"')
     from ray.cluster_utils import Cluster
 

@@ -479,7 +479,7 @@ class DQN(GreedyEvaluation, Algorithm):
     def __init__(self, config: DQNConfig, trainer: Trainer) -> None:
         super().__init__(config, trainer)
         cfg = config
-        self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs)
+        self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs, seed=cfg.seed)
         self.release_on_close(self.envs.close)
         self.obs_space = self.envs.single_observation_space
         self.action_space = self.envs.single_action_space

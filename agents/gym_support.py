@@ -121,23 +121,41 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, render_mode:
         ) from exc
 
 
-def make_vec_env(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
+def make_vec_env(
+    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None, seed: int | None = None
+) -> gym.vector.VectorEnv:
     """`num_envs` copies of the env stepped together, reset in the same step they finish:
     natively vectorized where `rlgen.envs.vector` has the env (CartPole, 5 or more copies),
-    else SyncVectorEnv."""
+    else SyncVectorEnv. `seed` seeds every action and observation space in it."""
     from rlgen.envs.vector import native_vector_env
 
     if num_envs < 1:
         raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
     make_env(env_id, env_kwargs).close()  # fail here, with the clear error, not inside a worker
-    native = native_vector_env(env_id, num_envs, env_kwargs)
-    if native is not None:
-        return native
+    vec = native_vector_env(env_id, num_envs, env_kwargs)
+    if vec is None:
 
-    def thunk() -> gym.Env:
-        return make_env(env_id, env_kwargs)
+        def thunk() -> gym.Env:
+            return make_env(env_id, env_kwargs)
 
-    return gym.vector.SyncVectorEnv([thunk] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        vec = gym.vector.SyncVectorEnv([thunk] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    if seed is not None:
+        seed_spaces(vec, seed)
+    return vec
+
+
+def seed_spaces(vec: gym.vector.VectorEnv, seed: int) -> None:
+    """Seed the spaces' generators of `vec` and of each env in it: gymnasium otherwise draws
+    one from OS entropy the first time a space is touched (batching the first env's spaces
+    does), which leaves a generator in the env's state that no seed or resume reproduces."""
+    found: dict[int, spaces.Space] = {}
+    for holder in (vec, *getattr(vec, "envs", ())):
+        for name in ("action_space", "observation_space", "single_action_space", "single_observation_space"):
+            space = getattr(holder, name, None)
+            if isinstance(space, spaces.Space):
+                found.setdefault(id(space), space)
+    for offset, space in enumerate(found.values()):
+        space.seed(seed + offset)
 
 
 def obs_size(space: spaces.Space) -> int:

@@ -476,7 +476,7 @@ class OffPolicy(GreedyEvaluation, Algorithm):
         probe = make_env(cfg.env, cfg.env_kwargs)
         self.release_on_close(probe.close)
         self.action_space, self.obs_space, self.goal_env = check_env_spaces(self.name, cfg.env, probe, cfg.her)
-        self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs)
+        self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs, seed=cfg.seed)
         self.release_on_close(self.envs.close)
         self.her = self.goal_env if cfg.her is None else cfg.her
         normalize = self.goal_env if cfg.normalize_obs is None else cfg.normalize_obs

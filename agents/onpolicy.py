@@ -292,7 +292,7 @@ class OnPolicy(GreedyEvaluation, Algorithm):
     def __init__(self, config: OnPolicyConfig, trainer: Trainer) -> None:
         super().__init__(config, trainer)
         cfg = config
-        self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs)
+        self.envs = make_vec_env(cfg.env, cfg.num_envs, cfg.env_kwargs, seed=cfg.seed)
         self.release_on_close(self.envs.close)
         self.obs_space = self.envs.single_observation_space
         self.action_space = self.envs.single_action_space
@@ -311,7 +311,6 @@ class OnPolicy(GreedyEvaluation, Algorithm):
         self.discounted = np.zeros(cfg.num_envs)
         self.episodes = EpisodeStats(cfg.num_envs)
         self.obs, _ = self.envs.reset(seed=cfg.seed)
-        self.envs.action_space.seed(cfg.seed)
 
     def total_updates(self) -> int:
         """Optimizer steps over the whole run (for LR schedules)."""

@@ -71,6 +71,20 @@ def test_agents_learn_on_a_small_horizon():
     assert final["thompson_beta"] < final["ucb1"] and final["kl_ucb"] < final["ucb1"]
 
 
+def test_every_agent_explores_where_greedy_locks_onto_the_worse_arm():
+    """Two close arms (0.4 / 0.6): pure greedy sticks with whichever arm paid first, so its
+    regret grows linearly; an agent whose exploration is lost (UCB1 without its bonus, say)
+    would too. Every agent's regret is a fraction of greedy's."""
+    close = "env_kwargs.means=[0.4,0.6]"
+    greedy_half, greedy_end = regret_at_half_and_end(
+        config(close, "runs=400", "agent=epsilon_greedy", "epsilon=0"), 2000
+    )
+    assert 1.8 < greedy_end / greedy_half < 2.2 and greedy_end > 90, (greedy_half, greedy_end)
+    for agent in AGENTS:
+        _, end = regret_at_half_and_end(config(close, "runs=400", f"agent={agent}"), 2000)
+        assert end < 0.4 * greedy_end, (agent, end, greedy_end)
+
+
 def test_agents_learn_gaussian_problems():
     gaussian = ["env_kwargs.reward=gaussian", "env_kwargs.k=5", "env_kwargs.sigma=1.0", "runs=200"]
     _, random_end = regret_at_half_and_end(config(*gaussian, "agent=epsilon_greedy", "epsilon=1"), 600)

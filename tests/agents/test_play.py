@@ -38,9 +38,18 @@ def test_a_dqn_run_on_a_game_env_plays_a_whole_game(tmp_path):
     shown: list[str] = []
     outcome = play_terminal(run, human_first=True, read=lambda prompt: next(typed), write=shown.append)
     text = "\n".join(shown)
-    assert outcome in (-1, 0, 1)
     assert text.count("agent plays") >= 2 and "expects to score" not in text  # a policy has no value to show
-    assert text.splitlines()[-1] in ("you win!", "a draw.", "the agent wins.")
+    assert text.splitlines()[-1] == {1: "you win!", 0: "a draw.", -1: "the agent wins."}[outcome]
+    assert outcome == _human_x_outcome(shown[-2])  # the final board, read independently
+
+
+def _human_x_outcome(board: str) -> int:
+    """1 if X (the human, first) has three in a line on a rendered tic-tac-toe board, -1 if
+    O has, else 0."""
+    cells = [row.split()[1:] for row in board.splitlines()[1:4]]
+    lines = [*cells, *map(list, zip(*cells, strict=True)), [cells[i][i] for i in range(3)]]
+    lines.append([cells[i][2 - i] for i in range(3)])
+    return next((1 if line[0] == "X" else -1 for line in lines if line[0] != "." and len(set(line)) == 1), 0)
 
 
 def test_play_on_a_run_without_a_game_says_what_to_do(tmp_path, capsys):

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import StopAt, run_cli
+from conftest import StopAt, assert_same_state, run_cli
 from pettingzoo.classic import tictactoe_v3
 
 from rlgen.agents import load_agent
@@ -176,7 +176,10 @@ def test_resume_continues_exactly(tmp_path, algo):
     resume(part)
     a = load_checkpoint(whole / "checkpoints" / "last.pt")
     b = load_checkpoint(part / "checkpoints" / "last.pt")
-    assert all(torch.equal(a["models"]["policy"][k], b["models"]["policy"][k]) for k in a["models"]["policy"])
+    # weights, Adam moments and schedule, observation and return normalizers, the envs'
+    # states and every generator
+    for section in ("models", "optimizers", "states", "algorithm"):
+        assert_same_state(a[section], b[section], section)
 
     def evals(run):
         lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -232,12 +235,17 @@ def test_gaussian_policy_acts_inside_the_action_bounds(tmp_path):
     )
     algorithm, _, _ = build_for_eval(run)
     assert algorithm.obs_rms.count >= 128  # the normalization the policy was trained with comes back for acting
-    agent = load_agent(run)
-    actions = [
-        agent.act(np.array([np.cos(a), np.sin(a), 8.0 * b], np.float32))
+    observations = [
+        np.array([np.cos(a), np.sin(a), 8.0 * b], np.float32)
         for a, b in zip(np.linspace(0, 6, 20), np.linspace(-1, 1, 20), strict=True)
     ]
-    assert all(a.shape == (1,) and -2.0 <= a[0] <= 2.0 for a in actions)
+    assert all(a.shape == (1,) and -2.0 <= a[0] <= 2.0 for a in map(load_agent(run).act, observations))
+    # A freshly trained mean stays near 0 (the head starts at gain 0.01): push it far out of
+    # Pendulum's [-2, 2] so the bound, not the network, decides the action.
+    for bias, bound in ((10.0, 2.0), (-10.0, -2.0)):
+        with torch.no_grad():
+            algorithm.model.pi_head.mean.bias.fill_(bias)
+        assert all(a.shape == (1,) and a[0] == bound for a in map(algorithm.agent().act, observations))
 
 
 def test_clear_errors():

@@ -82,8 +82,9 @@ def test_cross_validation_reports_each_fold(tmp_path):
     run = train("classifier", cfg, tmp_path / "cv")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["cv/folds"] == 2
-    assert len(summary["cv/dev_accuracy_per_fold"]) == 2
-    assert 0.0 < summary["cv/dev_accuracy_mean"] <= 1.0
+    per_fold = summary["cv/dev_accuracy_per_fold"]
+    assert len(per_fold) == 2 and all(accuracy > 0.3 for accuracy in per_fold)  # chance: 0.1
+    assert summary["cv/dev_accuracy_mean"] == pytest.approx(sum(per_fold) / 2)
     fold = run / "cv" / "fold-0"
     before = (fold / "checkpoints" / "last.pt").stat().st_mtime_ns
     again = resume_or_train("classifier", cfg, fold)  # a finished fold is not trained again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from rlgen.errors import ConfigError, UnknownNameError
 from rlgen.nets import (
@@ -17,6 +18,7 @@ from rlgen.nets import (
     PolicyHead,
     ResidualTower,
     ValueHead,
+    activation,
     inference_copy,
     init_weights,
 )
@@ -47,6 +49,16 @@ def test_mlp_and_cnn_with_every_activation_and_norm(act, norm):
     x = torch.rand(3, 1, 8, 8)
     assert cnn(x).shape == (3, 10)
     assert cnn.features(x).shape == (3, cnn.feature_dim)
+    # the asked-for layers are really in both networks
+    kind = type(activation(act))
+    expected_norms = {"batch": (nn.BatchNorm1d, nn.BatchNorm2d), "layer": (nn.LayerNorm, nn.GroupNorm)}.get(norm, ())
+    for net in (mlp, cnn):
+        modules = list(net.modules())
+        assert sum(isinstance(m, kind) for m in modules) >= 2, (act, type(net).__name__)
+        if expected_norms:
+            assert any(isinstance(m, expected_norms) for m in modules), (norm, type(net).__name__)
+        spectral = any(hasattr(m, "parametrizations") or hasattr(m, "weight_orig") for m in modules)
+        assert spectral == (norm == "spectral"), (norm, type(net).__name__)
 
 
 @pytest.mark.parametrize("scheme", ["xavier", "glorot", "kaiming", "orthogonal"])

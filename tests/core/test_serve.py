@@ -22,7 +22,7 @@ from rlgen.envs.game import make_game  # noqa: E402
 from rlgen.generative.gan import CGANConfig  # noqa: E402
 from rlgen.generative.pix2pix import Pix2PixConfig  # noqa: E402
 from rlgen.run import train  # noqa: E402
-from rlgen.serve import MAX_SAMPLES, _checkpoint, create_app  # noqa: E402
+from rlgen.serve import MAX_SAMPLES, MAX_SIMULATIONS, _checkpoint, create_app  # noqa: E402
 
 QUIET = ["wandb.mode=disabled", "trainer.progress=off"]
 
@@ -122,8 +122,10 @@ def test_a_whole_game_through_the_api_with_the_agents_probabilities(client, run)
 def test_bad_requests_get_a_clear_4xx_and_the_server_goes_on(client):
     illegal = client.post("/api/runs/ttt-az/move", json={"moves": [4, 4]})
     assert illegal.status_code == 400 and "move 2 (4) is illegal" in illegal.json()["error"]
-    assert client.post("/api/runs/ttt-az/move", json={"moves": "e5"}).status_code == 400
-    assert client.post("/api/runs/ttt-az/move", json={"simulations": 10**9}).status_code == 400
+    text = client.post("/api/runs/ttt-az/move", json={"moves": "e5"})
+    assert text.status_code == 400 and "'moves' must be a list of move numbers, got 'e5'" in text.json()["error"]
+    huge = client.post("/api/runs/ttt-az/move", json={"simulations": 10**9})
+    assert huge.status_code == 400 and f"whole number in 1..{MAX_SIMULATIONS}" in huge.json()["error"]
     broken = client.post("/api/runs/ttt-az/move", content=b"{not json", headers={"content-type": "application/json"})
     assert broken.status_code == 400 and "not JSON" in broken.json()["error"]
     unknown = client.get("/api/runs/nope")

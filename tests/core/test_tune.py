@@ -7,6 +7,7 @@ import json
 import pytest
 
 from rlgen.cli import main
+from rlgen.config import load_yaml
 from rlgen.errors import ConfigError
 from rlgen.tune import parse_param
 
@@ -46,7 +47,11 @@ def test_tune_runs_trials_as_run_directories(tmp_path, sampler, capsys):
     assert result["best_value"] == min(t["value"] for t in result["trials"])
     for trial in result["trials"]:
         assert 1e-4 <= trial["optim.lr"] <= 1e-2
-        assert (study / f"trial-{trial['trial']:03d}" / "summary.json").exists()
+        run = study / f"trial-{trial['trial']:03d}"
+        config = load_yaml(run / "config.yaml")  # what the trial's run really trained with
+        assert config["optim"]["lr"] == trial["optim.lr"] and config["optim"]["name"] == trial["optim.name"]
+        assert config["dropout"] == trial["dropout"]
+        assert trial["value"] == json.loads((run / "summary.json").read_text())["best/value"]
     assert "rlgen tune classifier" in capsys.readouterr().out
 
 
@@ -80,8 +85,14 @@ def test_default_space_is_log_uniform_rates_and_penalties(tmp_path):
 def test_bad_param_specs():
     assert parse_param("optim.lr=1e-4:1e-2:log").log
     assert parse_param("channels=a,b").choices == ("a", "b")
-    for spec in ("optim.lr", "optim.lr=1:0", "optim.lr=0:1:log", "x=a", "optim.lr=1:2:cubic"):
-        with pytest.raises(ConfigError):
+    for spec, says in (
+        ("optim.lr", "must look like KEY=LOW:HIGH"),
+        ("optim.lr=1:0", "need LOW < HIGH"),
+        ("optim.lr=0:1:log", "LOW > 0 for :log"),
+        ("x=a", "at least two choices"),
+        ("optim.lr=1:2:cubic", "optional :log and/or :int"),
+    ):
+        with pytest.raises(ConfigError, match=says):
             parse_param(spec)
 
 

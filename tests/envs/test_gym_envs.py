@@ -165,7 +165,7 @@ def test_bandit_env_reports_regret_and_drifts():
         gym.make("rlgen/Bandit-v0", k=2, means=[0.5, 1.5])
 
 
-def test_vectorized_simulator_regret_and_speed():
+def test_vectorized_simulator_regret_and_rewards():
     means = np.linspace(0.1, 0.9, 9)
     sim = BanditSimulator(runs=1000, k=9, means=means, seed=0)
     rng = np.random.default_rng(0)

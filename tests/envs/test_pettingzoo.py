@@ -69,4 +69,6 @@ def test_ansi_render():
     env = pettingzoo_env("connect4", render_mode="ansi")
     env.reset()
     env.step(3)
-    assert "X" in env.render()
+    lines = env.render().splitlines()
+    assert lines[0] == "1 2 3 4 5 6 7" and lines[-2] == ". . . X . . ." and lines[-1] == "O to move"
+    assert all(line == ". . . . . . ." for line in lines[1:-2])

@@ -49,7 +49,7 @@ def test_pure_mcts_beats_random_inside_connect_four():
     search = MCTS(game, rollout_evaluator(game, seed=0), MCTSConfig(simulations=24, reuse_tree=False), seed=0)
     rng = np.random.default_rng(0)
     wins = 0
-    for episode in range(4):
+    for episode in range(8):
         env.reset(seed=episode)
         ours = env.possible_agents[episode % 2]
         moves = 0
@@ -65,7 +65,7 @@ def test_pure_mcts_beats_random_inside_connect_four():
                 action = int(rng.choice(np.flatnonzero(observation["action_mask"])))
             env.step(action)
             moves += 1
-    assert wins >= 3
+    assert wins >= 7  # a searcher no better than its opponent gets 7 of 8 with probability 9 / 256
 
 
 def test_positions_are_never_changed_in_place_and_illegal_moves_are_refused():

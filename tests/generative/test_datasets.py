@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import needs_extra, run_cli
 from PIL import Image
 
 from rlgen import data
@@ -328,9 +327,8 @@ def test_generative_split_is_stratified_70_10_20():
 # ----------------------------------------------------------------------------- animal
 
 
+@needs_extra("animal_mnist", install=ANIMAL_INSTALL)  # find_spec only: importing it would import TensorFlow
 def test_animal_loads_10000_silhouettes_in_10_classes():
-    if importlib.util.find_spec("animal_mnist") is None:  # importing it would import TensorFlow
-        pytest.skip(f"animal-mnist is not installed ({ANIMAL_INSTALL})")
     ds = load_dataset("animal")
     assert tuple(ds.x.shape) == (10_000, 1, 28, 28) and ds.x.dtype == torch.float32
     assert ds.classes[:3] == ["bear", "bird", "cat"] and len(ds.classes) == 10

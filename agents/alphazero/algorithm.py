@@ -16,6 +16,8 @@ from __future__ import annotations
 import copy
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -204,13 +206,20 @@ class AlphaZero(Algorithm):
     # -- training
 
     def learn(self) -> dict[str, float]:
-        """`train_steps` mini-batches from the replay buffer. With self-play workers the
-        cores are idle meanwhile, so training uses one torch thread per worker."""
+        """`train_steps` mini-batches from the replay buffer."""
+        with self.training_threads():
+            return self._learn_steps()
+
+    @contextmanager
+    def training_threads(self) -> Iterator[None]:
+        """One torch thread per self-play worker while training on a CPU: in sync mode the
+        workers wait meanwhile; async actors run at a lower priority and yield to it (one
+        thread made the async learner the bottleneck on 2 cores, docs/BENCHMARKS.md)."""
         threads = torch.get_num_threads()
         if self.workers > 1 and self.trainer.device.type == "cpu":
             torch.set_num_threads(min(self.workers, os.cpu_count() or 1))
         try:
-            return self._learn_steps()
+            yield
         finally:
             torch.set_num_threads(threads)
 
@@ -281,26 +290,27 @@ class AlphaZero(Algorithm):
         lags: list[int] = []
         stats: dict[str, float] = {}
         sums: dict[str, float] = {}
-        while games < cfg.games:
-            batch, lag = pool.next_batch(self.rng)
-            if lag > cfg.max_policy_lag:
-                pool.stale_games += len(batch.winners)
-                continue
-            lags.append(lag)
-            before = self.replay.added
-            stats = self.store(batch)
-            positions += self.replay.added - before
-            games += len(batch.winners)
-            self.train_credit += len(batch.winners) * cfg.train_steps / cfg.games
-            while self.train_credit >= 1.0:
-                for key, value in self._learn_steps(1).items():
-                    sums[key] = sums.get(key, 0.0) + value
-                self.train_credit -= 1.0
-                steps += 1
-                self.steps_since_publish += 1
-                if self.steps_since_publish >= publish_every:
-                    pool.publish(self.model)
-                    self.steps_since_publish = 0
+        with self.training_threads():
+            while games < cfg.games:
+                batch, lag = pool.next_batch(self.rng)
+                if lag > cfg.max_policy_lag:
+                    pool.stale_games += len(batch.winners)
+                    continue
+                lags.append(lag)
+                before = self.replay.added
+                stats = self.store(batch)
+                positions += self.replay.added - before
+                games += len(batch.winners)
+                self.train_credit += len(batch.winners) * cfg.train_steps / cfg.games
+                while self.train_credit >= 1.0:
+                    for key, value in self._learn_steps(1).items():
+                        sums[key] = sums.get(key, 0.0) + value
+                    self.train_credit -= 1.0
+                    steps += 1
+                    self.steps_since_publish += 1
+                    if self.steps_since_publish >= publish_every:
+                        pool.publish(self.model)
+                        self.steps_since_publish = 0
         seconds = time.perf_counter() - started
         self.positions_stored += positions
         self.samples_trained += steps * cfg.batch_size

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -264,8 +264,7 @@ def with_fp32_head(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """target <- (1 - tau) target + tau online, parameters and buffers alike."""
-    for t, o in zip(target.parameters(), online.parameters(), strict=True):
-        t.lerp_(o, tau)
+    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
     for t, o in zip(target.buffers(), online.buffers(), strict=True):
         t.copy_(o)
 
@@ -502,6 +501,8 @@ class OffPolicy(GreedyEvaluation, Algorithm):
         self.updates = 0
         self.episodes = EpisodeStats(cfg.num_envs)
         self.successes: list[float] = []
+        self.fast_update: Callable[[dict[str, torch.Tensor]], dict[str, float]] | None = None
+        """A hand-written twin of `update` where the algorithm has one (`rlgen.agents._fast`)."""
 
     def total_updates(self) -> int:
         """Gradient steps over the whole run (for learning-rate schedules)."""
@@ -610,7 +611,7 @@ class OffPolicy(GreedyEvaluation, Algorithm):
                 "next_inputs": self.tensor(self.observations.inputs(raw["next_obs"], goal)),
                 "terminated": self.tensor(raw["terminated"]),
             }
-            for name, value in self.update(batch).items():
+            for name, value in (self.fast_update or self.update)(batch).items():
                 totals[name] = totals.get(name, 0.0) + value
                 counts[name] = counts.get(name, 0) + 1
             self.updates += 1

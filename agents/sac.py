@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rlgen.agents._fast.sac_update import ManualSACUpdate
 from rlgen.agents.offpolicy import (
     FETCH_OBJECT_PRESET,
     FETCH_OBJECT_TASKS,
@@ -68,6 +69,9 @@ class SACConfig(OffPolicyConfig):
     """Entropy the learned coefficient aims for: 'auto' = -(action dimensions), or a number."""
     target_update_interval: int = 1
     """Gradient steps between target-critic updates."""
+    manual_grad: bool = True
+    """Run `update`'s hand-written twin (`rlgen.agents._fast.sac_update`: the same step, its
+    gradients by the chain rule) where it applies; false runs `update` through autograd."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
 
@@ -159,6 +163,8 @@ class SAC(OffPolicy):
         trainer.add_optimizer("actor", ["actor"], cfg.optim, total_steps=total)
         if self.learned_alpha:
             trainer.add_optimizer("ent_coef", ["ent_coef"], cfg.optim, total_steps=total)
+        if cfg.manual_grad:
+            self.fast_update = ManualSACUpdate.for_algorithm(self)
 
     def noise(self, shape: tuple[int, ...]) -> torch.Tensor:
         return torch.randn(shape, generator=self.generator, device=self.device)
@@ -166,8 +172,8 @@ class SAC(OffPolicy):
     @torch.no_grad()
     def explore(self, inputs: np.ndarray) -> np.ndarray:
         mean, log_std = self.actor(self.tensor(inputs))
-        actions, _ = squashed_sample(mean, log_std, self.noise(tuple(mean.shape)))
-        return actions.cpu().numpy()
+        # squashed_sample's action without its log-probability, which acting does not need
+        return torch.tanh(mean + log_std.exp() * self.noise(tuple(mean.shape))).cpu().numpy()
 
     @torch.no_grad()
     def greedy(self, inputs: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@ the same env steps and settings (rlgen's preset for the env, mirrored into SB3's
 its HerReplayBuffer), both started at once, one core and one torch thread each.
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/fetch_push_vs_sb3.py [--env FetchPush-v4]
-        [--steps 300000] [--seed 0] [--out runs/push-vs-sb3]
+        [--steps 300000] [--seed 0] [--out runs/push-vs-sb3] [--rlgen-set trainer.precision=bf16]
 
 Each side is a real `rlgen train` run (W&B offline) in OUT/rlgen and OUT/sb3; a run that
 was stopped is resumed where it stopped when the script is started again (`--report`: no
@@ -100,12 +100,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/push-vs-sb3"))
     parser.add_argument("--test-episodes", type=int, default=50)
     parser.add_argument("--report", action="store_true", help="no training: report the runs in OUT as they stand")
+    parser.add_argument(
+        "--rlgen-set", action="append", default=[], help="KEY=VALUE for rlgen's side alone (settings SB3 lacks)"
+    )
     args = parser.parse_args()
     cfg = rlgen_settings(args.env)
     common = ["--env", args.env, "--steps", str(args.steps), "--wandb", "offline", "--set", f"seed={args.seed}"]
     common += ["--set", "trainer.progress=off", "--set", "trainer.threads=1"]
     sides = {
-        "rlgen": ["train", "sac", *common],
+        "rlgen": ["train", "sac", *common, *(arg for s in args.rlgen_set for arg in ("--set", s))],
         "sb3": ["train", "sb3:SAC", *common, *(arg for s in sb3_overrides(cfg) for arg in ("--set", s))],
     }
     if not args.report:

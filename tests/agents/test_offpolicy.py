@@ -21,7 +21,7 @@ from rlgen.agents.sac import SAC, SACConfig, squashed_sample
 from rlgen.agents.td3 import TD3, TD3Config
 from rlgen.checkpoint import load_checkpoint
 from rlgen.config import build_config
-from rlgen.errors import ConfigError
+from rlgen.errors import ConfigError, NonFiniteLossError
 from rlgen.run import evaluate, resume, train
 from rlgen.trainer import Trainer
 
@@ -84,6 +84,83 @@ def test_twin_critics_are_independent_networks():
     q = critics(obs, act)
     assert q.shape == (2, 5) and not torch.allclose(q[0], q[1])
     assert torch.equal(critics(obs, act, members=1), q[:1])  # TD3's actor reads the first alone
+
+
+def record_gradients(agent) -> list[tuple[str, list[torch.Tensor]]]:
+    """(optimizer, gradients of its parameters) of every optimizer step the agent takes from now on."""
+    steps: list[tuple[str, list[torch.Tensor]]] = []
+    optimize = agent.trainer.optimize
+
+    def recording(losses, optimizer="main", grads=None):
+        metrics = optimize(losses, optimizer, grads)
+        steps.append((optimizer, [p.grad.clone() for p in agent.trainer.optimizers[optimizer].params]))
+        return metrics
+
+    agent.trainer.optimize = recording
+    return steps
+
+
+@pytest.mark.parametrize(
+    "precision,activation,ent_coef", [("fp32", "relu", "auto"), ("fp32", "tanh", "0.2"), ("bf16", "relu", "auto")]
+)
+def test_sac_hand_written_step_matches_autograd(tmp_path, precision, activation, ent_coef):
+    """The twin (`manual_grad`, the default) gives every optimizer the gradients autograd
+    gives the reference `update`, step after step, and the same metrics: to float rounding
+    in fp32, to bf16's in bf16."""
+    agents, steps = [], []
+    for manual in (True, False):
+        agent = build(SAC, SACConfig, tmp_path / str(manual), "env=Pendulum-v1", "hidden=[32,16]",
+                      "learning_starts=0", f"manual_grad={manual}", f"trainer.precision={precision}",
+                      f"activation={activation}", f"ent_coef={ent_coef}")  # fmt: skip
+        assert (agent.fast_update is not None) == manual
+        torch.manual_seed(1)
+        with torch.no_grad():  # away from the initial weights, so every term has a real gradient
+            for param in agent.actor.parameters():
+                param.normal_(0, 0.5)
+            agent.actor.log_std.bias.fill_(2.0)  # about half the log stds beyond the clamp at 2
+        for _ in range(60):
+            agent.collect()
+        agents.append(agent)
+        steps.append(record_gradients(agent))
+    metrics = [agent.learn(3) for agent in agents]
+    assert metrics[0].keys() == metrics[1].keys()
+    for name, value in metrics[1].items():
+        assert metrics[0][name] == pytest.approx(value, rel=1e-5 if precision == "fp32" else 2e-2, abs=1e-6), name
+    expected = ["ent_coef", "critic", "actor"] if ent_coef == "auto" else ["critic", "actor"]
+    assert [name for name, _ in steps[0]] == [name for name, _ in steps[1]] == expected * 3
+    tolerance = 1e-4 if precision == "fp32" else 3e-2
+    for (name, manual), (_, reference) in zip(*steps, strict=True):
+        for got, want in zip(manual, reference, strict=True):
+            assert want.abs().max() > 0, name
+            torch.testing.assert_close(got, want, rtol=0, atol=tolerance * float(want.abs().max()), msg=name)
+
+
+def test_sac_hand_written_step_runs_bf16_where_autocast_does_and_leaves_the_rest_to_the_reference(tmp_path):
+    bf16 = build(SAC, SACConfig, tmp_path / "bf16", "env=Pendulum-v1", "hidden=[16]", "trainer.precision=bf16")
+    obs, actions = torch.randn(8, 3), torch.rand(8, 1) * 2 - 1
+    weights, saved, q = bf16.fast_update._critic_forward(bf16.critic, obs, actions)
+    assert [w.dtype for w in weights] == [torch.bfloat16] and saved[1].dtype == torch.bfloat16
+    assert q.dtype == torch.float32 and q.shape == (2, 8)
+    with bf16.trainer.autocast():
+        torch.testing.assert_close(q, bf16.critic(obs, actions), rtol=1e-5, atol=1e-5)  # the reference's Q
+    for setting in ("activation=gelu", "optim.l2=0.01", "manual_grad=false"):
+        agent = build(SAC, SACConfig, tmp_path / setting, "env=Pendulum-v1", "hidden=[16]", setting)
+        assert agent.fast_update is None, setting
+
+
+def test_sac_hand_written_step_stops_on_a_non_finite_batch_as_the_reference_does(tmp_path):
+    agent = build(SAC, SACConfig, tmp_path, "env=Pendulum-v1", "hidden=[16]", "learning_starts=0")
+    for _ in range(40):
+        agent.collect()
+    raw = agent.replay.sample(agent.rng, 16, None)
+    batch = {"inputs": agent.tensor(raw["obs"]), "actions": agent.tensor(raw["actions"]),
+             "rewards": agent.tensor(raw["rewards"]), "next_inputs": agent.tensor(raw["next_obs"]),
+             "terminated": agent.tensor(raw["terminated"])}  # fmt: skip
+    batch["next_inputs"][3, 1] = float("nan")
+    before = [p.detach().clone() for p in agent.critic.parameters()]
+    with pytest.raises(NonFiniteLossError, match="critic"):
+        agent.fast_update(batch)
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.critic.parameters(), strict=True))
 
 
 def test_td3_moves_its_actor_every_policy_delay_critic_steps(tmp_path):
@@ -160,8 +237,9 @@ def test_bf16_precision_runs_hidden_layers_in_bf16_and_the_heads_in_fp32(tmp_pat
     values and the actions come from fp32 heads (bf16 would round Q ~ 500 to steps of 2-4)."""
     cls, config_cls = (SAC, SACConfig) if algo == "sac" else (TD3, TD3Config)
     for precision, hidden_dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        reference = ["manual_grad=false"] if algo == "sac" else []  # the twin's passes: the test below
         agent = build(cls, config_cls, tmp_path / precision, "env=Pendulum-v1", "hidden=[16]", "learning_starts=0",
-                      f"trainer.precision={precision}")  # fmt: skip
+                      f"trainer.precision={precision}", *reference)  # fmt: skip
         for _ in range(40):
             agent.collect()
         actor_layers = list(agent.actor.trunk) + [agent.actor.mean] if algo == "sac" else list(agent.actor.net)

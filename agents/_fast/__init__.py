@@ -10,4 +10,6 @@ matches fails its test, and `manual_grad=false` runs the reference alone.
   rule) and a numpy forward pass for acting on a few observations at a time.
 - `td_loss`: DQN's TD loss and its gradient (`rlgen.agents.dqn.TDLoss`'s twin).
 - `ppo_loss`: PPO's clipped loss and its gradient (`rlgen.agents.ppo.PPOLoss`'s twin).
+- `sac_update`: SAC's whole gradient step, critics, actor and entropy coefficient
+  (`rlgen.agents.sac.SAC.update`'s twin), in fp32 or bf16.
 """

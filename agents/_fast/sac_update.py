@@ -1,16 +1,18 @@
 """SAC's gradient step with its gradients written out by hand: the twin of
 `rlgen.agents.sac.SAC.update`.
 
-One SAC step runs the actor twice and the twin critics three times, and backward passes
-through both; on CPU, autograd's graph, its casts under autocast and its per-node overhead
-cost more than the arithmetic of 256-wide layers on a 256-row batch (bf16 matmuls on AMX
-take ~60 us each, the recorded graph several times that). Here every pass keeps what its
-backward needs, the chain rule is written out, and each weight is cast to the compute
-precision once per pass. The actor runs on the batch and on the next observations in one
-pass (their rows are independent). Values and gradients equal the reference's to float
-rounding in fp32 (a test checks a whole step, parameters and metrics); under bf16 the same
-layers run in bf16 as under autocast (hidden layers in bf16, heads and losses in fp32).
-Applies to Linear + ReLU or tanh bodies (the actor's trunk and the critics).
+One SAC step runs the actor twice and the twin critics three times, with backward passes
+through both. On CPU the arithmetic of 256-wide layers on a 256-row batch is small (a
+bf16 matmul on AMX takes ~60 us), and autograd's graph, autocast's casts of every weight
+at every call and torch's bf16 elementwise kernels cost more than it. Here every pass
+keeps what its backward needs and the chain rule is written out: the actor runs once over
+the batch and the next observations together (their rows are independent), each weight is
+cast once per pass, bf16 ReLU and its derivative work on the raw bits, and one-output
+heads are matrix-vector products. Gradients go to `Trainer.optimize(losses, grads=...)`
+unchanged, so clipping, NaN checks and schedules are the reference's. In fp32 the values
+and gradients equal the reference's to float rounding (a test checks each optimizer's
+gradients over several steps); under bf16 the same layers run in bf16 as under autocast
+(hidden layers bf16, heads and losses fp32). Applies to Linear + ReLU or tanh bodies.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ Gaussian policy, the entropy coefficient tuned toward a target entropy), as SB3'
     rlgen eval RUN --episodes 50                # greedy return and success rate
 
 Read top to bottom: the config and PRESETS, the actor and its log-probability, then
-`update` (one gradient step: entropy coefficient, critics, actor, targets). Collection,
+`update` (one gradient step: entropy coefficient, critics, actor, targets), which runs
+through autograd; `manual_grad` (on by default) runs its hand-written twin
+(`rlgen.agents._fast.sac_update`, held equal by a test) where it applies. Collection,
 replay (HER included), evaluation and checkpoints are `rlgen.agents.offpolicy`'s.
 """
 
